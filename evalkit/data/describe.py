@@ -1,0 +1,94 @@
+"""`evalkit data describe` and `evalkit data export-sft`: what a test set holds, and training pairs from it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from evalkit.data.testset import TestSet
+from evalkit.errors import EvalkitInputError
+from evalkit.records import Item
+
+
+def describe(ts: TestSet) -> dict[str, pd.DataFrame]:
+    """Tables of songs, items per split and kind, offset distribution, and loudness per stem."""
+    song_rows = [{"song_id": s.id, "source": s.source, "style": s.meta.get("style", ""), "tempo_bpm": s.meta.get("tempo_bpm"),
+                  "key": s.meta.get("key", ""), "split": next((i.split.value for i in ts.items if i.song_id == s.id), "")}
+                 for s in ts.songs.values()]
+    items = pd.DataFrame([{"split": i.split.value, "kind": i.kind} for i in ts.items])
+    splits = items.groupby(["split", "kind"]).size().unstack(fill_value=0).reset_index()
+    offsets = pd.DataFrame([{"stem": s, "offset_db": v} for i in ts.items for s, v in i.offsets_db.items() if v])
+    if offsets.empty:
+        offset_table = pd.DataFrame(columns=["stem", "n", "mean_db", "min_db", "max_db", "mean_abs_db"])
+    else:
+        offset_table = offsets.groupby("stem")["offset_db"].agg(
+            n="count", mean_db="mean", min_db="min", max_db="max", mean_abs_db=lambda v: float(np.mean(np.abs(v)))
+        ).reset_index()
+    loud = []
+    for sid in ts.songs:
+        feats = ts.reference_features(sid)
+        loud.append({"song_id": sid, **{f"{k}_lufs": round(v.loudness_lufs, 2) for k, v in feats.items()}})
+    return {"songs": pd.DataFrame(song_rows), "splits": splits, "offsets": offset_table, "loudness": pd.DataFrame(loud)}
+
+
+def describe_figure(ts: TestSet, path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    data = {s: [i.offsets_db[s] for i in ts.items if i.offsets_db.get(s)] for s in ts.items[0].offsets_db}
+    ax.hist([v for v in data.values()], bins=np.arange(-12.5, 13, 1), label=list(data), stacked=True)
+    ax.set_xlabel("offset applied to stem (dB)")
+    ax.set_ylabel("items")
+    ax.legend(frameon=False)
+    ax.set_title(f"Disturbances in {ts.root.name}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+    return path
+
+
+def target_advice(item: Item) -> str:
+    """The advice a good assistant would give, written from the truth (for fine-tuning targets)."""
+    moves = [(s, v) for s, v in item.correction_db.items() if abs(v) >= 0.5]
+    if not moves:
+        return "The balance already works: leave every stem where it is."
+    parts = [f"{'raise' if v > 0 else 'lower'} the {s} by {abs(v):g} dB" for s, v in sorted(moves, key=lambda m: -abs(m[1]))]
+    return "To rebalance the mix, " + "; ".join(parts) + ". Leave the other stems as they are."
+
+
+def export_sft(ts: TestSet, split: str, out: Path) -> int:
+    """Chat-format JSONL of (problem stems -> target advice) pairs from one split (never the test split's songs
+    unless asked for explicitly)."""
+    items = ts.split(split)
+    if not items:
+        raise EvalkitInputError(f"--split {split}: no items in that split of {ts.root}")
+    test_songs = {i.song_id for i in ts.split("test")}
+    if split != "test" and any(i.song_id in test_songs for i in items):
+        raise EvalkitInputError(f"{ts.root}: split {split} shares songs with the test split; regenerate the test set")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "w", encoding="utf-8") as f:
+        for item in items:
+            song = ts.songs[item.song_id]
+            audio = [{"type": "audio", "stem": s, "path": str((ts.root / p).resolve()), "gain_db": item.offsets_db.get(s, 0.0)}
+                     for s, p in song.stems.items()]
+            row = {
+                "id": item.id, "song_id": item.song_id, "split": item.split.value,
+                "messages": [
+                    {"role": "system", "content": "You are a mixing engineer. Give gain-balancing advice per stem in dB."},
+                    {"role": "user", "content": [{"type": "text", "text": "Here are the stems of my mix, at the gains I used. "
+                                                  "How should I change each stem's gain?"}, *audio]},
+                    {"role": "assistant", "content": target_advice(item)},
+                ],
+                "correction_db": item.correction_db,
+            }
+            f.write(json.dumps(row) + "\n")
+    return len(items)
+
+
+__all__ = ["describe", "describe_figure", "export_sft", "target_advice"]

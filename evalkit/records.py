@@ -1,0 +1,182 @@
+"""The item model: the records that cross stage lines (DESIGN.md, "The item model").
+
+Every record is a pydantic v2 model with ``extra="forbid"`` so that a typo in a file is an error,
+and every record that results from work carries a content hash so a number in a paper can be
+traced back to exactly what produced it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+STEM_NAMES: tuple[str, ...] = ("drums", "bass", "other", "vocals")
+
+
+def canonical_json(value: Any) -> str:
+    """JSON with sorted keys and no whitespace: the byte form that content hashes are taken over."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def content_hash(value: Any, length: int = 16) -> str:
+    """SHA-256 of the canonical JSON of ``value`` (truncated); a record's provenance key."""
+    if isinstance(value, BaseModel):
+        value = value.model_dump(mode="json")
+    return hashlib.sha256(canonical_json(value).encode("utf-8")).hexdigest()[:length]
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=False)
+
+
+class Split(StrEnum):
+    train = "train"
+    val = "val"
+    test = "test"
+
+
+class Condition(StrEnum):
+    """What an advice system is shown."""
+
+    mix = "mix"
+    stems = "stems"
+    stems_reference = "stems+reference"
+
+
+class Song(Record):
+    id: str
+    source: Literal["synth", "musdb", "mixparams", "mixeval"]
+    stems: dict[str, str] = Field(description="stem name -> audio path, relative to the test-set directory")
+    sample_rate: int
+    reference_gains_db: dict[str, float] = Field(
+        default_factory=dict, description="gains that turn the stored stems into the balanced reference mix"
+    )
+    meta: dict[str, Any] = Field(default_factory=dict, description="style, tempo, key, license, provenance")
+
+    @field_validator("stems")
+    @classmethod
+    def _has_stems(cls, stems: dict[str, str]) -> dict[str, str]:
+        if not stems:
+            raise ValueError("a song needs at least one stem")
+        return stems
+
+
+class Item(Record):
+    """A song whose stem gains were knocked off balance by known amounts."""
+
+    id: str
+    song_id: str
+    split: Split
+    offsets_db: dict[str, float] = Field(description="gain applied to each stem to make the problem mix")
+    correction_db: dict[str, float] = Field(description="the truth: the gain change per stem that fixes it")
+    kind: Literal["problem", "control"] = "problem"
+
+    @property
+    def disturbed_stems(self) -> list[str]:
+        return [s for s, v in self.correction_db.items() if abs(v) >= 0.5]
+
+
+class Advice(Record):
+    item_id: str
+    system: str
+    condition: Condition
+    text: str
+    model: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    prompt_hash: str | None = None
+    config_hash: str = ""
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    latency_s: float | None = None
+    cost_usd: float | None = None
+
+    @property
+    def id(self) -> str:
+        return advice_id(self.item_id, self.system, self.condition)
+
+
+def advice_id(item_id: str, system: str, condition: Condition | str) -> str:
+    return content_hash({"item": item_id, "system": system, "condition": str(Condition(condition))})
+
+
+class Judgment(Record):
+    """A judge's score (absolute) or verdict (pairwise) for one advice or one ordered pair."""
+
+    advice_id: str
+    advice_id_b: str | None = None
+    judge: str
+    rubric: str
+    rubric_hash: str
+    protocol: Literal["absolute", "pairwise", "reference"]
+    order: Literal["ab", "ba"] | None = None
+    sample_index: int = 0
+    score: float | None = None
+    verdict: Literal["a", "b", "tie"] | None = None
+    rationale: str = ""
+    raw_output: str = ""
+    parsed: bool = True
+    error: str | None = None
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    judge_config_hash: str = ""
+
+    @property
+    def key(self) -> str:
+        return content_hash(
+            {
+                "advice": self.advice_id,
+                "advice_b": self.advice_id_b,
+                "judge": self.judge,
+                "rubric_hash": self.rubric_hash,
+                "order": self.order,
+                "sample": self.sample_index,
+                "judge_config": self.judge_config_hash,
+            }
+        )
+
+
+class Preference(Record):
+    """One participant's answer to one trial; written once per (participant, trial)."""
+
+    participant_id: str
+    trial_id: str
+    item_id: str
+    advice_id_a: str
+    advice_id_b: str
+    system_a: str
+    system_b: str
+    shown_left: Literal["a", "b"] = "a"
+    choice: Literal["a", "b", "tie"]
+    strength: int | None = Field(default=None, ge=1, le=5)
+    comment: str | None = None
+    started_at: str | None = None
+    answered_at: str = Field(default_factory=utc_now)
+    simulated: bool = False
+
+    @property
+    def key(self) -> str:
+        return content_hash({"participant": self.participant_id, "trial": self.trial_id})
+
+
+__all__ = [
+    "STEM_NAMES",
+    "Advice",
+    "Condition",
+    "Item",
+    "Judgment",
+    "Preference",
+    "Song",
+    "Split",
+    "advice_id",
+    "canonical_json",
+    "content_hash",
+    "utc_now",
+]

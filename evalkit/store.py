@@ -1,0 +1,388 @@
+"""The run store: one database per run, read and written by every stage.
+
+SQLite (WAL, busy timeout) by default, PostgreSQL through a SQLAlchemy URL. Writes are idempotent
+(keyed by content hash) so a rerun computes only what is missing, and every model call is logged.
+Schema changes are append-only migrations: a new version adds, it never edits an old one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Engine,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    select,
+    text,
+)
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+from evalkit.errors import StoreError
+from evalkit.records import Advice, Item, Judgment, Preference, Song, canonical_json, utc_now
+
+metadata = MetaData()
+
+schema_migrations = Table(
+    "schema_migrations",
+    metadata,
+    Column("version", Integer, primary_key=True),
+    Column("description", String(200), nullable=False),
+    Column("applied_at", String(40), nullable=False),
+)
+run_meta = Table(
+    "run_meta", metadata, Column("key", String(100), primary_key=True), Column("value", Text, nullable=False)
+)
+songs = Table(
+    "songs",
+    metadata,
+    Column("id", String(200), primary_key=True),
+    Column("source", String(20), nullable=False),
+    Column("body", Text, nullable=False),
+)
+items = Table(
+    "items",
+    metadata,
+    Column("id", String(200), primary_key=True),
+    Column("song_id", String(200), nullable=False, index=True),
+    Column("split", String(10), nullable=False, index=True),
+    Column("kind", String(10), nullable=False),
+    Column("body", Text, nullable=False),
+)
+advice = Table(
+    "advice",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("item_id", String(200), nullable=False, index=True),
+    Column("system", String(100), nullable=False, index=True),
+    Column("condition", String(30), nullable=False),
+    Column("status", String(10), nullable=False),  # ok | failed
+    Column("text", Text),
+    Column("error", Text),
+    Column("attempts", Integer, nullable=False, default=1),
+    Column("config_hash", String(40), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("created_at", String(40), nullable=False),
+)
+judgments = Table(
+    "judgments",
+    metadata,
+    Column("key", String(40), primary_key=True),
+    Column("advice_id", String(40), nullable=False, index=True),
+    Column("advice_id_b", String(40)),
+    Column("judge", String(100), nullable=False, index=True),
+    Column("rubric", String(100), nullable=False),
+    Column("rubric_hash", String(40), nullable=False),
+    Column("protocol", String(20), nullable=False),
+    Column("order", String(2)),
+    Column("sample_index", Integer, nullable=False),
+    Column("score", Float),
+    Column("verdict", String(4)),
+    Column("parsed", Boolean, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("created_at", String(40), nullable=False),
+)
+llm_calls = Table(
+    "llm_calls",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("stage", String(20), nullable=False),
+    Column("backend", String(40), nullable=False),
+    Column("model", String(200)),
+    Column("params", Text, nullable=False),
+    Column("prompt", Text, nullable=False),
+    Column("prompt_hash", String(40), nullable=False, index=True),
+    Column("response", Text),
+    Column("tokens_in", Integer),
+    Column("tokens_out", Integer),
+    Column("latency_s", Float),
+    Column("cost_usd", Float),
+    Column("error", Text),
+    Column("created_at", String(40), nullable=False),
+)
+# Study tables (migration 2): the design is written once by `study create`; answers once per trial.
+study_trials = Table(
+    "study_trials",
+    metadata,
+    Column("trial_id", String(40), primary_key=True),
+    Column("study_id", String(100), nullable=False, index=True),
+    Column("slot", Integer, nullable=False, index=True),  # which participant slot gets it
+    Column("position", Integer, nullable=False),
+    Column("body", Text, nullable=False),
+)
+participants = Table(
+    "participants",
+    metadata,
+    Column("participant_id", String(200), primary_key=True),
+    Column("study_id", String(100), nullable=False),
+    Column("slot", Integer, nullable=False),
+    Column("session_id", String(200)),
+    Column("consented_at", String(40)),
+    Column("headphone_passed", Boolean),
+    Column("completed_at", String(40)),
+    Column("completion_code", String(40)),
+    Column("simulated", Boolean, nullable=False, default=False),
+    Column("created_at", String(40), nullable=False),
+)
+preferences = Table(
+    "preferences",
+    metadata,
+    Column("key", String(40), primary_key=True),
+    Column("participant_id", String(200), nullable=False, index=True),
+    Column("trial_id", String(40), nullable=False),
+    Column("item_id", String(200), nullable=False),
+    Column("system_a", String(100), nullable=False),
+    Column("system_b", String(100), nullable=False),
+    Column("choice", String(4), nullable=False),
+    Column("simulated", Boolean, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("answered_at", String(40), nullable=False),
+)
+
+_CORE = [schema_migrations, run_meta, songs, items, advice, judgments, llm_calls]
+_STUDY = [study_trials, participants, preferences]
+
+# Append-only: never edit an entry, add a new one.
+MIGRATIONS: list[tuple[int, str, Callable[[Any], None]]] = [
+    (1, "core tables: songs, items, advice, judgments, llm_calls", lambda c: metadata.create_all(c, tables=_CORE)),
+    (2, "study tables: trials, participants, preferences", lambda c: metadata.create_all(c, tables=_STUDY)),
+]
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
+
+
+def store_url(target: str | Path) -> str:
+    """A SQLAlchemy URL for a run directory (its ``store.sqlite``) or a URL given as is."""
+    target = str(target)
+    if "://" in target:
+        return target.replace("postgresql://", "postgresql+psycopg://", 1)
+    return f"sqlite:///{Path(target) / 'store.sqlite'}"
+
+
+class Store:
+    """The run store. Open with a run directory or a database URL."""
+
+    def __init__(self, target: str | Path, *, create: bool = True) -> None:
+        self.url = store_url(target)
+        if self.url.startswith("sqlite:///"):
+            path = Path(self.url.removeprefix("sqlite:///"))
+            if not create and not path.exists():
+                raise StoreError(f"{path.parent}: no run store here (store.sqlite missing); run `evalkit generate` first")
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"{path.parent}: cannot create the run directory ({exc.strerror}); pick a writable --out") from exc
+        try:
+            self.engine: Engine = create_engine(self.url, future=True, pool_pre_ping=True)
+        except (SQLAlchemyError, ImportError) as exc:
+            raise StoreError(f"{self.url}: cannot open the store ({exc}); check the URL and driver") from exc
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self.migrate()
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    # -- schema -------------------------------------------------------------------------------
+    def migrate(self) -> None:
+        try:
+            with self.engine.begin() as conn:
+                schema_migrations.create(conn, checkfirst=True)
+                done = {r[0] for r in conn.execute(select(schema_migrations.c.version))}
+                for version, description, apply in MIGRATIONS:
+                    if version in done:
+                        continue
+                    apply(conn)
+                    conn.execute(
+                        schema_migrations.insert().values(version=version, description=description, applied_at=utc_now())
+                    )
+        except OperationalError as exc:
+            raise StoreError(f"{self.url}: cannot write the store ({exc.orig}); is the directory read-only or the disk full?") from exc
+
+    def schema_version(self) -> int:
+        with self.engine.connect() as conn:
+            return max(r[0] for r in conn.execute(select(schema_migrations.c.version)))
+
+    # -- generic helpers ----------------------------------------------------------------------
+    def _insert(self, table: Table, rows: Sequence[dict[str, Any]], *, update: Sequence[str] = (), where=None) -> int:
+        """Insert rows, ignoring those whose key exists (or updating ``update`` columns where ``where``)."""
+        if not rows:
+            return 0
+        if self.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        stmt = insert(table)
+        key = [c.name for c in table.primary_key.columns]
+        if update:
+            stmt = stmt.on_conflict_do_update(
+                index_elements=key, set_={c: stmt.excluded[c] for c in update}, where=where
+            )
+        else:
+            stmt = stmt.on_conflict_do_nothing(index_elements=key)
+        stmt = stmt.returning(*table.primary_key.columns)  # counts rows written; rowcount is -1 for batches on psycopg
+        try:
+            with self.engine.begin() as conn:
+                return len(conn.execute(stmt, list(rows)).all())
+        except OperationalError as exc:
+            raise StoreError(f"{self.url}: write failed ({exc.orig}); is the directory read-only or the disk full?") from exc
+
+    def set_meta(self, key: str, value: Any) -> None:
+        self._insert(run_meta, [{"key": key, "value": canonical_json(value)}], update=["value"])
+
+    def get_meta(self, key: str, default: Any = None) -> Any:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(run_meta.c.value).where(run_meta.c.key == key)).first()
+        return json.loads(row[0]) if row else default
+
+    # -- songs and items ----------------------------------------------------------------------
+    def put_songs(self, values: Iterable[Song]) -> int:
+        return self._insert(
+            songs, [{"id": s.id, "source": s.source, "body": s.model_dump_json()} for s in values]
+        )
+
+    def put_items(self, values: Iterable[Item]) -> int:
+        return self._insert(
+            items,
+            [{"id": i.id, "song_id": i.song_id, "split": str(i.split), "kind": i.kind, "body": i.model_dump_json()} for i in values],
+        )
+
+    def songs(self) -> dict[str, Song]:
+        with self.engine.connect() as conn:
+            return {r.id: Song.model_validate_json(r.body) for r in conn.execute(select(songs))}
+
+    def items(self, split: str | None = None) -> list[Item]:
+        q = select(items).order_by(items.c.id)
+        if split:
+            q = q.where(items.c.split == split)
+        with self.engine.connect() as conn:
+            return [Item.model_validate_json(r.body) for r in conn.execute(q)]
+
+    # -- advice -------------------------------------------------------------------------------
+    def put_advice(self, value: Advice) -> None:
+        row = {
+            "id": value.id, "item_id": value.item_id, "system": value.system, "condition": str(value.condition),
+            "status": "ok", "text": value.text, "error": None, "attempts": 1, "config_hash": value.config_hash,
+            "body": value.model_dump_json(), "created_at": utc_now(),
+        }
+        # A failed attempt may be replaced by a success; a success is never overwritten.
+        self._insert(advice, [row], update=["status", "text", "error", "body", "created_at"], where=advice.c.status != "ok")
+
+    def put_advice_failure(self, item_id: str, system: str, condition: str, config_hash: str, error: str) -> None:
+        from evalkit.records import advice_id
+
+        aid = advice_id(item_id, system, condition)
+        with self.engine.begin() as conn:
+            existing = conn.execute(select(advice.c.status, advice.c.attempts).where(advice.c.id == aid)).first()
+            if existing and existing.status == "ok":
+                return
+            if existing:
+                conn.execute(advice.update().where(advice.c.id == aid).values(error=error, attempts=existing.attempts + 1))
+                return
+        self._insert(advice, [{
+            "id": aid, "item_id": item_id, "system": system, "condition": condition, "status": "failed",
+            "text": None, "error": error, "attempts": 1, "config_hash": config_hash, "body": "{}", "created_at": utc_now(),
+        }])
+
+    def advice_status(self) -> dict[str, str]:
+        with self.engine.connect() as conn:
+            return {r.id: r.status for r in conn.execute(select(advice.c.id, advice.c.status))}
+
+    def advice(self, *, include_failed: bool = False) -> list[Advice]:
+        q = select(advice.c.body).order_by(advice.c.item_id, advice.c.system)
+        if not include_failed:
+            q = q.where(advice.c.status == "ok")
+        with self.engine.connect() as conn:
+            return [Advice.model_validate_json(r.body) for r in conn.execute(q)]
+
+    def advice_frame(self) -> pd.DataFrame:
+        with self.engine.connect() as conn:
+            return pd.read_sql(
+                select(advice.c.id, advice.c.item_id, advice.c.system, advice.c.condition, advice.c.status,
+                       advice.c.text, advice.c.error, advice.c.attempts), conn)
+
+    # -- judgments ----------------------------------------------------------------------------
+    def put_judgments(self, values: Iterable[Judgment]) -> int:
+        rows = [{
+            "key": j.key, "advice_id": j.advice_id, "advice_id_b": j.advice_id_b, "judge": j.judge, "rubric": j.rubric,
+            "rubric_hash": j.rubric_hash, "protocol": j.protocol, "order": j.order, "sample_index": j.sample_index,
+            "score": j.score, "verdict": j.verdict, "parsed": j.parsed, "body": j.model_dump_json(), "created_at": utc_now(),
+        } for j in values]
+        return self._insert(judgments, rows)
+
+    def judgment_keys(self, judge: str | None = None) -> set[str]:
+        q = select(judgments.c.key)
+        if judge:
+            q = q.where(judgments.c.judge == judge)
+        with self.engine.connect() as conn:
+            return {r[0] for r in conn.execute(q)}
+
+    def judgments(self, judge: str | None = None) -> list[Judgment]:
+        q = select(judgments.c.body).order_by(judgments.c.key)
+        if judge:
+            q = q.where(judgments.c.judge == judge)
+        with self.engine.connect() as conn:
+            return [Judgment.model_validate_json(r.body) for r in conn.execute(q)]
+
+    # -- the call log -------------------------------------------------------------------------
+    def log_call(self, *, stage: str, backend: str, model: str | None, params: dict, prompt: Any, prompt_hash: str,
+                 response: str | None, tokens_in: int | None, tokens_out: int | None, latency_s: float | None,
+                 cost_usd: float | None, error: str | None) -> None:
+        row = {
+            "stage": stage, "backend": backend, "model": model, "params": canonical_json(params),
+            "prompt": canonical_json(prompt), "prompt_hash": prompt_hash, "response": response,
+            "tokens_in": tokens_in, "tokens_out": tokens_out, "latency_s": latency_s, "cost_usd": cost_usd,
+            "error": error, "created_at": utc_now(),
+        }
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(llm_calls.insert().values(**row))
+        except OperationalError as exc:
+            raise StoreError(f"{self.url}: cannot log a model call ({exc.orig})") from exc
+
+    def calls_frame(self) -> pd.DataFrame:
+        with self.engine.connect() as conn:
+            return pd.read_sql(select(llm_calls), conn)
+
+    # -- preferences --------------------------------------------------------------------------
+    def put_preference(self, value: Preference) -> bool:
+        """Save one answer; True if it was new. A second submit of the same trial changes nothing."""
+        return self._insert(preferences, [{
+            "key": value.key, "participant_id": value.participant_id, "trial_id": value.trial_id,
+            "item_id": value.item_id, "system_a": value.system_a, "system_b": value.system_b,
+            "choice": value.choice, "simulated": value.simulated, "body": value.model_dump_json(),
+            "answered_at": value.answered_at,
+        }]) == 1
+
+    def preferences(self) -> list[Preference]:
+        with self.engine.connect() as conn:
+            return [Preference.model_validate_json(r.body) for r in conn.execute(select(preferences.c.body).order_by(preferences.c.answered_at))]
+
+    def count(self, table: str) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(text(f'SELECT COUNT(*) FROM "{metadata.tables[table].name}"')).scalar_one())
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+__all__ = ["MIGRATIONS", "Store", "store_url"]

@@ -1,0 +1,57 @@
+"""Shared fixtures: a small synthetic test set (built once per session) and store URLs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from evalkit.data.synth import synthesize
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def small_testset(tmp_path_factory) -> Path:
+    """6 songs × (3 problem + 1 control) items, 4 s each at 22.05 kHz: quick but complete."""
+    out = tmp_path_factory.mktemp("testset")
+    synthesize(out, songs=6, seed=11, seconds=4.0, sample_rate=22050, progress=False)
+    return out
+
+
+def _pg_url() -> str | None:
+    return os.environ.get("EVALKIT_TEST_PG_URL")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_target(request, tmp_path):
+    """A fresh store target: a run directory (SQLite) or a fresh PostgreSQL schema-less database."""
+    if request.param == "sqlite":
+        yield tmp_path / "run"
+        return
+    url = _pg_url()
+    if not url:
+        pytest.skip("PostgreSQL not configured: set EVALKIT_TEST_PG_URL (.ci/run does)")
+    import sqlalchemy as sa
+
+    name = f"evalkit_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    yield url.rsplit("/", 1)[0] + "/" + name
+    with admin.connect() as c:
+        c.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def run_cli(*args: str, check: bool = False, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run the real `evalkit` entry point in a subprocess (as a user would)."""
+    proc = subprocess.run([sys.executable, "-m", "evalkit.cli", *map(str, args)], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=timeout, stdin=subprocess.DEVNULL)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"evalkit {' '.join(map(str, args))} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
