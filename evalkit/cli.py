@@ -108,10 +108,59 @@ def data_export_sft(
     typer.echo(f"wrote {n} examples to {out}")
 
 
+@app.command("generate")
+def generate_cmd(
+    testset: Annotated[Path, typer.Option(help="test-set directory")],
+    systems: Annotated[Path, typer.Option(help="systems YAML")],
+    out: Annotated[Path, typer.Option(help="run directory (or a database URL)")],
+    split: Annotated[str, typer.Option(help="train | val | test | all")] = "test",
+    quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
+) -> None:
+    """Advice from every system for every item of a split, into the run store (resumable)."""
+    from evalkit.generate import generate
+    from evalkit.runners import load_systems
+
+    counts = generate(testset, load_systems(systems), out, split=split, show_progress=not quiet)
+    typer.echo(f"advice: {counts['ok']} new, {counts['skipped']} already there, {counts['failed']} failed -> {out}")
+
+
+@app.command("judge")
+def judge_cmd(
+    run: Annotated[Path, typer.Option(help="run directory (or database URL)")],
+    judge: Annotated[Path, typer.Option(help="judge preset YAML (judges/*.yaml)")],
+    pairs: Annotated[str, typer.Option(help="all | vs:SYSTEM")] = "all",
+    max_pairs: Annotated[int | None, typer.Option(help="judge at most this many (item, pair)s")] = None,
+    quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
+) -> None:
+    """Score a run's advice with a judge (resumable; every call logged); prints the diagnostics."""
+    from evalkit.judging.diagnostics import judge_diagnostics
+    from evalkit.judging.rubrics import load_judge
+    from evalkit.judging.stage import judge_run
+    from evalkit.store import Store
+
+    preset = load_judge(judge)
+    if max_pairs:
+        preset.max_pairs = max_pairs
+    store = Store(run, create=False)
+    counts = judge_run(store, preset, pairs=pairs, show_progress=not quiet)
+    typer.echo(f"{preset.name}: {counts['scored']} scored, {counts['unscored']} unscored, {counts['skipped']} already there")
+    _echo_table(judge_diagnostics(store), "judge diagnostics")
+
+
+@advice_app.command("parse")
+def advice_parse(text: Annotated[str, typer.Argument(help="advice text")]) -> None:
+    """Print the claims in an advice text as JSON (the reference judge's parser)."""
+    from evalkit.judging.advice_parser import parse_advice
+
+    typer.echo(json.dumps(parse_advice(text).as_dict(), indent=2))
+
+
 def main() -> None:
     """Entry point: bad input is one line on stderr and exit 2; anything else is exit 1."""
     try:
-        app(standalone_mode=False)
+        rv = app(standalone_mode=False)
+        if isinstance(rv, int) and rv:
+            sys.exit(rv)
     except EvalkitInputError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(2)

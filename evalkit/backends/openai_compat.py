@@ -1,0 +1,129 @@
+"""Any OpenAI-compatible endpoint (OpenAI, `vllm serve`, llama.cpp server…) through the official async client.
+
+Retries 429, 5xx, timeouts, connection errors and malformed bodies with exponential backoff and full
+jitter, honouring Retry-After, up to ``max_attempts``; the client's own retries are off so that the
+bound is ours. Audio goes as ``input_audio`` parts; a JSON schema as ``response_format``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+from evalkit.backends.base import Backend, GenerationRequest, GenerationResult, register_backend
+from evalkit.errors import ConfigError, require
+
+
+def _retry_after(exc: Exception) -> float | None:
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None) or {}
+    value = headers.get("retry-after") if hasattr(headers, "get") else None
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+class OpenAICompatBackend(Backend):
+    name = "openai_compat"
+    supports_audio = True
+    supports_json_schema = True
+
+    def __init__(self, model: str, base_url: str | None = None, api_key: str | None = None,
+                 api_key_env: str = "OPENAI_API_KEY", max_concurrency: int = 8, timeout_s: float = 60.0,
+                 max_attempts: int = 5, backoff_base_s: float = 0.5, backoff_max_s: float = 8.0,
+                 retry_after_max_s: float = 30.0, price_per_1k_input: float = 0.0, price_per_1k_output: float = 0.0,
+                 json_schema_mode: bool = True) -> None:
+        super().__init__(model, max_concurrency, base_url=base_url, api_key_env=api_key_env, timeout_s=timeout_s,
+                         max_attempts=max_attempts, backoff_base_s=backoff_base_s, backoff_max_s=backoff_max_s,
+                         retry_after_max_s=retry_after_max_s, price_per_1k_input=price_per_1k_input,
+                         price_per_1k_output=price_per_1k_output, json_schema_mode=json_schema_mode)
+        openai = require("openai", "llm")
+        key = api_key or os.environ.get(api_key_env)
+        if not key:
+            if base_url is None:
+                raise ConfigError(f"No API key: set {api_key_env} or pass api_key in the preset")
+            key = "not-needed"  # local servers accept any key
+        self._openai = openai
+        self._client = openai.AsyncOpenAI(base_url=base_url, api_key=key, max_retries=0, timeout=timeout_s)
+        self.supports_json_schema = json_schema_mode
+
+    def _messages(self, request: GenerationRequest) -> list[dict[str, Any]]:
+        out = []
+        for m in request.messages:
+            content = m.get("content")
+            if isinstance(content, list):
+                parts = []
+                for p in content:
+                    if p.get("type") == "audio":
+                        data = base64.b64encode(Path(p["path"]).read_bytes()).decode()
+                        parts.append({"type": "input_audio", "input_audio": {"data": data, "format": "wav"}})
+                    else:
+                        parts.append({"type": "text", "text": p.get("text", "")})
+                out.append({"role": m["role"], "content": parts})
+            else:
+                out.append({"role": m["role"], "content": content})
+        return out
+
+    def _retryable(self, exc: Exception) -> bool:
+        o = self._openai
+        if isinstance(exc, o.RateLimitError | o.APITimeoutError | o.APIConnectionError | o.APIResponseValidationError):
+            return True
+        if isinstance(exc, o.APIStatusError):
+            return exc.status_code >= 500 or exc.status_code in (408, 409)
+        # A 200 whose body is not the expected JSON (truncated, malformed) surfaces as a decode error.
+        return isinstance(exc, ValueError | KeyError | TypeError | AttributeError)
+
+    def backoff(self, attempt: int, retry_after: float | None) -> float:
+        """Full-jitter exponential backoff, or the server's Retry-After (capped) when it gave one."""
+        if retry_after is not None:
+            return min(retry_after, self.options["retry_after_max_s"])
+        cap = min(self.options["backoff_max_s"], self.options["backoff_base_s"] * 2**attempt)
+        return random.uniform(0, cap)
+
+    async def _generate_one(self, request: GenerationRequest) -> GenerationResult:
+        kwargs: dict[str, Any] = {"model": self.model, "messages": self._messages(request),
+                                  "max_tokens": request.max_tokens, "temperature": request.temperature}
+        if request.seed is not None:
+            kwargs["seed"] = request.seed
+        if request.json_schema and self.supports_json_schema:
+            kwargs["response_format"] = {"type": "json_schema",
+                                         "json_schema": {"name": "output", "schema": request.json_schema, "strict": True}}
+        errors: list[str] = []
+        t0 = time.perf_counter()
+        for attempt in range(self.options["max_attempts"]):
+            try:
+                resp = await self._client.chat.completions.create(**kwargs)
+                text = resp.choices[0].message.content
+                if text is None:
+                    raise ValueError("response has no message content")
+                usage = resp.usage
+                tin = getattr(usage, "prompt_tokens", None)
+                tout = getattr(usage, "completion_tokens", None)
+                cost = ((tin or 0) * self.options["price_per_1k_input"] + (tout or 0) * self.options["price_per_1k_output"]) / 1000
+                return GenerationResult(text=text, tokens_in=tin, tokens_out=tout, latency_s=time.perf_counter() - t0,
+                                        cost_usd=cost, model=getattr(resp, "model", self.model), attempts=attempt + 1,
+                                        extra={"retried": errors} if errors else {})
+            except Exception as exc:
+                errors.append(f"{type(exc).__name__}: {str(exc)[:160]}")
+                if not self._retryable(exc) or attempt == self.options["max_attempts"] - 1:
+                    break
+                await asyncio.sleep(self.backoff(attempt, _retry_after(exc)))
+        return GenerationResult(text=None, error=f"after {len(errors)} attempt(s): {errors[-1]}", attempts=len(errors),
+                                latency_s=time.perf_counter() - t0, model=self.model, extra={"errors": errors})
+
+    def close(self) -> None:
+        try:
+            asyncio.get_event_loop().run_until_complete(self._client.close())
+        except Exception:  # closing is best effort
+            pass
+
+
+@register_backend("openai_compat")
+def _factory(**kwargs: Any) -> Backend:
+    return OpenAICompatBackend(**kwargs)

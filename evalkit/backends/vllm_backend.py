@@ -1,0 +1,80 @@
+"""Offline vLLM: ``LLM.chat`` / ``LLM.generate`` with SamplingParams, prefix caching on, audio LMs
+(e.g. Qwen2-Audio) through ``multi_modal_data``, JSON schemas through structured outputs.
+
+Imported only when used (``pip install 'evalkit[gpu]'``); it needs a GPU. Batch settings are
+recorded in ``config()`` so the log can rebuild the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from evalkit.backends.base import Backend, GenerationRequest, GenerationResult, register_backend, text_of
+from evalkit.errors import require
+
+
+class VLLMBackend(Backend):
+    name = "vllm"
+    supports_json_schema = True
+
+    def __init__(self, model: str, tensor_parallel_size: int = 1, max_model_len: int | None = None,
+                 gpu_memory_utilization: float = 0.9, max_num_seqs: int = 256, audio: bool = False,
+                 dtype: str = "auto", **_: Any) -> None:
+        super().__init__(model, max_num_seqs, tensor_parallel_size=tensor_parallel_size, max_model_len=max_model_len,
+                         gpu_memory_utilization=gpu_memory_utilization, max_num_seqs=max_num_seqs, audio=audio,
+                         dtype=dtype, enable_prefix_caching=True)
+        self.supports_audio = audio
+        self._llm = None
+
+    def _ensure(self):
+        if self._llm is None:
+            vllm = require("vllm", "gpu")
+            kw = {k: v for k, v in self.options.items() if k != "audio" and v is not None}
+            if self.options["audio"]:
+                kw["limit_mm_per_prompt"] = {"audio": 8}
+            self._llm = vllm.LLM(model=self.model, **kw)
+        return self._llm
+
+    def _sampling(self, r: GenerationRequest):
+        vllm = require("vllm", "gpu")
+        kw: dict[str, Any] = {"max_tokens": r.max_tokens, "temperature": r.temperature, "seed": r.seed}
+        if r.json_schema:
+            try:  # vLLM >= 0.10
+                from vllm.sampling_params import StructuredOutputsParams
+
+                kw["structured_outputs"] = StructuredOutputsParams(json=r.json_schema)
+            except ImportError:  # older releases
+                from vllm.sampling_params import GuidedDecodingParams
+
+                kw["guided_decoding"] = GuidedDecodingParams(json=r.json_schema)
+        return vllm.SamplingParams(**kw)
+
+    def _run(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
+        llm = self._ensure()
+        params = [self._sampling(r) for r in requests]
+        if self.options["audio"]:
+            from evalkit.audio.io import read_audio
+
+            tok = llm.get_tokenizer()
+            inputs = []
+            for r in requests:
+                audios = [p for m in r.messages if isinstance(m.get("content"), list) for p in m["content"] if p.get("type") == "audio"]
+                msgs = [{"role": m["role"], "content": ("<|AUDIO|>" * 0) + text_of(m)} for m in r.messages]
+                prompt = tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
+                arrays = [(read_audio(a["path"])[0].mean(axis=0), read_audio(a["path"])[1]) for a in audios]
+                inputs.append({"prompt": prompt, "multi_modal_data": {"audio": arrays}} if arrays else {"prompt": prompt})
+            outs = llm.generate(inputs, params)
+        else:
+            convs = [[{"role": m["role"], "content": text_of(m)} for m in r.messages] for r in requests]
+            outs = llm.chat(convs, params)
+        return [GenerationResult(text=o.outputs[0].text, tokens_in=len(o.prompt_token_ids or []),
+                                 tokens_out=len(o.outputs[0].token_ids), model=self.model) for o in outs]
+
+    async def generate(self, requests):
+        return await asyncio.to_thread(self._run, list(requests))
+
+
+@register_backend("vllm")
+def _factory(**kwargs: Any) -> Backend:
+    return VLLMBackend(**kwargs)

@@ -1,0 +1,182 @@
+"""Advice text -> claims: which stem, which direction, by how many dB.
+
+The reference judge rests on this. It reads clause by clause: a clause that names stems and a
+direction (a verb such as "raise"/"cut", or a diagnosis such as "buried"/"too hot") becomes one claim
+per stem, with the amount found in that clause ("3 dB", "+3dB", "2-3 dB" -> 2.5, "three dB",
+"by half" ~ 6 dB, "slightly" -> no number). Negated moves ("don't raise the bass") and "leave X as
+is" become leave-claims, never moves.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+_NUMBER_WORDS = {
+    "zero": 0, "half a": 0.5, "one": 1, "a single": 1, "two": 2, "a couple of": 2, "a couple": 2, "three": 3, "four": 4,
+    "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "fifteen": 15,
+}
+_STEMS: list[tuple[str, str]] = [
+    (r"bass drums?|kick drums?|kicks?|snares?|hi-?hats?|hats|cymbals?|percussion|toms?|overheads|drum ?(?:bus|kit|stem|track)s?|drums?|(?:the )?kit\b", "drums"),
+    (r"bass guitars?|basslines?|bass lines?|sub ?bass|bass(?: stem| track)?", "bass"),
+    (r"lead vocals?|backing vocals?|vocals?|vox|voices?|singers?|singing|lead vox", "vocals"),
+    (r"guitars?|keys|keyboards?|pianos?|synths?|synthesizers?|pads?|strings|organs?|accompaniment|instruments? \(the 'other' stem\)|"
+     r"(?:the )?['\"]?other['\"]? (?:stem|track|instruments?)|(?:the )?other\b(?= (?:by|up|down|\d))", "other"),
+]
+_STEM_RE = [(re.compile(rf"\b(?:{pat})\b"), stem) for pat, stem in _STEMS]
+_UP = r"rais\w*|boost\w*|bring(?:ing)? (?:\w+ ){0,4}?up|brought (?:\w+ ){0,4}?up|push\w*|turn\w* (?:\w+ ){0,4}?up|louder|increas\w*|lift\w*|add\b|more\b|buried|too (?:quiet|soft|low)|sits? too low|lost\b|barely hear|can't hear|cannot hear|not enough|lacks?|lacking|missing|needs? more|up\b"
+_DOWN = r"lower\w*|cut\w*|pull\w* (?:\w+ ){0,4}?(?:down|back)|bring(?:ing)? (?:\w+ ){0,4}?down|turn\w* (?:\w+ ){0,4}?down|attenuat\w*|quieter|reduc\w*|decreas\w*|tame\w*|back off|dial\w* (?:\w+ ){0,3}?back|too loud|too hot|too much|too high|sits? too high|overpower\w*|dominat\w*|drown\w*|fighting|less\b|down\b"
+_UP_RE, _DOWN_RE = re.compile(rf"\b(?:{_UP})"), re.compile(rf"\b(?:{_DOWN})")
+_NEG_RE = re.compile(r"\b(?:don't|do not|dont|never|no need to|shouldn't|should not|avoid|wouldn't|would not|won't|not)\b(?:\s+\w+){0,3}?\s*$")
+_LEAVE_RE = re.compile(r"\b(?:leave|keep|left|untouched|as (?:it|they) (?:is|are)|as is|fine|sits? (?:fine|well|right)|don't touch|do not touch|"
+                       r"wouldn't touch|where (?:it|they) (?:is|are)|alone|no change|doesn't need|don't need|good as)\b")
+_RANGE_RE = re.compile(r"([+-]?\d+(?:\.\d+)?)\s*(?:-|–|to)\s*([+-]?\d+(?:\.\d+)?)\s*(?:db|decibels?)\b")
+_DB_RE = re.compile(r"([+\-−]?\s?\d+(?:\.\d+)?)\s*(?:db|decibels?)\b")
+_PRONOUN_RE = re.compile(r"\b(?:it|them|that|this|those|these)\b")
+_ALL_RE = re.compile(r"\b(?:every (?:stem|track|fader|level)|all (?:the )?(?:stems|tracks|faders|levels)|everything|the (?:levels|faders|balance))\b")
+_ALL_STEMS = ("drums", "bass", "other", "vocals")
+_HALF_RE = re.compile(r"\b(?:by half|halve\w*|in half|half as loud)\b")
+_DOUBLE_RE = re.compile(r"\b(?:double\w*|twice as loud)\b")
+_SLIGHT_RE = re.compile(r"\b(?:slightly|a touch|a tad|a bit|a little|a hair|subtly|gently|a smidge)\b")
+_CLAUSE_SPLIT = re.compile(
+    r"(?<!\d)\.|\.(?!\d)|[;!?\n]+|,\s*(?:so|and|but|then|while|whereas)\s+|\s+(?:but|then|while|whereas)\s+|,\s+(?=(?:and\s+)?(?:" + _UP + "|" + _DOWN + r"|leave|keep)\b)"
+    r"|\s+and\s+(?=(?:" + _UP + "|" + _DOWN + r"|leave|keep)\b)")
+
+
+@dataclass
+class Claim:
+    stem: str
+    direction: str  # up | down
+    db: float | None
+
+    def signed_db(self, nominal: float = 3.0) -> float:
+        """Gain change this claim asks for; a direction with no number counts as ``nominal`` dB."""
+        mag = self.db if self.db is not None else nominal
+        return mag if self.direction == "up" else -mag
+
+
+@dataclass
+class ParsedAdvice:
+    claims: list[Claim] = field(default_factory=list)
+    leave: list[str] = field(default_factory=list)
+    hedged: list[str] = field(default_factory=list)  # stems whose move was "slightly" etc.
+
+    @property
+    def specificity(self) -> int:
+        """Quantified, stem-specific instructions."""
+        return sum(c.db is not None for c in self.claims)
+
+    def gains(self, nominal: float = 3.0, slight: float = 1.5) -> dict[str, float]:
+        return {c.stem: c.signed_db(slight if c.stem in self.hedged and c.db is None else nominal) for c in self.claims}
+
+    def as_dict(self) -> dict:
+        return {"claims": [{"stem": c.stem, "direction": c.direction, "db": c.db} for c in self.claims],
+                "leave": self.leave, "specificity": self.specificity}
+
+
+def _normalise(text: str) -> str:
+    t = text.lower().replace("’", "'").replace("−", "-").replace("–", "-")
+    for word, num in sorted(_NUMBER_WORDS.items(), key=lambda kv: -len(kv[0])):
+        t = re.sub(rf"\b{word}\b(?=\s*(?:or \w+ )?(?:-\s*\w+\s*)?(?:db|decibels?)\b)", f"{num:g}", t)
+        t = re.sub(rf"\b{word}\s*(?:-|to|or)\s*(\d)", f"{num:g}-\\1", t)
+    t = re.sub(r"(\d+(?:\.\d+)?)\s*or\s*(\d+(?:\.\d+)?)\s*(db|decibels?)", r"\1-\2 \3", t)
+    return re.sub(r"\bdbs\b", "db", t)
+
+
+def _stems_in(clause: str) -> list[tuple[int, str]]:
+    found: list[tuple[int, str]] = []
+    taken: list[tuple[int, int]] = []
+    for rx, stem in _STEM_RE:
+        for m in rx.finditer(clause):
+            if any(a < m.end() and m.start() < b for a, b in taken):
+                continue
+            taken.append((m.start(), m.end()))
+            found.append((m.start(), stem))
+    found.sort()
+    out, seen = [], set()
+    for pos, stem in found:
+        if stem not in seen:
+            seen.add(stem)
+            out.append((pos, stem))
+    return out
+
+
+def _amount(clause: str) -> tuple[float | None, int | None]:
+    """(magnitude in dB, sign from an explicit +/-) found in a clause."""
+    m = _RANGE_RE.search(clause)
+    if m:
+        a, b = abs(float(m.group(1))), abs(float(m.group(2)))
+        sign = -1 if m.group(1).startswith("-") else (1 if m.group(1).startswith("+") else None)
+        return (a + b) / 2, sign
+    m = _DB_RE.search(clause)
+    if m:
+        raw = m.group(1).replace(" ", "")
+        sign = -1 if raw.startswith(("-", "−")) else (1 if raw.startswith("+") else None)
+        return abs(float(raw.lstrip("+-−"))), sign
+    if _HALF_RE.search(clause):
+        return 6.0, -1
+    if _DOUBLE_RE.search(clause):
+        return 6.0, 1
+    return None, None
+
+
+def _direction(clause: str) -> str | None:
+    ups = [m.start() for m in _UP_RE.finditer(clause)]
+    downs = [m.start() for m in _DOWN_RE.finditer(clause)]
+    if not ups and not downs:
+        return None
+    first_up = min(ups) if ups else 10**9
+    first_down = min(downs) if downs else 10**9
+    return "up" if first_up < first_down else "down"
+
+
+def parse_advice(text: str) -> ParsedAdvice:
+    out = ParsedAdvice()
+    claimed: dict[str, Claim] = {}
+    last_stems: list[tuple[int, str]] = []
+    for clause in _CLAUSE_SPLIT.split(_normalise(text)):
+        if not clause or not clause.strip():
+            continue
+        stems = _stems_in(clause)
+        if not stems and _PRONOUN_RE.search(clause):
+            stems = last_stems  # "the kick is buried; push it up 3 dB"
+        if not stems:
+            if _LEAVE_RE.search(clause) and _ALL_RE.search(clause):
+                out.leave = [s for s in _ALL_STEMS if s not in claimed]
+            continue
+        last_stems = stems
+        direction = _direction(clause)
+        amount, sign = _amount(clause)
+        if direction is None and sign is not None:
+            direction = "up" if sign > 0 else "down"
+        elif sign is not None and direction is not None and _DB_RE.search(clause) and not re.search(r"\b(?:rais|lower|cut|boost|pull|push|bring|turn)", clause):
+            direction = "up" if sign > 0 else "down"
+        negated = False
+        if direction is not None:
+            cue = (_UP_RE if direction == "up" else _DOWN_RE).search(clause)
+            negated = bool(cue and _NEG_RE.search(clause[: cue.start()]))
+        if negated or direction is None:
+            if negated or _LEAVE_RE.search(clause):
+                for _, s in stems:
+                    if s not in claimed and s not in out.leave:
+                        out.leave.append(s)
+            continue
+        hedged = amount is None and bool(_SLIGHT_RE.search(clause))
+        for _, s in stems:
+            if s in claimed:
+                earlier = claimed[s]
+                if earlier.db is None and amount is not None and earlier.direction == direction:
+                    earlier.db = amount  # "the bass is buried, so turn it up 3 dB"
+                    if s in out.hedged:
+                        out.hedged.remove(s)
+                continue
+            if s in out.leave:
+                out.leave.remove(s)
+            claimed[s] = Claim(stem=s, direction=direction, db=amount)
+            out.claims.append(claimed[s])
+            if hedged:
+                out.hedged.append(s)
+    return out
+
+
+__all__ = ["Claim", "ParsedAdvice", "parse_advice"]

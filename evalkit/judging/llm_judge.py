@@ -1,0 +1,106 @@
+"""LLM-as-a-judge over any back end: absolute scores and pairwise verdicts with bias controls.
+
+Pairwise runs in both orders by default; verdicts are stored in the pair's canonical frame (a, b)
+whatever order they were shown in, so swap consistency is a plain comparison. An answer that does
+not parse strictly is re-asked up to ``parse_retries`` times and then stored **unscored** with its
+raw text: never dropped, never replaced by a guess.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from evalkit.backends.base import GenerationRequest
+from evalkit.judging.rubrics import JudgePreset, Rubric
+from evalkit.records import Advice, Item, Judgment
+
+_FENCE = re.compile(r"^```(?:json)?\s*|\s*```$", re.S)
+
+
+class JudgeParseError(ValueError):
+    pass
+
+
+def parse_judge_output(text: str | None, rubric: Rubric) -> dict[str, Any]:
+    """Strictly parse a judge's JSON answer against the rubric's schema; raise JudgeParseError otherwise."""
+    if text is None or not text.strip():
+        raise JudgeParseError("empty output")
+    body = _FENCE.sub("", text.strip())
+    start, end = body.find("{"), body.rfind("}")
+    if start < 0 or end <= start:
+        raise JudgeParseError("no JSON object in output")
+    try:
+        obj = json.loads(body[start:end + 1])
+    except json.JSONDecodeError as exc:
+        raise JudgeParseError(f"invalid JSON: {exc.msg}") from exc
+    if not isinstance(obj, dict):
+        raise JudgeParseError("output is not a JSON object")
+    schema = rubric.output_schema
+    for key in schema.get("required", []):
+        if key not in obj:
+            raise JudgeParseError(f"missing field {key!r}")
+    for key, sub in schema.get("properties", {}).items():
+        if key not in obj:
+            continue
+        v = obj[key]
+        if sub.get("type") == "integer":
+            if isinstance(v, bool) or not isinstance(v, int | float) or float(v) != int(v):
+                raise JudgeParseError(f"{key} is not an integer: {v!r}")
+            if not sub.get("minimum", -1e18) <= v <= sub.get("maximum", 1e18):
+                raise JudgeParseError(f"{key}={v} outside {sub.get('minimum')}..{sub.get('maximum')}")
+        if "enum" in sub and v not in sub["enum"]:
+            raise JudgeParseError(f"{key}={v!r} not one of {sub['enum']}")
+        if sub.get("type") == "string" and not isinstance(v, str):
+            raise JudgeParseError(f"{key} is not a string")
+    return obj
+
+
+@dataclass
+class JudgeTask:
+    """One call's worth of judging: which advice, which rubric, which order and sample."""
+
+    rubric: Rubric
+    advice: Advice
+    item: Item
+    advice_b: Advice | None = None
+    order: str | None = None
+    sample_index: int = 0
+
+    def prompt(self, preset: JudgePreset) -> str:
+        reference = None
+        if preset.reference_guided:
+            reference = ", ".join(f"{s} {v:+g}" for s, v in self.item.correction_db.items())
+        if self.rubric.protocol == "absolute":
+            return self.rubric.render(advice=self.advice.text, reference=reference)
+        first, second = (self.advice, self.advice_b) if self.order == "ab" else (self.advice_b, self.advice)
+        return self.rubric.render(advice_a=first.text, advice_b=second.text, reference=reference)
+
+    def request(self, preset: JudgePreset, attempt: int = 0) -> GenerationRequest:
+        seed = None if preset.seed is None else preset.seed + 1000 * self.sample_index + attempt
+        return GenerationRequest(messages=[{"role": "user", "content": self.prompt(preset)}], max_tokens=preset.max_tokens,
+                                 temperature=preset.temperature, seed=seed, json_schema=self.rubric.output_schema,
+                                 key=f"{self.advice.id}:{self.advice_b.id if self.advice_b else ''}:{self.order}:{self.sample_index}")
+
+    def judgment(self, preset: JudgePreset, text: str | None, error: str | None) -> Judgment:
+        base = dict(advice_id=self.advice.id, advice_id_b=self.advice_b.id if self.advice_b else None, judge=preset.name,
+                    rubric=self.rubric.name, rubric_hash=self.rubric.hash, protocol=self.rubric.protocol, order=self.order,
+                    sample_index=self.sample_index, raw_output=text or "", judge_config_hash=preset.config_hash,
+                    metrics={"temperature": preset.temperature, "seed": preset.seed, "model_snapshot": preset.model_snapshot})
+        if error:
+            return Judgment(**base, parsed=False, error=error)
+        try:
+            obj = parse_judge_output(text, self.rubric)
+        except JudgeParseError as exc:
+            return Judgment(**base, parsed=False, error=f"unparsed: {exc}")
+        if self.rubric.protocol == "absolute":
+            return Judgment(**base, score=float(obj["score"]), rationale=str(obj.get("rationale", "")))
+        shown = obj["verdict"]
+        verdict = "tie" if shown == "tie" else ({"A": "a", "B": "b"} if self.order == "ab" else {"A": "b", "B": "a"})[shown]
+        return Judgment(**base, verdict=verdict, rationale=str(obj.get("rationale", "")),
+                        metrics={**base["metrics"], "shown_verdict": shown})
+
+
+__all__ = ["JudgeParseError", "JudgeTask", "parse_judge_output"]

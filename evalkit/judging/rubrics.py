@@ -1,0 +1,105 @@
+"""Rubrics and judge presets: YAML validated by pydantic, versioned by content hash."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+import jinja2
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from evalkit.errors import ConfigError
+from evalkit.records import content_hash
+from evalkit.runners.base import BackendConfig
+
+ROOT = Path(__file__).resolve().parents[2]
+RUBRIC_DIR = ROOT / "rubrics"
+
+
+class Rubric(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str
+    protocol: Literal["absolute", "pairwise"]
+    criterion: str
+    scale: dict[int, str] | None = None
+    prompt: str
+    output_schema: dict[str, Any]
+
+    @field_validator("scale")
+    @classmethod
+    def _anchored(cls, scale):
+        if scale is not None and sorted(scale) != [1, 2, 3, 4, 5]:
+            raise ValueError("an absolute rubric anchors every level 1-5")
+        return scale
+
+    @cached_property
+    def hash(self) -> str:
+        """The rubric's version: any change to its text, scale or schema changes it."""
+        return content_hash(self.model_dump(mode="json"))
+
+    def render(self, **ctx: Any) -> str:
+        env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+        return env.from_string(self.prompt).render(criterion=self.criterion, scale=self.scale or {}, **ctx).strip()
+
+
+class JudgePreset(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    backend: BackendConfig | None = None
+    protocol: Literal["reference", "absolute", "pairwise", "both"] = "pairwise"
+    rubrics: list[str] = Field(default_factory=list)
+    both_orders: bool = True
+    samples: int = Field(default=1, ge=1, le=20)
+    temperature: float = Field(default=0.0, ge=0, le=2)
+    seed: int | None = 0
+    max_tokens: int = Field(default=200, ge=8, le=4096)
+    reference_guided: bool = False
+    parse_retries: int = Field(default=1, ge=0, le=5)
+    max_pairs: int | None = Field(default=None, ge=1, description="judge at most this many (item, pair)s")
+    model_snapshot: str | None = None
+
+    @property
+    def config_hash(self) -> str:
+        return content_hash(self.model_dump(mode="json", exclude={"max_pairs"}))
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    return f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}"
+
+
+def _load_yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: not found") from exc
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from exc
+
+
+def load_rubric(name_or_path: str | Path) -> Rubric:
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = RUBRIC_DIR / f"{name_or_path}.yaml"
+    try:
+        return Rubric.model_validate(_load_yaml(path))
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {_first_error(exc)}") from exc
+
+
+def load_judge(path: str | Path) -> JudgePreset:
+    path = Path(path)
+    try:
+        preset = JudgePreset.model_validate(_load_yaml(path))
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {_first_error(exc)}") from exc
+    if preset.protocol != "reference" and preset.backend is None:
+        raise ConfigError(f"{path}: protocol {preset.protocol} needs a backend (or use protocol: reference)")
+    for r in preset.rubrics:
+        load_rubric(r)
+    return preset
+
+
+__all__ = ["JudgePreset", "Rubric", "load_judge", "load_rubric"]

@@ -1,0 +1,107 @@
+"""The judge stage: score a run's advice with one judge preset, resumably, every call logged."""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter, defaultdict
+from pathlib import Path
+
+from evalkit.backends.base import create_backend
+from evalkit.calls import run_logged
+from evalkit.errors import EvalkitInputError
+from evalkit.judging.llm_judge import JudgeTask
+from evalkit.judging.reference import judge_reference
+from evalkit.judging.rubrics import JudgePreset, load_rubric
+from evalkit.records import Advice, content_hash
+from evalkit.store import Store
+
+
+def select_pairs(advice: list[Advice], pairs: str = "all") -> list[tuple[Advice, Advice]]:
+    """(a, b) advice pairs on the same item, a's system sorting before b's; ``vs:SYSTEM`` keeps pairs with SYSTEM."""
+    by_item: dict[str, list[Advice]] = defaultdict(list)
+    for a in advice:
+        by_item[a.item_id].append(a)
+    target = pairs.removeprefix("vs:") if pairs.startswith("vs:") else None
+    if pairs != "all" and target is None:
+        raise EvalkitInputError(f"--pairs {pairs!r}: use all or vs:SYSTEM")
+    out = []
+    for item_id in sorted(by_item):
+        group = sorted(by_item[item_id], key=lambda a: a.system)
+        for a, b in itertools.combinations(group, 2):
+            if target is None or target in (a.system, b.system):
+                out.append((a, b))
+    if target and not out:
+        raise EvalkitInputError(f"--pairs vs:{target}: no advice from system {target!r} in this run")
+    # A deterministic spread over items and systems, so a max_pairs subset is not all one item.
+    return sorted(out, key=lambda p: content_hash([p[0].id, p[1].id]))
+
+
+def build_tasks(preset: JudgePreset, advice: list[Advice], items: dict, pairs: str) -> list[JudgeTask]:
+    rubrics = [load_rubric(r) for r in preset.rubrics]
+    tasks: list[JudgeTask] = []
+    if preset.protocol in ("absolute", "both"):
+        for r in (r for r in rubrics if r.protocol == "absolute"):
+            for a in advice:
+                tasks += [JudgeTask(r, a, items[a.item_id], sample_index=k) for k in range(preset.samples)]
+    if preset.protocol in ("pairwise", "both"):
+        chosen = select_pairs(advice, pairs)
+        if preset.max_pairs:
+            chosen = chosen[: preset.max_pairs]
+        orders = ("ab", "ba") if preset.both_orders else ("ab",)
+        for r in (r for r in rubrics if r.protocol == "pairwise"):
+            for a, b in chosen:
+                tasks += [JudgeTask(r, a, items[a.item_id], b, o, k) for o in orders for k in range(preset.samples)]
+    return tasks
+
+
+def judge_run(run: str | Path | Store, preset: JudgePreset, *, pairs: str = "all", show_progress: bool = True) -> Counter:
+    from evalkit.generate import progress_bar
+
+    store = run if isinstance(run, Store) else Store(run, create=False)
+    advice = store.advice()
+    if not advice:
+        raise EvalkitInputError(f"{store.url}: the run has no advice yet; run `evalkit generate` first")
+    items = {i.id: i for i in store.items()}
+    counts: Counter = Counter()
+    done = store.judgment_keys(preset.name)
+    store.set_meta(f"judge/{preset.name}", preset.model_dump(mode="json"))
+    if preset.protocol == "reference":
+        new = [judge_reference(a, items[a.item_id]) for a in advice]
+        new = [j for j in new if j.key not in done]
+        counts["scored"] = store.put_judgments(new)
+        counts["skipped"] = len(advice) - len(new)
+        return counts
+
+    tasks = build_tasks(preset, advice, items, pairs)
+    todo = [t for t in tasks if t.judgment(preset, None, "probe").key not in done]
+    counts["skipped"] = len(tasks) - len(todo)
+    opts = preset.backend.model_dump()
+    backend = create_backend(opts.pop("name"), **opts)
+    chunk = max(2 * backend.max_concurrency, int(backend.options.get("batch_size", 1)), 4)
+    with progress_bar(not show_progress) as bar:
+        task_id = bar.add_task(f"judging: {preset.name}", total=len(todo))
+        for start in range(0, len(todo), chunk):
+            batch = todo[start:start + chunk]
+            final: dict[int, object] = {}
+            pending = list(range(len(batch)))
+            for attempt in range(preset.parse_retries + 1):
+                results = run_logged(backend, [batch[i].request(preset, attempt) for i in pending], store, stage="judge")
+                retry = []
+                for i, res in zip(pending, results, strict=True):
+                    j = batch[i].judgment(preset, res.text, res.error)
+                    final[i] = j
+                    if not j.parsed and res.error is None and attempt < preset.parse_retries:
+                        retry.append(i)  # a malformed answer is asked again, up to the bound
+                pending = retry
+                if not pending:
+                    break
+            judgments = [final[i] for i in range(len(batch))]
+            store.put_judgments(judgments)
+            for j in judgments:
+                counts["scored" if j.parsed else "unscored"] += 1
+            bar.advance(task_id, len(batch))
+    backend.close()
+    return counts
+
+
+__all__ = ["build_tasks", "judge_run", "select_pairs"]

@@ -1,0 +1,146 @@
+"""Advice systems that need no model, so the whole pipeline runs anywhere.
+
+- ``oracle`` knows the truth (upper bound).
+- ``stems-analytic`` measures each stem's loudness relative to the others and compares it with the
+  average balance of the train split's reference mixes.
+- ``mix-analytic`` hears only the mixdown: a ridge regression, fitted on the train split, from the
+  mix's octave-band profile to per-stem offsets.
+- ``generic`` gives the same advice for every item (lower bound).
+
+Their advice is varied natural text (phrasings drawn per item from a seeded RNG), not a fixed format,
+so the advice parser and the judges meet realistic language.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+import numpy as np
+
+from evalkit.records import Item
+from evalkit.runners.base import AdviceSystem
+
+STEM_WORDS = {
+    "drums": ["drums", "drum bus", "kit", "drums"],
+    "bass": ["bass", "bass guitar", "bassline", "bass"],
+    "other": ["guitars and keys", "accompaniment", "instruments (the 'other' stem)", "other stem"],
+    "vocals": ["vocals", "lead vocal", "voice", "vocal"],
+}
+UP = ["raise {s} by {d} dB", "bring {s} up {d} dB", "push {s} up by about {d} dB", "turn {s} up {d} dB", "boost {s} by {d} dB"]
+DOWN = ["lower {s} by {d} dB", "pull {s} down {d} dB", "cut {s} by about {d} dB", "bring {s} down {d} dB", "turn {s} down by {d} dB"]
+WHY_UP = ["I can barely hear the {w}", "there isn't enough {w} in the balance", "the {w} sit{agree} too low"]
+WHY_DOWN = ["there's too much {w}", "everything else is fighting the {w}", "the {w} sit{agree} too high"]
+OPENERS = ["", "Here's what I'd change. ", "Listening to the balance: ", "Quick fixes: ", "A few moves. "]
+LEAVE = ["Leave the {s} as is.", "The {s} sit fine, leave them.", "Keep the {s} where they are."]
+
+
+def _rng(item: Item, system: str) -> np.random.Generator:
+    return np.random.default_rng(zlib.crc32(f"{system}:{item.id}".encode()))
+
+
+def _fmt_db(v: float) -> str:
+    return f"{abs(v):g}"
+
+
+def phrase_corrections(corrections: dict[str, float], rng: np.random.Generator, explain: bool = True) -> str:
+    """Natural advice text for ``corrections`` (stem -> dB; zero means leave it)."""
+    moves = sorted(((s, v) for s, v in corrections.items() if abs(v) >= 0.5), key=lambda m: -abs(m[1]))
+    if not moves:
+        return str(rng.choice(["The balance already works; leave every stem where it is.",
+                               "Nothing needs to move here. Leave the levels as they are.",
+                               "This mix is balanced. I wouldn't touch the faders."]))
+    sentences = []
+    for s, v in moves:
+        word = str(rng.choice(STEM_WORDS[s]))
+        tmpl = str(rng.choice(UP if v > 0 else DOWN))
+        sentence = tmpl.format(s=f"the {word}", d=_fmt_db(v))
+        if explain and rng.random() < 0.5:
+            agree = "" if word.endswith("s") else "s"
+            why = str(rng.choice(WHY_UP if v > 0 else WHY_DOWN)).format(w=word, agree=agree)
+            sentence = f"{why}, so {sentence}"
+        sentences.append(sentence[0].upper() + sentence[1:] + ".")
+    still = [s for s in corrections if abs(corrections[s]) < 0.5]
+    if still and rng.random() < 0.6:
+        sentences.append(str(rng.choice(LEAVE)).format(s=" and ".join(STEM_WORDS[s][0] for s in still)))
+    return str(rng.choice(OPENERS)) + " ".join(sentences)
+
+
+def _round_half(v: float) -> float:
+    return round(v * 2) / 2
+
+
+class OracleSystem(AdviceSystem):
+    def advise(self, item: Item) -> str:
+        return phrase_corrections({s: _round_half(v) for s, v in item.correction_db.items()}, _rng(item, self.name))
+
+
+class GenericSystem(AdviceSystem):
+    TEXT = ("Balance the mix by ear: make sure the vocals sit on top, the kick and bass work together, and nothing "
+            "masks the lead. Adjust the faders until it sounds right on several speakers.")
+
+    def advise(self, item: Item) -> str:
+        return self.TEXT
+
+
+class StemsAnalyticSystem(AdviceSystem):
+    """Target balance = mean over train songs of each stem's loudness relative to the mean of all stems."""
+
+    threshold_db = 2.0
+
+    def __init__(self, config, testset) -> None:
+        super().__init__(config, testset)
+        rows = []
+        for sid in sorted({i.song_id for i in testset.split("train")} or testset.songs):
+            f = testset.reference_features(sid)
+            rows.append(self._relative(f))
+        self.target = {s: float(np.nanmean([r[s] for r in rows])) for s in rows[0]}
+
+    @staticmethod
+    def _relative(f) -> dict[str, float]:
+        stems = [k for k in f if k != "mix" and np.isfinite(f[k].loudness_lufs)]
+        mean = np.mean([f[s].loudness_lufs for s in stems])
+        return {s: (f[s].loudness_lufs - mean) if s in stems else np.nan for s in f if s != "mix"}
+
+    def estimate(self, item: Item) -> dict[str, float]:
+        rel = self._relative(self.testset.features(item))
+        raw = {s: self.target[s] - v for s, v in rel.items() if np.isfinite(v)}
+        anchor = float(np.median(list(raw.values())))  # most stems are usually fine: anchor on the median
+        return {s: _round_half(v - anchor) if abs(v - anchor) >= self.threshold_db else 0.0 for s, v in raw.items()}
+
+    def advise(self, item: Item) -> str:
+        return phrase_corrections(self.estimate(item), _rng(item, self.name))
+
+
+class MixAnalyticSystem(AdviceSystem):
+    """Ridge regression from the mix's octave-band profile (relative to its mean) to per-stem offsets."""
+
+    threshold_db = 2.5
+    ridge = 3.0
+
+    def __init__(self, config, testset) -> None:
+        super().__init__(config, testset)
+        train = [i for i in testset.split("train")] or testset.items
+        self.stems = sorted(train[0].offsets_db)
+        X = np.array([self._profile(i) for i in train])
+        Y = np.array([[i.offsets_db[s] for s in self.stems] for i in train])
+        self.mu = X.mean(axis=0)
+        Xc = X - self.mu
+        self.W = np.linalg.solve(Xc.T @ Xc + self.ridge * np.eye(X.shape[1]), Xc.T @ (Y - Y.mean(axis=0)))
+        self.y_mean = Y.mean(axis=0)
+
+    def _profile(self, item: Item) -> np.ndarray:
+        bands = np.array(self.testset.features(item)["mix"].octave_band_db)
+        return bands - bands.mean()
+
+    def estimate(self, item: Item) -> dict[str, float]:
+        pred = (self._profile(item) - self.mu) @ self.W + self.y_mean
+        return {s: _round_half(-p) if abs(p) >= self.threshold_db else 0.0 for s, p in zip(self.stems, pred, strict=True)}
+
+    def advise(self, item: Item) -> str:
+        return phrase_corrections(self.estimate(item), _rng(item, self.name))
+
+
+ANALYTIC = {"oracle": OracleSystem, "generic": GenericSystem, "stems-analytic": StemsAnalyticSystem,
+            "mix-analytic": MixAnalyticSystem}
+
+__all__ = ["ANALYTIC", "GenericSystem", "MixAnalyticSystem", "OracleSystem", "StemsAnalyticSystem", "phrase_corrections"]
