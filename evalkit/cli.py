@@ -155,6 +155,237 @@ def advice_parse(text: Annotated[str, typer.Argument(help="advice text")]) -> No
     typer.echo(json.dumps(parse_advice(text).as_dict(), indent=2))
 
 
+# -- pipeline -----------------------------------------------------------------------------------
+@app.command("run")
+def run_cmd(
+    config: Annotated[Path, typer.Argument(help="experiment YAML (experiments/*.yaml)")],
+    out: Annotated[Path, typer.Option(help="output directory (resumes if it exists)")] = Path("results/run"),
+    quiet: Annotated[bool, typer.Option(help="no progress output")] = False,
+) -> None:
+    """Every stage from one config: test set, advice, judges, study, stats, report (resumable)."""
+    from evalkit.pipeline import load_experiment, run_experiment
+
+    cfg = load_experiment(config)
+    res = run_experiment(cfg, out, config_dir=config.parent, quiet=quiet)
+    typer.echo(f"report: {res['report']}")
+
+
+@app.command("demo")
+def demo_cmd(
+    out: Annotated[Path, typer.Option(help="output directory")] = Path("results/demo"),
+    quiet: Annotated[bool, typer.Option(help="no progress output")] = False,
+) -> None:
+    """Run experiments/default.yaml end to end on the embedded defaults and print where the report is."""
+    import time
+
+    from evalkit.pipeline import ROOT, load_experiment, run_experiment
+
+    t = time.perf_counter()
+    res = run_experiment(load_experiment(ROOT / "experiments" / "default.yaml"), out, config_dir=ROOT / "experiments", quiet=quiet)
+    for note in res["notes"]:
+        typer.echo(f"note: {note}")
+    typer.echo(f"demo finished in {time.perf_counter() - t:.0f} s")
+    typer.echo(f"report: {res['report']}  (also {Path(out) / 'report' / 'report.md'}, tables/, figures/)")
+
+
+@app.command("report")
+def report_cmd(
+    run: Annotated[Path, typer.Argument(help="run directory (or database URL)")],
+    out: Annotated[Path, typer.Option(help="where report/, tables/ and figures/ go")],
+    answers: Annotated[Path | None, typer.Option(help="human answers CSV (evalkit study export)")] = None,
+    bootstrap: Annotated[int, typer.Option(help="bootstrap rounds")] = 1000,
+) -> None:
+    """Markdown + HTML report, LaTeX tables, CSVs and figures for a run."""
+    from evalkit.report.build import write_report
+    from evalkit.stats.preference import validate_preferences
+    from evalkit.store import Store
+
+    human = _read_csv(answers, "answers") if answers else None
+    if human is not None:
+        validate_preferences(human, str(answers))
+    typer.echo(f"report: {write_report(Store(run, create=False), out, human, bootstrap=bootstrap)}")
+
+
+# -- stats ----------------------------------------------------------------------------------------
+def _read_csv(path: Path, what: str):
+    import pandas as pd
+
+    if not path.exists():
+        raise EvalkitInputError(f"{path}: {what} file not found")
+    try:
+        return pd.read_csv(path, encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise EvalkitInputError(f"{path}: not UTF-8 text; save the CSV as UTF-8") from exc
+    except Exception as exc:
+        raise EvalkitInputError(f"{path}: unreadable CSV ({str(exc).splitlines()[0][:120]})") from exc
+
+
+@stats_app.command("preferences")
+def stats_preferences(
+    prefs: Annotated[Path, typer.Argument(help="CSV: participant_id,item_id,system_a,system_b,choice")],
+    out: Annotated[Path, typer.Option(help="output directory")],
+    ties: Annotated[str, typer.Option(help="half | drop | davidson (Bradley–Terry)")] = "half",
+    bootstrap: Annotated[int, typer.Option(help="bootstrap rounds (by participant)")] = 1000,
+    seed: Annotated[int, typer.Option(help="bootstrap seed")] = 0,
+) -> None:
+    """Bradley–Terry scores with CIs and pairwise sign tests (Holm) from preference votes."""
+    from evalkit.stats.preference import pairwise_tests, validate_preferences, win_rates
+    from evalkit.stats.ranking import bradley_terry
+
+    if ties not in ("half", "drop", "davidson"):
+        raise EvalkitInputError(f"--ties {ties!r}: use half, drop or davidson")
+    df = validate_preferences(_read_csv(prefs, "preferences"), str(prefs))
+    out.mkdir(parents=True, exist_ok=True)
+    bt = bradley_terry(df, ties=ties, bootstrap=bootstrap, seed=seed)
+    bt[["system", "score", "ci_low", "ci_high"]].to_csv(out / "bradley_terry.csv", index=False)
+    tests = pairwise_tests(df)
+    tests[["system_a", "system_b", "wins_a", "wins_b", "ties", "p_value", "p_holm"]].to_csv(out / "pairwise_tests.csv", index=False)
+    win_rates(df).to_csv(out / "win_rates.csv", index=False)
+    _echo_table(bt, "Bradley–Terry")
+    _echo_table(tests[["system_a", "system_b", "wins_a", "wins_b", "ties", "p_value", "p_holm"]], "pairwise tests")
+
+
+@stats_app.command("scores")
+def stats_scores(
+    scores: Annotated[Path, typer.Argument(help="CSV: item_id,system,score")],
+    out: Annotated[Path, typer.Option(help="output directory")],
+) -> None:
+    """Per-system means with bootstrap CIs, paired Wilcoxon tests (Holm) and Friedman."""
+    from evalkit.stats.scores import friedman, paired_tests, system_means
+
+    df = _read_csv(scores, "scores")
+    missing = {"item_id", "system", "score"} - set(df.columns)
+    if missing:
+        raise EvalkitInputError(f"{scores}: missing column(s) {', '.join(sorted(missing))}; expected item_id,system,score")
+    out.mkdir(parents=True, exist_ok=True)
+    for name, t in (("system_means", system_means(df)), ("paired_tests", paired_tests(df)), ("friedman", friedman(df))):
+        t.to_csv(out / f"{name}.csv", index=False)
+        _echo_table(t, name)
+
+
+@stats_app.command("agreement")
+def stats_agreement(
+    judge: Annotated[Path, typer.Argument(help="judge votes CSV (preferences format)")],
+    human: Annotated[Path, typer.Argument(help="human votes CSV (preferences format)")],
+    out: Annotated[Path, typer.Option(help="output directory")],
+) -> None:
+    """Judge vs human agreement (MT-Bench definitions, Cohen's κ), human ceiling, ranking correlation."""
+    from evalkit.stats.agreement import human_agreement, ranking_correlation_ci, vote_agreement
+    from evalkit.stats.preference import validate_preferences
+
+    j = validate_preferences(_read_csv(judge, "judge votes"), str(judge))
+    h = validate_preferences(_read_csv(human, "human votes"), str(human))
+    out.mkdir(parents=True, exist_ok=True)
+    for name, t in (("vote_agreement", vote_agreement(j, h)), ("human_agreement", human_agreement(h)),
+                    ("ranking_correlation", ranking_correlation_ci(j, h))):
+        t.to_csv(out / f"{name}.csv", index=False)
+        _echo_table(t, name)
+
+
+@stats_app.command("power")
+def stats_power(
+    rate: Annotated[float, typer.Option(help="true preference rate to detect")] = 0.6,
+    votes_per_participant: Annotated[int, typer.Option(help="votes each participant gives")] = 20,
+    icc: Annotated[float, typer.Option(help="intra-participant correlation of votes")] = 0.05,
+    power: Annotated[float, typer.Option(help="target power")] = 0.8,
+    alpha: Annotated[float, typer.Option(help="test size")] = 0.05,
+    pilot: Annotated[Path | None, typer.Option(help="pilot preferences CSV; with --system, estimates rate and ICC")] = None,
+    system: Annotated[str | None, typer.Option(help="the system whose win rate the pilot estimates")] = None,
+) -> None:
+    """Participants needed for a binomial preference test, with the design effect of repeated votes."""
+    from evalkit.stats.power import participants_needed, power_from_pilot
+    from evalkit.stats.preference import validate_preferences
+
+    if pilot:
+        if not system:
+            raise EvalkitInputError("--pilot needs --system (whose wins to count)")
+        df = validate_preferences(_read_csv(pilot, "pilot"), str(pilot))
+        df = df[((df.system_a == system) | (df.system_b == system)) & (df.choice != "tie")]
+        if df.empty:
+            raise EvalkitInputError(f"{pilot}: no decisive votes involving {system!r}")
+        wins = df.assign(win=((df.system_a == system) & (df.choice == "a")) | ((df.system_b == system) & (df.choice == "b")))
+        _echo_table(power_from_pilot(wins.assign(win=wins.win.astype(float)), power, alpha), "from pilot")
+    else:
+        _echo_table(participants_needed(rate, votes_per_participant, icc, power, alpha), "participants needed")
+
+
+# -- study ----------------------------------------------------------------------------------------
+@study_app.command("create")
+def study_create(
+    run: Annotated[Path, typer.Option(help="run directory with advice")],
+    out: Annotated[Path, typer.Option(help="study directory")],
+    systems: Annotated[str | None, typer.Option(help="comma-separated systems (default: all)")] = None,
+    ratings: Annotated[int, typer.Option(help="ratings per (item, pair)")] = 4,
+    trials: Annotated[int, typer.Option(help="trials per participant")] = 12,
+    gold: Annotated[int, typer.Option(help="gold (attention) trials per participant")] = 1,
+    max_items: Annotated[int | None, typer.Option(help="at most this many items")] = None,
+    after_audio: Annotated[bool, typer.Option(help="render each advice's 'after' audio")] = False,
+    stems_audio: Annotated[bool, typer.Option(help="offer the problem stems too")] = False,
+    store_url: Annotated[str | None, typer.Option(help="PostgreSQL URL when several app processes share the study")] = None,
+    completion_code: Annotated[str | None, typer.Option(help="fixed completion code (e.g. Prolific's)")] = None,
+    completion_url: Annotated[str | None, typer.Option(help="redirect after completion (e.g. Prolific's)")] = None,
+    no_headphone_check: Annotated[bool, typer.Option(help="skip the headphone screening")] = False,
+    seed: Annotated[int, typer.Option(help="design seed")] = 0,
+) -> None:
+    """A counterbalanced pairwise study from a run, with gold trials and loudness-matched stimuli."""
+    from evalkit.study.design import create_study
+
+    cfg = create_study(run, out, systems=systems.split(",") if systems else None, ratings=ratings, trials_per_participant=trials,
+                       gold_per_participant=gold, max_items=max_items, after_audio=after_audio, stems_audio=stems_audio,
+                       store_url=store_url, completion_code=completion_code, completion_url=completion_url,
+                       headphone_check=not no_headphone_check, seed=seed)
+    typer.echo(f"study {cfg['study_id']}: {len(cfg['items'])} items, {cfg['n_slots']} participant slots -> {out}")
+
+
+@study_app.command("serve")
+def study_serve(
+    study: Annotated[Path, typer.Argument(help="study directory")],
+    port: Annotated[int, typer.Option(help="port")] = 8501,
+    address: Annotated[str, typer.Option(help="bind address")] = "127.0.0.1",
+) -> None:
+    """Serve the listening study (Streamlit)."""
+    import subprocess
+
+    from evalkit.pipeline import ROOT
+    from evalkit.study.store import StudyStore
+
+    StudyStore(study)  # refuse a bad study directory before starting a server
+    app_path = ROOT / "study_app" / "app.py"
+    env = {**os.environ, "EVALKIT_STUDY_DIR": str(Path(study).resolve())}
+    cmd = [sys.executable, "-m", "streamlit", "run", str(app_path), "--server.port", str(port), "--server.address", address,
+           "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+    raise SystemExit(subprocess.call(cmd, env=env))
+
+
+@study_app.command("export")
+def study_export(
+    study: Annotated[Path, typer.Argument(help="study directory")],
+    out: Annotated[Path, typer.Option(help="CSV to write (evalkit stats preferences format)")],
+    include_gold: Annotated[bool, typer.Option(help="include gold trials")] = False,
+) -> None:
+    """Answers as CSV for `evalkit stats preferences`."""
+    from evalkit.study.store import StudyStore
+
+    df = StudyStore(study).export(include_gold=include_gold)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    df.to_csv(out, index=False)
+    typer.echo(f"wrote {len(df)} answers from {df.participant_id.nunique()} participants to {out}")
+
+
+@study_app.command("simulate")
+def study_simulate(
+    study: Annotated[Path, typer.Argument(help="study directory")],
+    participants: Annotated[int, typer.Option(help="simulated raters")] = 20,
+    seed: Annotated[int, typer.Option(help="seed")] = 0,
+    inattentive: Annotated[float, typer.Option(help="share of random raters")] = 0.1,
+) -> None:
+    """Fill a study with simulated raters (marked simulated everywhere) for dry runs and power planning."""
+    from evalkit.study.simulate import simulate
+
+    n = simulate(study, participants=participants, seed=seed, inattentive=inattentive)
+    typer.echo(f"{n} simulated answers saved")
+
+
 def main() -> None:
     """Entry point: bad input is one line on stderr and exit 2; anything else is exit 1."""
     try:

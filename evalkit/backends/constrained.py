@@ -58,6 +58,9 @@ class SchemaDecoder:
         self.banned = torch.tensor([('"' in s or "\\" in s or "\n" in s) for s in decoded])
         self.quote_ids = [i for i, s in enumerate(decoded) if s.strip() == '"' or s == '"']
         self.special = set(tokenizer.all_special_ids)
+        import inspect
+
+        self.forward_params = set(inspect.signature(model.forward).parameters)
 
     def _ids(self, text: str) -> list[int]:
         return self.tok(text, add_special_tokens=False)["input_ids"]
@@ -81,10 +84,12 @@ class SchemaDecoder:
         ids = torch.tensor([prefix])
         out: list[int] = []
         past = None
+        # transformers 5 renamed the KV-cache argument from past_key_values to cache.
+        cache_arg = "cache" if "cache" in self.forward_params else "past_key_values"
         for _ in range(self.max_string_tokens):
             with torch.no_grad():
-                res = self.model(input_ids=ids, past_key_values=past, use_cache=True)
-            past = res.past_key_values
+                res = self.model(input_ids=ids, use_cache=True, **({cache_arg: past} if past is not None else {}))
+            past = getattr(res, "cache", None) or res.past_key_values
             logits = res.logits[0, -1].float()
             allowed_quote = logits[self.quote_ids].max() if self.quote_ids else torch.tensor(-1e9)
             masked = logits.masked_fill(self.banned[: logits.shape[0]], float("-inf"))

@@ -46,6 +46,8 @@ def load_model(model: str, dtype: str = "auto", device: str = "auto", audio: boo
             return _CACHE[key]
         torch = require("torch", "local", "torch==2.13.0")
         transformers = require("transformers", "local")
+        transformers.utils.logging.set_verbosity_error()
+        transformers.utils.logging.disable_progress_bar()
         dev = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
         torch_dtype = {"auto": torch.bfloat16 if dev == "cuda" else torch.float32, "float32": torch.float32,
                        "bfloat16": torch.bfloat16, "float16": torch.float16}[dtype]

@@ -99,8 +99,8 @@ class JudgeTask:
             return Judgment(**base, score=float(obj["score"]), rationale=str(obj.get("rationale", "")))
         shown = obj["verdict"]
         verdict = "tie" if shown == "tie" else ({"A": "a", "B": "b"} if self.order == "ab" else {"A": "b", "B": "a"})[shown]
-        return Judgment(**base, verdict=verdict, rationale=str(obj.get("rationale", "")),
-                        metrics={**base["metrics"], "shown_verdict": shown})
+        base["metrics"] = {**base["metrics"], "shown_verdict": shown}
+        return Judgment(**base, verdict=verdict, rationale=str(obj.get("rationale", "")))
 
 
 __all__ = ["JudgeParseError", "JudgeTask", "parse_judge_output"]

@@ -68,4 +68,13 @@ def reference_verdict(j_a: Judgment, j_b: Judgment) -> str:
     return "tie" if abs(d) < TIE_DB else ("a" if d < 0 else "b")
 
 
-__all__ = ["REFERENCE_JUDGE", "balance_error", "judge_reference", "reference_metrics", "reference_verdict"]
+def reference_pair_judgment(j_a: Judgment, j_b: Judgment) -> Judgment:
+    """The reference judge's pairwise verdict, stored like any judge's so agreement treats judges alike."""
+    verdict = reference_verdict(j_a, j_b)
+    return Judgment(advice_id=j_a.advice_id, advice_id_b=j_b.advice_id, judge=REFERENCE_JUDGE, rubric="reference-pairwise",
+                    rubric_hash=REFERENCE_VERSION, protocol="pairwise", order="ab", verdict=verdict,
+                    rationale=f"balance error {j_a.metrics['balance_error_after_db']:.2f} vs {j_b.metrics['balance_error_after_db']:.2f} dB",
+                    metrics={"margin_db": j_a.score - j_b.score}, judge_config_hash=REFERENCE_VERSION)
+
+
+__all__ = ["REFERENCE_JUDGE", "reference_pair_judgment", "balance_error", "judge_reference", "reference_metrics", "reference_verdict"]

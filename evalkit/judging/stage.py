@@ -10,7 +10,7 @@ from evalkit.backends.base import create_backend
 from evalkit.calls import run_logged
 from evalkit.errors import EvalkitInputError
 from evalkit.judging.llm_judge import JudgeTask
-from evalkit.judging.reference import judge_reference
+from evalkit.judging.reference import judge_reference, reference_pair_judgment
 from evalkit.judging.rubrics import JudgePreset, load_rubric
 from evalkit.records import Advice, content_hash
 from evalkit.store import Store
@@ -66,10 +66,12 @@ def judge_run(run: str | Path | Store, preset: JudgePreset, *, pairs: str = "all
     done = store.judgment_keys(preset.name)
     store.set_meta(f"judge/{preset.name}", preset.model_dump(mode="json"))
     if preset.protocol == "reference":
-        new = [judge_reference(a, items[a.item_id]) for a in advice]
-        new = [j for j in new if j.key not in done]
+        absolute = {a.id: judge_reference(a, items[a.item_id]) for a in advice}
+        pairwise = [reference_pair_judgment(absolute[a.id], absolute[b.id]) for a, b in select_pairs(advice, pairs)]
+        everything = list(absolute.values()) + pairwise
+        new = [j for j in everything if j.key not in done]
         counts["scored"] = store.put_judgments(new)
-        counts["skipped"] = len(advice) - len(new)
+        counts["skipped"] = len(everything) - len(new)
         return counts
 
     tasks = build_tasks(preset, advice, items, pairs)

@@ -1,0 +1,218 @@
+"""`evalkit run CONFIG` / `evalkit demo`: every stage from one validated config, resuming where it stopped.
+
+test set -> generate -> judge (each preset) -> study (create, simulate or import answers) -> stats -> report.
+Each stage is idempotent, so rerunning after a crash recomputes only what is missing.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from evalkit.errors import ConfigError, EvalkitInputError, MissingDependencyError
+from evalkit.runners.base import SystemConfig, load_systems
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SynthOptions(Strict):
+    songs: int = Field(8, ge=1, le=10000)
+    seed: int = 0
+    seconds: float = Field(8.0, ge=2, le=600)
+    sample_rate: int = Field(22050, ge=8000, le=192000)
+    problems_per_song: int = Field(3, ge=0, le=50)
+    controls_per_song: int = Field(1, ge=0, le=50)
+    renderer: str = "builtin"
+
+
+class TestsetOptions(Strict):
+    path: str | None = None  # an existing test set; otherwise one is synthesized under OUT/testset
+    synth: SynthOptions = Field(default_factory=SynthOptions)
+
+    __test__ = False
+
+
+class JudgeEntry(Strict):
+    preset: str
+    pairs: str = "all"
+    max_pairs: int | None = Field(None, ge=1)
+    optional: bool = False  # skip with a note if its dependency or endpoint is missing
+
+
+class SimulateOptions(Strict):
+    participants: int = Field(24, ge=1)
+    seed: int = 0
+    noise_db: float = 1.0
+    inattentive: float = Field(0.1, ge=0, le=1)
+
+
+class StudyOptions(Strict):
+    enabled: bool = True
+    systems: list[str] | None = None
+    ratings: int = Field(4, ge=1)
+    trials_per_participant: int = Field(12, ge=1)
+    gold_per_participant: int = Field(1, ge=0)
+    max_items: int | None = None
+    after_audio: bool = False
+    simulate: SimulateOptions | None = Field(default_factory=SimulateOptions)
+    answers_csv: str | None = None  # real answers exported from `evalkit study export`
+
+
+class ReportOptions(Strict):
+    bootstrap: int = Field(1000, ge=0)
+    seed: int = 0
+
+
+class ExperimentConfig(Strict):
+    name: str
+    testset: TestsetOptions = Field(default_factory=TestsetOptions)
+    split: str = "test"
+    systems: list[SystemConfig] | str
+    judges: list[JudgeEntry] = Field(default_factory=lambda: [JudgeEntry(preset="judges/reference.yaml")])
+    study: StudyOptions = Field(default_factory=StudyOptions)
+    report: ReportOptions = Field(default_factory=ReportOptions)
+
+
+def _resolve(path: str, base: Path) -> Path:
+    p = Path(path)
+    for cand in (p, base / p, ROOT / p):
+        if cand.exists():
+            return cand
+    return p
+
+
+def load_experiment(path: str | Path) -> ExperimentConfig:
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: not found") from exc
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from exc
+    try:
+        cfg = ExperimentConfig.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise ConfigError(f"{path}: {'.'.join(str(p) for p in err['loc'])}: {err['msg']}") from exc
+    if isinstance(cfg.systems, str):
+        cfg.systems = load_systems(_resolve(cfg.systems, path.parent))
+    return cfg
+
+
+def _log(msg: str, quiet: bool) -> None:
+    if not quiet:
+        print(msg, flush=True)
+
+
+def run_experiment(config: ExperimentConfig, out: str | Path, *, config_dir: Path = ROOT, quiet: bool = False) -> dict[str, Any]:
+    from evalkit.data.synth import synthesize
+    from evalkit.generate import generate
+    from evalkit.judging.rubrics import load_judge
+    from evalkit.judging.stage import judge_run
+    from evalkit.report.build import write_report
+    from evalkit.store import Store
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    timings: dict[str, float] = {}
+    notes: list[str] = []
+
+    def stage(name: str, t: float) -> None:
+        timings[name] = round(time.perf_counter() - t, 2)
+
+    # 1. test set
+    t = time.perf_counter()
+    if config.testset.path:
+        ts_dir = _resolve(config.testset.path, config_dir)
+    else:
+        ts_dir = out / "testset"
+        params = config.testset.synth.model_dump()
+        manifest = ts_dir / "manifest.json"
+        current = json.loads(manifest.read_text()) if manifest.exists() else None
+        wanted = {k: v for k, v in params.items() if k != "seed"}
+        wanted = {**wanted, "problems_per_song": params["problems_per_song"], "controls_per_song": params["controls_per_song"]}
+        if not current or current.get("seed") != params["seed"] or any(current["parameters"].get(k) != v for k, v in wanted.items()):
+            _log("[1/6] synthesizing the test set", quiet)
+            synthesize(ts_dir, songs=params["songs"], seed=params["seed"], seconds=params["seconds"], sample_rate=params["sample_rate"],
+                       problems_per_song=params["problems_per_song"], controls_per_song=params["controls_per_song"],
+                       renderer=params["renderer"], progress=not quiet)
+        else:
+            _log("[1/6] test set already there", quiet)
+    stage("testset_s", t)
+
+    # 2. advice
+    t = time.perf_counter()
+    _log("[2/6] generating advice", quiet)
+    store = Store(out)
+    counts = generate(ts_dir, config.systems, out, split=config.split, store=store, show_progress=not quiet)
+    _log(f"      {counts['ok']} new, {counts['skipped']} already there, {counts['failed']} failed", quiet)
+    stage("generate_s", t)
+
+    # 3. judges
+    t = time.perf_counter()
+    for entry in config.judges:
+        preset = load_judge(_resolve(entry.preset, config_dir))
+        if entry.max_pairs:
+            preset.max_pairs = entry.max_pairs
+        _log(f"[3/6] judging with {preset.name}", quiet)
+        tj = time.perf_counter()
+        try:
+            c = judge_run(store, preset, pairs=entry.pairs, show_progress=not quiet)
+            _log(f"      {c['scored']} scored, {c['unscored']} unscored, {c['skipped']} already there", quiet)
+        except (MissingDependencyError, ConfigError) as exc:
+            if not entry.optional:
+                raise
+            notes.append(f"judge {preset.name} skipped: {exc}")
+            _log(f"      skipped: {exc}", quiet)
+        stage(f"judge_{preset.name}_s", tj)
+    stage("judge_s", t)
+
+    # 4. study
+    t = time.perf_counter()
+    human = None
+    if config.study.enabled:
+        from evalkit.study.design import create_study
+        from evalkit.study.simulate import simulate
+        from evalkit.study.store import StudyStore
+
+        study_dir = out / "study"
+        if not (study_dir / "study.json").exists():
+            _log("[4/6] creating the listening study", quiet)
+            create_study(out, study_dir, systems=config.study.systems, ratings=config.study.ratings,
+                         trials_per_participant=config.study.trials_per_participant,
+                         gold_per_participant=config.study.gold_per_participant, max_items=config.study.max_items,
+                         after_audio=config.study.after_audio, seed=config.report.seed, show_progress=not quiet)
+        if config.study.answers_csv:
+            human = pd.read_csv(_resolve(config.study.answers_csv, config_dir))
+        elif config.study.simulate:
+            sim = config.study.simulate
+            _log(f"[4/6] simulating {sim.participants} raters (marked SIMULATED)", quiet)
+            simulate(study_dir, participants=sim.participants, seed=sim.seed, noise_db=sim.noise_db, inattentive=sim.inattentive)
+            human = StudyStore(study_dir).export()
+            human.to_csv(out / "study" / "answers.csv", index=False)
+    stage("study_s", t)
+
+    # 5–6. stats and report
+    t = time.perf_counter()
+    _log("[5/6] statistics", quiet)
+    _log("[6/6] writing the report", quiet)
+    report = write_report(store, out, human, bootstrap=config.report.bootstrap, seed=config.report.seed)
+    stage("report_s", t)
+    if notes:
+        md = out / "report" / "report.md"
+        md.write_text(md.read_text() + "\n## Notes from the run\n\n" + "".join(f"- {n}\n" for n in notes))
+    store.set_meta("last_run", {"timings": timings, "notes": notes})
+    return {"report": report, "timings": timings, "notes": notes, "advice": counts}
+
+
+__all__ = ["ExperimentConfig", "load_experiment", "run_experiment"]

@@ -1,0 +1,149 @@
+"""Pairwise preferences: counts, win rates with Wilson intervals, sign tests, multiplicity corrections.
+
+Input everywhere is a DataFrame with columns ``participant_id, item_id, system_a, system_b, choice``
+(choice ∈ a, b, tie), the `evalkit stats preferences` CSV format.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.stats import binomtest, norm
+
+from evalkit.errors import EvalkitInputError
+
+REQUIRED = ("participant_id", "item_id", "system_a", "system_b", "choice")
+
+
+def validate_preferences(df: pd.DataFrame, source: str = "preferences") -> pd.DataFrame:
+    missing = [c for c in REQUIRED if c not in df.columns]
+    if missing:
+        raise EvalkitInputError(f"{source}: missing column(s) {', '.join(missing)}; expected {','.join(REQUIRED)}")
+    df = df.copy()
+    df["choice"] = df["choice"].astype(str).str.strip().str.lower()
+    bad = sorted(set(df["choice"]) - {"a", "b", "tie"})
+    if bad:
+        raise EvalkitInputError(f"{source}: unknown choice value(s) {', '.join(bad[:5])}; use a, b or tie")
+    if df.empty:
+        raise EvalkitInputError(f"{source}: no rows")
+    for c in ("participant_id", "item_id", "system_a", "system_b"):
+        df[c] = df[c].astype(str)
+    if (df["system_a"] == df["system_b"]).any():
+        raise EvalkitInputError(f"{source}: a row compares a system with itself")
+    return df
+
+
+def canonical(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows rewritten so system_a sorts before system_b (choice flipped accordingly)."""
+    df = df.copy()
+    swap = df["system_a"] > df["system_b"]
+    df.loc[swap, ["system_a", "system_b"]] = df.loc[swap, ["system_b", "system_a"]].to_numpy()
+    df.loc[swap, "choice"] = df.loc[swap, "choice"].map({"a": "b", "b": "a", "tie": "tie"})
+    return df
+
+
+def wilson_interval(successes: float, n: float, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval (Wilson 1927; Agresti & Coull 1998). (nan, nan) for n = 0."""
+    if n <= 0:
+        return float("nan"), float("nan")
+    z = norm.ppf(0.5 + confidence / 2)
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return float(centre - half), float(centre + half)
+
+
+def holm(p: np.ndarray | list[float]) -> np.ndarray:
+    """Holm (1979) step-down adjusted p-values (R: p.adjust(p, "holm"))."""
+    p = np.asarray(p, float)
+    order = np.argsort(p)
+    m = len(p)
+    adj = np.maximum.accumulate((m - np.arange(m)) * p[order])
+    out = np.empty(m)
+    out[order] = np.minimum(adj, 1.0)
+    return out
+
+
+def benjamini_hochberg(p: np.ndarray | list[float]) -> np.ndarray:
+    """Benjamini & Hochberg (1995) FDR-adjusted p-values (R: p.adjust(p, "BH"))."""
+    p = np.asarray(p, float)
+    m = len(p)
+    order = np.argsort(p)[::-1]
+    ranked = p[order] * m / (m - np.arange(m))
+    adj = np.minimum.accumulate(ranked)
+    out = np.empty(m)
+    out[order] = np.minimum(adj, 1.0)
+    return out
+
+
+def pairwise_tests(df: pd.DataFrame, ties: str = "drop") -> pd.DataFrame:
+    """Per system pair: wins, ties, win rate of a (Wilson CI), two-sided sign test, Holm and BH.
+
+    ``ties``: ``drop`` (sign test on decisive votes, the default), ``half`` (a tie counts half to each
+    side in the win rate; the test still drops them, as a sign test must).
+    """
+    if ties not in ("drop", "half"):
+        raise EvalkitInputError(f"ties={ties!r}: use drop or half (davidson is a Bradley–Terry option)")
+    df = canonical(validate_preferences(df))
+    rows = []
+    for (a, b), g in df.groupby(["system_a", "system_b"], sort=True):
+        wa, wb, t = int((g.choice == "a").sum()), int((g.choice == "b").sum()), int((g.choice == "tie").sum())
+        n = wa + wb
+        p = binomtest(wa, n, 0.5, alternative="two-sided").pvalue if n else 1.0
+        succ, tot = (wa + 0.5 * t, n + t) if ties == "half" else (wa, n)
+        lo, hi = wilson_interval(succ, tot)
+        rows.append({"system_a": a, "system_b": b, "wins_a": wa, "wins_b": wb, "ties": t,
+                     "win_rate_a": succ / tot if tot else float("nan"), "ci_low": lo, "ci_high": hi, "p_value": float(p)})
+    out = pd.DataFrame(rows)
+    out["p_holm"] = holm(out["p_value"]) if len(out) else []
+    out["p_bh"] = benjamini_hochberg(out["p_value"]) if len(out) else []
+    return out
+
+
+def win_rates(df: pd.DataFrame) -> pd.DataFrame:
+    """Each system's overall win rate against all others (ties half), with Wilson CIs."""
+    df = validate_preferences(df)
+    rows = []
+    for s in sorted(set(df.system_a) | set(df.system_b)):
+        as_a, as_b = df[df.system_a == s], df[df.system_b == s]
+        wins = (as_a.choice == "a").sum() + (as_b.choice == "b").sum()
+        ties = (as_a.choice == "tie").sum() + (as_b.choice == "tie").sum()
+        n = len(as_a) + len(as_b)
+        lo, hi = wilson_interval(wins + 0.5 * ties, n)
+        rows.append({"system": s, "n": n, "wins": int(wins), "ties": int(ties), "losses": int(n - wins - ties),
+                     "win_rate": (wins + 0.5 * ties) / n, "ci_low": lo, "ci_high": hi})
+    return pd.DataFrame(rows)
+
+
+def win_matrix(df: pd.DataFrame) -> pd.DataFrame:
+    """Share of decisive-or-tied votes row beat column (ties half): the figure's matrix."""
+    df = validate_preferences(df)
+    systems = sorted(set(df.system_a) | set(df.system_b))
+    m = pd.DataFrame(np.nan, index=systems, columns=systems)
+    for (a, b), g in canonical(df).groupby(["system_a", "system_b"]):
+        r = ((g.choice == "a").sum() + 0.5 * (g.choice == "tie").sum()) / len(g)
+        m.loc[a, b], m.loc[b, a] = r, 1 - r
+    return m
+
+
+def mixed_effects_preference(df: pd.DataFrame, system: str, other: str) -> pd.DataFrame:
+    """P(system beats other) with a random participant intercept (statsmodels Bayes mixed GLM, VB fit).
+
+    Returns the fixed-effect log-odds, its SD, and the participant variance; ties are dropped.
+    """
+    from statsmodels.genmod.bayes_mixed_glm import BinomialBayesMixedGLM
+
+    d = canonical(validate_preferences(df))
+    a, b = sorted([system, other])
+    d = d[(d.system_a == a) & (d.system_b == b) & (d.choice != "tie")].copy()
+    if d.empty:
+        raise EvalkitInputError(f"no decisive votes between {system} and {other}")
+    d["win"] = (d.choice == ("a" if system == a else "b")).astype(float)
+    model = BinomialBayesMixedGLM.from_formula("win ~ 1", {"participant": "0 + C(participant_id)"}, d)
+    fit = model.fit_vb()
+    return pd.DataFrame([{"system": system, "other": other, "log_odds": float(fit.fe_mean[0]), "log_odds_sd": float(fit.fe_sd[0]),
+                          "p_win": float(1 / (1 + np.exp(-fit.fe_mean[0]))), "participant_sd": float(np.exp(fit.vcp_mean[0]))}])
+
+
+__all__ = ["benjamini_hochberg", "canonical", "holm", "mixed_effects_preference", "pairwise_tests", "validate_preferences",
+           "wilson_interval", "win_matrix", "win_rates"]

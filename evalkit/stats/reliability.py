@@ -1,0 +1,89 @@
+"""Inter-rater reliability: Krippendorff's α, Fleiss' κ, Cohen's κ, ICC.
+
+Written from the definitions (Krippendorff 2011, "Computing Krippendorff's alpha-reliability";
+Fleiss 1971; Cohen 1960; Shrout & Fleiss 1979) and tested against their published worked examples.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+
+def krippendorff_alpha(data: np.ndarray, level: str = "nominal") -> float:
+    """α for a raters × units matrix with NaN for missing values.
+
+    ``level``: nominal, ordinal or interval (always pass the one you mean).
+    """
+    data = np.asarray(data, dtype=float)
+    values = np.unique(data[~np.isnan(data)])
+    if values.size < 2:
+        return float("nan")
+    index = {v: k for k, v in enumerate(values)}
+    V = len(values)
+    # coincidence matrix over pairable units (>= 2 values)
+    o = np.zeros((V, V))
+    for unit in data.T:
+        vals = unit[~np.isnan(unit)]
+        m = len(vals)
+        if m < 2:
+            continue
+        counts = np.zeros(V)
+        for v in vals:
+            counts[index[v]] += 1
+        o += (np.outer(counts, counts) - np.diag(counts)) / (m - 1)
+    n_c = o.sum(axis=1)
+    n = n_c.sum()
+    if level == "nominal":
+        delta = 1.0 - np.eye(V)
+    elif level == "interval":
+        delta = (values[:, None] - values[None, :]) ** 2
+    elif level == "ordinal":
+        cum = np.cumsum(n_c)
+        delta = np.zeros((V, V))
+        for c in range(V):
+            for k in range(V):
+                lo, hi = min(c, k), max(c, k)
+                delta[c, k] = (cum[hi] - cum[lo] + n_c[lo] - (n_c[c] + n_c[k]) / 2) ** 2 if c != k else 0.0
+    else:
+        raise ValueError(f"level={level!r}: use nominal, ordinal or interval")
+    d_o = (o * delta).sum() / n
+    d_e = (np.outer(n_c, n_c) * delta).sum() / (n * (n - 1))
+    return float(1 - d_o / d_e) if d_e > 0 else float("nan")
+
+
+def fleiss_kappa(table: np.ndarray) -> float:
+    """Fleiss' κ for a subjects × categories count table (same number of raters per subject)."""
+    table = np.asarray(table, dtype=float)
+    n = table.sum(axis=1)[0]
+    N = table.shape[0]
+    p_j = table.sum(axis=0) / (N * n)
+    P_i = ((table**2).sum(axis=1) - n) / (n * (n - 1))
+    P_bar, P_e = P_i.mean(), (p_j**2).sum()
+    return float((P_bar - P_e) / (1 - P_e))
+
+
+def cohen_kappa(a: list | np.ndarray, b: list | np.ndarray) -> float:
+    """Cohen's κ for two raters' nominal labels."""
+    a, b = np.asarray(a), np.asarray(b)
+    cats = np.unique(np.concatenate([a, b]))
+    po = float(np.mean(a == b))
+    pe = float(sum(np.mean(a == c) * np.mean(b == c) for c in cats))
+    return (po - pe) / (1 - pe) if pe < 1 else float("nan")
+
+
+def icc(ratings: np.ndarray) -> pd.DataFrame:
+    """ICC(2,1) and ICC(3,1) (Shrout & Fleiss 1979) for a subjects × raters matrix without missing values."""
+    x = np.asarray(ratings, dtype=float)
+    n, k = x.shape
+    grand = x.mean()
+    ms_r = k * ((x.mean(axis=1) - grand) ** 2).sum() / (n - 1)
+    ms_c = n * ((x.mean(axis=0) - grand) ** 2).sum() / (k - 1)
+    ss_e = ((x - x.mean(axis=1, keepdims=True) - x.mean(axis=0, keepdims=True) + grand) ** 2).sum()
+    ms_e = ss_e / ((n - 1) * (k - 1))
+    icc2 = (ms_r - ms_e) / (ms_r + (k - 1) * ms_e + k * (ms_c - ms_e) / n)
+    icc3 = (ms_r - ms_e) / (ms_r + (k - 1) * ms_e)
+    return pd.DataFrame([{"type": "ICC2", "icc": icc2}, {"type": "ICC3", "icc": icc3}])
+
+
+__all__ = ["cohen_kappa", "fleiss_kappa", "icc", "krippendorff_alpha"]

@@ -1,0 +1,63 @@
+"""Rubric and reference scores per system: means with bootstrap CIs, paired tests on the same items."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+from scipy.stats import friedmanchisquare, norm, wilcoxon
+
+from evalkit.stats.preference import holm
+
+
+def system_means(df: pd.DataFrame, value: str = "score", by: tuple[str, ...] = ("system",), bootstrap: int = 2000,
+                 seed: int = 0) -> pd.DataFrame:
+    """Mean ``value`` per group with percentile bootstrap CIs over rows (items)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for key, g in df.dropna(subset=[value]).groupby(list(by), sort=True):
+        v = g[value].to_numpy(float)
+        boots = v[rng.integers(0, len(v), size=(bootstrap, len(v)))].mean(axis=1) if len(v) > 1 else np.array([v.mean()])
+        lo, hi = np.quantile(boots, [0.025, 0.975])
+        key = key if isinstance(key, tuple) else (key,)
+        rows.append({**dict(zip(by, key, strict=True)), "n": len(v), "mean": float(v.mean()), "ci_low": float(lo), "ci_high": float(hi)})
+    return pd.DataFrame(rows)
+
+
+def paired_tests(df: pd.DataFrame, value: str = "score", unit: str = "item_id", system: str = "system") -> pd.DataFrame:
+    """Wilcoxon signed-rank for every system pair on shared items, with r = Z/√N and Holm correction.
+
+    Zero differences are dropped (Wilcoxon's treatment, SciPy ``zero_method="wilcox"``).
+    """
+    wide = df.pivot_table(index=unit, columns=system, values=value, aggfunc="mean")
+    rows = []
+    for a, b in itertools.combinations(sorted(wide.columns), 2):
+        d = (wide[a] - wide[b]).dropna()
+        nz = d[d != 0]
+        if len(nz) < 1:
+            rows.append({"system_a": a, "system_b": b, "n": len(d), "median_diff": float(d.median()) if len(d) else np.nan,
+                         "statistic": np.nan, "p_value": 1.0, "effect_size_r": 0.0})
+            continue
+        res = wilcoxon(nz, zero_method="wilcox", alternative="two-sided")
+        z = norm.isf(res.pvalue / 2) * np.sign(nz.median())
+        rows.append({"system_a": a, "system_b": b, "n": len(nz), "median_diff": float(d.median()), "statistic": float(res.statistic),
+                     "p_value": float(res.pvalue), "effect_size_r": float(z / np.sqrt(len(nz)))})
+    out = pd.DataFrame(rows)
+    if len(out):
+        out["p_holm"] = holm(out["p_value"])
+    return out
+
+
+def friedman(df: pd.DataFrame, value: str = "score", unit: str = "item_id", system: str = "system") -> pd.DataFrame:
+    """Friedman test across all systems on items every system has (Kendall's W as effect size)."""
+    wide = df.pivot_table(index=unit, columns=system, values=value, aggfunc="mean").dropna()
+    k, n = wide.shape[1], wide.shape[0]
+    if k < 3 or n < 2:
+        return pd.DataFrame([{"n_items": n, "k_systems": k, "statistic": np.nan, "p_value": np.nan, "kendall_w": np.nan}])
+    res = friedmanchisquare(*[wide[c] for c in wide.columns])
+    return pd.DataFrame([{"n_items": n, "k_systems": k, "statistic": float(res.statistic), "p_value": float(res.pvalue),
+                          "kendall_w": float(res.statistic / (n * (k - 1)))}])
+
+
+__all__ = ["friedman", "paired_tests", "system_means"]
