@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 
 from evalkit.backends.base import Backend, GenerationRequest, GenerationResult
@@ -10,7 +9,7 @@ from evalkit.store import Store
 
 
 def run_logged(backend: Backend, requests: Sequence[GenerationRequest], store: Store, stage: str) -> list[GenerationResult]:
-    results = asyncio.run(backend.generate(list(requests)))
+    results = backend.generate_sync(requests)
     for req, res in zip(requests, results, strict=True):
         params = {**backend.config(), "max_tokens": req.max_tokens, "temperature": req.temperature, "seed": req.seed,
                   "json_schema": bool(req.json_schema), "attempts": res.attempts, "key": req.key}

@@ -36,7 +36,7 @@ def _echo_table(df, title: str = "") -> None:
         table.add_column(str(c))
     for row in df.itertuples(index=False):
         table.add_row(*[f"{v:.3g}" if isinstance(v, float) else str(v) for v in row])
-    Console().print(table)
+    Console(width=None if sys.stdout.isatty() else 200).print(table)
 
 
 # -- data ---------------------------------------------------------------------------------------

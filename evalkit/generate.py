@@ -84,6 +84,7 @@ def generate(testset: str | Path | TestSet, systems: list[SystemConfig], run_dir
                         store.put_advice_failure(item.id, cfg.name, cfg.condition.value, cfg.config_hash, res.error or "empty response")
                         counts["failed"] += 1
                     bar.advance(task)
+            system.backend.close()
     return counts
 
 

@@ -15,7 +15,7 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from evalkit.errors import ConfigError, EvalkitInputError, MissingDependencyError
+from evalkit.errors import ConfigError, MissingDependencyError
 from evalkit.runners.base import SystemConfig, load_systems
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -8,6 +8,7 @@ Schema changes are append-only migrations: a new version adds, it never edits an
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -204,19 +205,32 @@ class Store:
 
     # -- schema -------------------------------------------------------------------------------
     def migrate(self) -> None:
-        try:
-            with self.engine.begin() as conn:
-                schema_migrations.create(conn, checkfirst=True)
-                done = {r[0] for r in conn.execute(select(schema_migrations.c.version))}
-                for version, description, apply in MIGRATIONS:
-                    if version in done:
-                        continue
-                    apply(conn)
-                    conn.execute(
-                        schema_migrations.insert().values(version=version, description=description, applied_at=utc_now())
-                    )
-        except OperationalError as exc:
-            raise StoreError(f"{self.url}: cannot write the store ({exc.orig}); is the directory read-only or the disk full?") from exc
+        """Apply missing migrations. Safe when several processes open the store at once: PostgreSQL
+        serialises on an advisory lock; SQLite retries when another process created a table first."""
+        for attempt in range(20):
+            try:
+                self._migrate_once()
+                return
+            except OperationalError as exc:
+                if "already exists" in str(exc.orig) or "locked" in str(exc.orig):
+                    time.sleep(0.05 * (attempt + 1))
+                    continue
+                raise StoreError(f"{self.url}: cannot write the store ({exc.orig}); is the directory read-only or the disk full?") from exc
+        raise StoreError(f"{self.url}: could not migrate the store (busy); try again")
+
+    def _migrate_once(self) -> None:
+        with self.engine.begin() as conn:
+            if self.dialect == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(764231)"))
+            schema_migrations.create(conn, checkfirst=True)
+            done = {r[0] for r in conn.execute(select(schema_migrations.c.version))}
+            for version, description, apply in MIGRATIONS:
+                if version in done:
+                    continue
+                apply(conn)
+                conn.execute(
+                    schema_migrations.insert().values(version=version, description=description, applied_at=utc_now())
+                )
 
     def schema_version(self) -> int:
         with self.engine.connect() as conn:

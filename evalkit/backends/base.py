@@ -92,8 +92,19 @@ class Backend:
 
         return list(await asyncio.gather(*(one(r) for r in requests)))
 
+    def generate_sync(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
+        """Run ``generate`` on this back end's own event loop, kept for its lifetime: HTTP clients bind
+        their connection pools to the loop they first ran on, so a fresh loop per batch would break them."""
+        loop = getattr(self, "_loop", None)
+        if loop is None or loop.is_closed():
+            loop = self._loop = asyncio.new_event_loop()
+        return loop.run_until_complete(self.generate(list(requests)))
+
     def close(self) -> None:
-        """Release models or clients (optional)."""
+        """Release models or clients, and the event loop."""
+        loop = getattr(self, "_loop", None)
+        if loop is not None and not loop.is_closed():
+            loop.close()
 
 
 _REGISTRY: dict[str, Callable[..., Backend]] = {}

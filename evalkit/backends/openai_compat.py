@@ -118,10 +118,10 @@ class OpenAICompatBackend(Backend):
                                 latency_s=time.perf_counter() - t0, model=self.model, extra={"errors": errors})
 
     def close(self) -> None:
-        try:
-            asyncio.get_event_loop().run_until_complete(self._client.close())
-        except Exception:  # closing is best effort
-            pass
+        loop = getattr(self, "_loop", None)
+        if loop is not None and not loop.is_closed():
+            loop.run_until_complete(self._client.close())
+        super().close()
 
 
 @register_backend("openai_compat")

@@ -32,7 +32,8 @@ _LEAVE_RE = re.compile(r"\b(?:leave|keep|left|untouched|as (?:it|they) (?:is|are
                        r"wouldn't touch|where (?:it|they) (?:is|are)|alone|no change|doesn't need|don't need|good as)\b")
 _RANGE_RE = re.compile(r"([+-]?\d+(?:\.\d+)?)\s*(?:-|–|to)\s*([+-]?\d+(?:\.\d+)?)\s*(?:db|decibels?)\b")
 _DB_RE = re.compile(r"([+\-−]?\s?\d+(?:\.\d+)?)\s*(?:db|decibels?)\b")
-_PRONOUN_RE = re.compile(r"\b(?:it|them|that|this|those|these)\b")
+_PRONOUN_RE = re.compile(r"\b(?:it|them|that|this|those|these|her|him)\b")
+_LEAVE_ALL_RE = re.compile(r"\b(?:leave|keep|don't touch|do not touch|wouldn't touch|no change|nothing needs)\b")
 _ALL_RE = re.compile(r"\b(?:every (?:stem|track|fader|level)|all (?:the )?(?:stems|tracks|faders|levels)|everything|the (?:levels|faders|balance))\b")
 _ALL_STEMS = ("drums", "bass", "other", "vocals")
 _HALF_RE = re.compile(r"\b(?:by half|halve\w*|in half|half as loud)\b")
@@ -40,7 +41,7 @@ _DOUBLE_RE = re.compile(r"\b(?:double\w*|twice as loud)\b")
 _SLIGHT_RE = re.compile(r"\b(?:slightly|a touch|a tad|a bit|a little|a hair|subtly|gently|a smidge)\b")
 _CLAUSE_SPLIT = re.compile(
     r"(?<!\d)\.|\.(?!\d)|[;!?\n]+|,\s*(?:so|and|but|then|while|whereas)\s+|\s+(?:but|then|while|whereas)\s+|,\s+(?=(?:and\s+)?(?:" + _UP + "|" + _DOWN + r"|leave|keep)\b)"
-    r"|\s+and\s+(?=(?:" + _UP + "|" + _DOWN + r"|leave|keep)\b)")
+    r"|\s+and\s+(?=(?:\w+\s+){0,2}?(?:" + _UP + "|" + _DOWN + r"|leave|keep)\b)")
 
 
 @dataclass
@@ -130,18 +131,33 @@ def _direction(clause: str) -> str | None:
     return "up" if first_up < first_down else "down"
 
 
+def _clauses(text: str) -> list[str]:
+    """Clauses of the advice; a list such as "bass +3 dB, drums -2 dB" is cut at each stem."""
+    out = []
+    for clause in _CLAUSE_SPLIT.split(_normalise(text)):
+        if not clause:
+            continue
+        stems = _stems_in(clause)
+        if len(stems) >= 2 and len(_DB_RE.findall(clause)) >= len(stems):
+            cuts = [p for p, _ in stems[1:]]
+            out += [clause[a:b] for a, b in zip([0, *cuts], [*cuts, len(clause)], strict=True)]
+        else:
+            out.append(clause)
+    return out
+
+
 def parse_advice(text: str) -> ParsedAdvice:
     out = ParsedAdvice()
     claimed: dict[str, Claim] = {}
     last_stems: list[tuple[int, str]] = []
-    for clause in _CLAUSE_SPLIT.split(_normalise(text)):
+    for clause in _clauses(text):
         if not clause or not clause.strip():
             continue
         stems = _stems_in(clause)
         if not stems and _PRONOUN_RE.search(clause):
             stems = last_stems  # "the kick is buried; push it up 3 dB"
         if not stems:
-            if _LEAVE_RE.search(clause) and _ALL_RE.search(clause):
+            if _LEAVE_ALL_RE.search(clause) and _ALL_RE.search(clause):
                 out.leave = [s for s in _ALL_STEMS if s not in claimed]
             continue
         last_stems = stems

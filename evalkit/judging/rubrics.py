@@ -18,6 +18,11 @@ ROOT = Path(__file__).resolve().parents[2]
 RUBRIC_DIR = ROOT / "rubrics"
 
 
+# Back-end options that change what a judge answers (the rest — URLs, keys, concurrency, timeouts,
+# prices — change only how it is reached).
+IDENTITY_KEYS = {"name", "model", "dtype", "constrained", "max_string_tokens", "json_schema_mode", "audio"}
+
+
 class Rubric(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     name: str
@@ -62,7 +67,12 @@ class JudgePreset(BaseModel):
 
     @property
     def config_hash(self) -> str:
-        return content_hash(self.model_dump(mode="json", exclude={"max_pairs"}))
+        """What makes a judgment this judge's: model, sampling, rubrics, protocol — not where the
+        endpoint lives, how many calls run at once, or how many pairs this run asked for."""
+        doc = self.model_dump(mode="json", exclude={"max_pairs", "parse_retries"})
+        if doc["backend"]:
+            doc["backend"] = {k: v for k, v in doc["backend"].items() if k in IDENTITY_KEYS}
+        return content_hash(doc)
 
 
 def _first_error(exc: ValidationError) -> str:

@@ -19,7 +19,12 @@ from evalkit.judging.diagnostics import judge_agreement, judge_diagnostics
 from evalkit.judging.reference import REFERENCE_JUDGE
 from evalkit.judging.rubrics import load_rubric
 from evalkit.records import Condition, content_hash
-from evalkit.stats.agreement import human_agreement, item_level_correlation, ranking_correlation_ci, vote_agreement
+from evalkit.stats.agreement import (
+    human_agreement,
+    item_level_correlation,
+    ranking_correlation_ci,
+    vote_agreement,
+)
 from evalkit.stats.preference import canonical, pairwise_tests, win_matrix, win_rates
 from evalkit.stats.ranking import bradley_terry
 from evalkit.stats.scores import friedman, paired_tests, system_means

@@ -21,6 +21,13 @@ def _utilities(study: StudyStore) -> dict[str, float]:
     return {a.id: judge_reference(a, items[a.item_id]).score for a in run.advice()}
 
 
+def _utility(trial, side: dict, util: dict[str, float]) -> float:
+    """What following this advice is worth to a careful listener (gold truth far above its contradiction)."""
+    if trial.gold:
+        return 5.0 if side["system"] == "gold-truth" else -5.0
+    return util.get(side["advice_id"], 0.0)
+
+
 def simulate(study_dir, participants: int = 20, seed: int = 0, noise_db: float = 1.0, tie_db: float = 0.3,
              inattentive: float = 0.1) -> int:
     study = StudyStore(study_dir)
@@ -36,11 +43,7 @@ def simulate(study_dir, participants: int = 20, seed: int = 0, noise_db: float =
             if careless:
                 choice = str(rng.choice(["A", "B", "tie"], p=[0.45, 0.45, 0.1]))
             else:
-                def u(side):
-                    if trial.gold:
-                        return 5.0 if side["system"] == "gold-truth" else -5.0
-                    return util.get(side["advice_id"], 0.0)
-                d = u(trial.left) - u(trial.right) + rng.normal(0, rater_noise)
+                d = _utility(trial, trial.left, util) - _utility(trial, trial.right, util) + rng.normal(0, rater_noise)
                 choice = "tie" if abs(d) < tie_db else ("A" if d > 0 else "B")
             saved += study.save_answer(pid, trial.trial_id, choice, strength=int(rng.integers(1, 6)), simulated=True)
         study.complete(pid)

@@ -1,0 +1,68 @@
+"""The transformers back end end to end on a tiny random Llama (CPU), and once on the real SmolLM2."""
+
+import asyncio
+import json
+
+import pytest
+
+from evalkit.backends import GenerationRequest, create_backend
+from evalkit.backends.constrained import schema_fields
+from evalkit.errors import ConfigError
+
+SCORE_SCHEMA = {"type": "object", "properties": {"rationale": {"type": "string"}, "score": {"type": "integer", "minimum": 1, "maximum": 5}},
+                "required": ["rationale", "score"]}
+VERDICT_SCHEMA = {"type": "object", "properties": {"rationale": {"type": "string"}, "verdict": {"type": "string", "enum": ["A", "B", "tie"]}},
+                  "required": ["rationale", "verdict"]}
+
+
+def _req(text, **kw):
+    return GenerationRequest(messages=[{"role": "system", "content": "You judge advice."}, {"role": "user", "content": text}], **kw)
+
+
+def test_batched_generation_with_left_padding_keeps_order(tiny_llama):
+    b = create_backend("transformers", model=str(tiny_llama), batch_size=3)
+    prompts = ["raise the bass", "lower the vocals by a lot more than that", "x", "the drums are too loud", "leave it"]
+    batched = asyncio.run(b.generate([_req(p, max_tokens=6) for p in prompts]))
+    single = [asyncio.run(b.generate([_req(p, max_tokens=6)]))[0] for p in prompts]
+    assert all(r.ok for r in batched)
+    # greedy decoding with left padding must give what each prompt gives alone
+    assert [r.text for r in batched] == [r.text for r in single]
+    assert all(r.tokens_out <= 6 for r in batched)
+
+
+def test_schema_guided_decoding_is_always_valid_json(tiny_llama):
+    b = create_backend("transformers", model=str(tiny_llama), max_string_tokens=8)
+    res = asyncio.run(b.generate([_req("rate it", json_schema=SCORE_SCHEMA, max_tokens=30),
+                                  _req("which is better", json_schema=VERDICT_SCHEMA, max_tokens=30, temperature=0.8, seed=3)]))
+    score = json.loads(res[0].text)
+    verdict = json.loads(res[1].text)
+    assert set(score) == {"rationale", "score"} and score["score"] in range(1, 6)
+    assert verdict["verdict"] in ("A", "B", "tie") and isinstance(verdict["rationale"], str)
+
+
+def test_unsupported_schema_is_refused():
+    with pytest.raises(ConfigError, match="not supported"):
+        schema_fields({"type": "object", "properties": {"x": {"type": "array"}}})
+
+
+def test_missing_local_model_is_a_clear_error(tmp_path):
+    b = create_backend("transformers", model=str(tmp_path / "nowhere"))
+    with pytest.raises(ConfigError, match="not found locally"):
+        asyncio.run(b.generate([_req("hi")]))
+
+
+@pytest.mark.slow
+def test_smollm2_generates_and_judges_constrained_and_not():
+    pytest.importorskip("gguf")
+    from evalkit.backends.transformers_backend import smollm2_dir
+
+    smollm2_dir()  # the wheel must be installed (.ci/run installs it)
+    free = create_backend("transformers", model="smollm2", constrained=False)
+    guided = create_backend("transformers", model="smollm2", constrained=True, max_string_tokens=12)
+    [advice] = asyncio.run(free.generate([_req("My bass is 6 dB too quiet. What should I do?", max_tokens=24)]))
+    assert advice.ok and len(advice.text) > 5
+    prompt = 'Advice A: "raise the bass 6 dB". Advice B: "make it sound good". Which is more specific? Reply JSON {"rationale": ..., "verdict": "A"|"B"|"tie"}'
+    [c] = asyncio.run(guided.generate([_req(prompt, json_schema=VERDICT_SCHEMA, max_tokens=40)]))
+    assert json.loads(c.text)["verdict"] in ("A", "B", "tie")
+    [u] = asyncio.run(free.generate([_req(prompt, max_tokens=40)]))
+    assert u.ok  # may or may not parse: the judge tests count that, they never coerce it

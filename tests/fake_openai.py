@@ -1,0 +1,109 @@
+"""A real HTTP server on 127.0.0.1 that speaks the OpenAI chat-completions API with scripted replies
+and injected faults (429 with Retry-After, 500, timeouts, malformed or truncated bodies).
+
+Used by the back-end and judge tests, the reliability suite and the throughput benchmark. The
+script is a function of (request JSON, call number) returning a Reply, so tests decide exactly what
+each call sees; every request is recorded.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+@dataclass
+class Reply:
+    text: str = "ok"
+    status: int = 200
+    delay_s: float = 0.0
+    headers: dict[str, str] = field(default_factory=dict)
+    raw_body: bytes | None = None  # sent as is (malformed / truncated bodies)
+
+
+def completion(text: str, model: str = "fake-model", prompt_tokens: int = 10, completion_tokens: int = 5) -> bytes:
+    return json.dumps({
+        "id": "chatcmpl-test", "object": "chat.completion", "created": int(time.time()), "model": model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": prompt_tokens + completion_tokens},
+    }).encode()
+
+
+class FakeOpenAI:
+    """Start with ``with FakeOpenAI(script) as srv: srv.base_url``."""
+
+    def __init__(self, script: Callable[[dict, int], Reply] | None = None) -> None:
+        self.script = script or (lambda req, n: Reply("ok"))
+        self.requests: list[dict] = []
+        self.times: list[float] = []
+        self._lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):  # keep test output clean
+                pass
+
+            def do_POST(self):
+                length = int(self.headers.get("content-length", 0))
+                body = json.loads(self.rfile.read(length) or b"{}")
+                with server._lock:
+                    n = len(server.requests)
+                    server.requests.append(body)
+                    server.times.append(time.monotonic())
+                reply = server.script(body, n)
+                if reply.delay_s:
+                    time.sleep(reply.delay_s)
+                payload = reply.raw_body if reply.raw_body is not None else (
+                    completion(reply.text) if reply.status == 200 else json.dumps({"error": {"message": f"status {reply.status}"}}).encode())
+                try:
+                    self.send_response(reply.status)
+                    self.send_header("content-type", "application/json")
+                    self.send_header("content-length", str(len(payload)))
+                    for k, v in reply.headers.items():
+                        self.send_header(k, v)
+                    self.end_headers()
+                    self.wfile.write(payload)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up (timeout test)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+
+    def __enter__(self) -> FakeOpenAI:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def faulty(script: Callable[[dict, int], Reply], rate: float, seed: int = 0, timeout_s: float = 3.0) -> Callable[[dict, int], Reply]:
+    """Wrap a script so a share ``rate`` of calls fail: 429, 500, timeout, malformed JSON, truncated body."""
+    rng = random.Random(seed)
+    lock = threading.Lock()
+
+    def wrapped(req: dict, n: int) -> Reply:
+        with lock:
+            roll, kind = rng.random(), rng.randrange(5)
+        if roll >= rate:
+            return script(req, n)
+        return [Reply(status=429, headers={"retry-after": "0.05"}), Reply(status=500), Reply(delay_s=timeout_s),
+                Reply(raw_body=b'{"id": "x", "choices": [ {"message": '), Reply(raw_body=b"<html>bad gateway</html>")][kind]
+
+    return wrapped
+
+
+__all__ = ["FakeOpenAI", "Reply", "completion", "faulty"]
