@@ -112,6 +112,10 @@ def create_study(run: str | Path, out: str | Path, *, systems: list[str] | None 
               "gold_per_participant": gold_per_participant, "n_slots": n_slots, "after_audio": after_audio,
               "stems_audio": stems_audio, "headphone_check": headphone_check, "completion_code": completion_code,
               "completion_url": completion_url, "store_url": store_url, "seed": seed}
+    if headphone_check:
+        from evalkit.study.headphone import make_headphone_check
+
+        config["headphone_answers"] = make_headphone_check(out, seed)
     (out / "study.json").write_text(json.dumps(config, indent=2))
     Store(store_url or out)._insert(study_trials, rows)
     return config
