@@ -7,7 +7,6 @@ import hmac
 import os
 
 import streamlit as st
-
 from common import get_study
 
 

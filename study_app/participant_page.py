@@ -7,8 +7,8 @@ a reconnect or a closed tab resumes exactly where they were.
 from __future__ import annotations
 
 import streamlit as st
-
 from common import audio, get_study
+
 from evalkit.errors import EvalkitInputError
 from evalkit.records import utc_now
 from evalkit.study.headphone import TRIALS, passed

@@ -3,7 +3,13 @@ import pandas as pd
 import pytest
 
 from evalkit.errors import EvalkitInputError
-from evalkit.stats.preference import benjamini_hochberg, holm, pairwise_tests, validate_preferences, wilson_interval
+from evalkit.stats.preference import (
+    benjamini_hochberg,
+    holm,
+    pairwise_tests,
+    validate_preferences,
+    wilson_interval,
+)
 from evalkit.stats.ranking import bradley_terry, fit_bt_mm, fit_davidson
 
 
