@@ -20,7 +20,7 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from evalkit.audio.features import analyze_stems  # noqa: E402
+from evalkit.audio.features import SongAnalyzer, analyze_stems  # noqa: E402
 from evalkit.data.synth import synthesize  # noqa: E402
 from evalkit.data.testset import load_testset  # noqa: E402
 
@@ -67,8 +67,11 @@ def main() -> None:
     naive(stems, sr), analyze_stems(stems, sr)  # warm-up (imports, caches)
     t_naive = best_of(lambda: naive(stems, sr), args.repeats)
     t_ours = best_of(lambda: analyze_stems(stems, sr), args.repeats)
-    row = (f"| features: 30 s, 4 stems, 44.1 kHz, 1 thread | naive pyloudnorm + librosa {t_naive * 1000:.0f} ms | "
-           f"evalkit {t_ours * 1000:.0f} ms | {t_naive / t_ours:.1f}× (target ≥ 15×) |")
+    analyzer = SongAnalyzer(stems, sr)
+    t_item = best_of(lambda: analyzer.features({"bass": 4.0, "vocals": -3.0}), args.repeats)
+    row = (f"| features: 30 s, 4 stems + mix, 44.1 kHz, 1 thread | naive pyloudnorm + librosa {t_naive * 1000:.0f} ms | "
+           f"evalkit {t_ours * 1000:.0f} ms for a song's first item, {t_item * 1000:.0f} ms for each further item "
+           f"(same song, other gains) | {t_naive / t_ours:.1f}× and {t_naive / t_item:.0f}× (target ≥ 15×) |")
     print(row)
     if args.record:
         from benchmarks.record import record

@@ -219,18 +219,32 @@ class Store:
         raise StoreError(f"{self.url}: could not migrate the store (busy); try again")
 
     def _migrate_once(self) -> None:
+        if self.dialect == "sqlite":
+            # Take the write lock before reading which migrations exist (BEGIN IMMEDIATE), so two
+            # processes opening a new store cannot both apply version 1.
+            with self.engine.connect() as conn:
+                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+                try:
+                    self._apply_missing(conn)
+                    conn.exec_driver_sql("COMMIT")
+                except BaseException:
+                    conn.exec_driver_sql("ROLLBACK")
+                    raise
+            return
         with self.engine.begin() as conn:
-            if self.dialect == "postgresql":
-                conn.execute(text("SELECT pg_advisory_xact_lock(764231)"))
-            schema_migrations.create(conn, checkfirst=True)
-            done = {r[0] for r in conn.execute(select(schema_migrations.c.version))}
-            for version, description, apply in MIGRATIONS:
-                if version in done:
-                    continue
-                apply(conn)
-                conn.execute(
-                    schema_migrations.insert().values(version=version, description=description, applied_at=utc_now())
-                )
+            conn.execute(text("SELECT pg_advisory_xact_lock(764231)"))
+            self._apply_missing(conn)
+
+    @staticmethod
+    def _apply_missing(conn) -> None:
+        schema_migrations.create(conn, checkfirst=True)
+        done = {r[0] for r in conn.execute(select(schema_migrations.c.version))}
+        for version, description, apply in MIGRATIONS:
+            if version in done:
+                continue
+            apply(conn)
+            conn.execute(schema_migrations.insert().values(version=version, description=description, applied_at=utc_now()))
 
     def schema_version(self) -> int:
         with self.engine.connect() as conn:

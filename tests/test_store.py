@@ -78,3 +78,15 @@ def test_read_only_directory_is_a_clear_error(tmp_path):
     ro.chmod(0o500)
     with pytest.raises(StoreError):
         Store(ro / "run")
+
+
+def test_concurrent_first_opens_migrate_once(store_target):
+    """Several processes opening a new store at once (app workers, a killed and restarted stage)."""
+    import subprocess
+    import sys
+
+    code = "import sys; from evalkit.store import Store; Store(sys.argv[1]).dispose()"
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(store_target)], stderr=subprocess.PIPE) for _ in range(6)]
+    errors = [p.communicate()[1].decode() for p in procs]
+    assert all(p.returncode == 0 for p in procs), errors
+    assert Store(store_target).count("schema_migrations") == len(MIGRATIONS)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import os
 import random
 import time
@@ -50,7 +51,11 @@ class OpenAICompatBackend(Backend):
                 raise ConfigError(f"No API key: set {api_key_env} or pass api_key in the preset")
             key = "not-needed"  # local servers accept any key
         self._openai = openai
-        self._client = openai.AsyncOpenAI(base_url=base_url, api_key=key, max_retries=0, timeout=timeout_s)
+        # One client per 8 concurrent requests: httpcore scans every pooled connection for every queued
+        # request, so one pool of 64 connections costs more CPU than the rest of a call (benchmarks/).
+        self._clients = [openai.AsyncOpenAI(base_url=base_url, api_key=key, max_retries=0, timeout=timeout_s)
+                         for _ in range(max(1, -(-self.max_concurrency // 8)))]
+        self._next = 0
         self.supports_json_schema = json_schema_mode
 
     def _messages(self, request: GenerationRequest) -> list[dict[str, Any]]:
@@ -96,18 +101,23 @@ class OpenAICompatBackend(Backend):
                                          "json_schema": {"name": "output", "schema": request.json_schema, "strict": True}}
         errors: list[str] = []
         t0 = time.perf_counter()
+        client = self._clients[self._next % len(self._clients)]
+        self._next += 1
         for attempt in range(self.options["max_attempts"]):
             try:
-                resp = await self._client.chat.completions.create(**kwargs)
-                text = resp.choices[0].message.content
-                if text is None:
+                # The client's low-level post: same auth, base URL and status-error mapping as
+                # chat.completions.create, without its typed request transforms and response models,
+                # which cost more CPU per call than everything else here (benchmarks/RESULTS.md).
+                body = await client.post("/chat/completions", body=kwargs, cast_to=str)
+                resp = json.loads(body)
+                text = resp["choices"][0]["message"]["content"]
+                if not isinstance(text, str):
                     raise ValueError("response has no message content")
-                usage = resp.usage
-                tin = getattr(usage, "prompt_tokens", None)
-                tout = getattr(usage, "completion_tokens", None)
+                usage = resp.get("usage") or {}
+                tin, tout = usage.get("prompt_tokens"), usage.get("completion_tokens")
                 cost = ((tin or 0) * self.options["price_per_1k_input"] + (tout or 0) * self.options["price_per_1k_output"]) / 1000
                 return GenerationResult(text=text, tokens_in=tin, tokens_out=tout, latency_s=time.perf_counter() - t0,
-                                        cost_usd=cost, model=getattr(resp, "model", self.model), attempts=attempt + 1,
+                                        cost_usd=cost, model=resp.get("model", self.model), attempts=attempt + 1,
                                         extra={"retried": errors} if errors else {})
             except Exception as exc:
                 errors.append(f"{type(exc).__name__}: {str(exc)[:160]}")
@@ -120,7 +130,8 @@ class OpenAICompatBackend(Backend):
     def close(self) -> None:
         loop = getattr(self, "_loop", None)
         if loop is not None and not loop.is_closed():
-            loop.run_until_complete(self._client.close())
+            for client in self._clients:
+                loop.run_until_complete(client.close())
         super().close()
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from pydantic import ValidationError
 
-from evalkit.audio.features import StemFeatures, analyze_stems
+from evalkit.audio.features import SongAnalyzer, StemFeatures
 from evalkit.audio.io import load_stems
 from evalkit.audio.render import mixdown
 from evalkit.errors import EvalkitInputError
@@ -75,17 +75,22 @@ class TestSet:
         return id(self)
 
 
+@lru_cache(maxsize=8)
+def _analyzer(ts: TestSet, song_id: str) -> SongAnalyzer:
+    """One song's filtered and transformed stems: every item of the song reuses them."""
+    stems, sr = ts.stems(song_id)
+    return SongAnalyzer(stems, sr)
+
+
 @lru_cache(maxsize=4096)
 def _features_cached(ts: TestSet, item_id: str) -> dict[str, StemFeatures]:
     item = ts.item(item_id)
-    stems, sr = ts.stems(item.song_id)
-    return analyze_stems(stems, sr, item.offsets_db)
+    return _analyzer(ts, item.song_id).features(item.offsets_db)
 
 
 @lru_cache(maxsize=1024)
 def _reference_cached(ts: TestSet, song_id: str) -> dict[str, StemFeatures]:
-    stems, sr = ts.stems(song_id)
-    return analyze_stems(stems, sr)
+    return _analyzer(ts, song_id).features()
 
 
 def load_testset(root: str | Path, *, resample: bool = False) -> TestSet:

@@ -67,3 +67,29 @@ def test_problem_mix_is_derived_from_stems(small_testset):
     assert integrated_loudness(only, sr) - integrated_loudness(stems[loud_stem], sr) == \
         __import__("pytest").approx(item.offsets_db[loud_stem], abs=0.01)
     assert mix.shape == stems["drums"].shape
+
+
+def test_fluidsynth_renderer_writes_four_stems(tmp_path):
+    import shutil
+
+    import pytest
+
+    from evalkit.data.synth_render import find_soundfont
+
+    if not shutil.which("fluidsynth") or not find_soundfont():
+        pytest.skip("fluidsynth and a GM soundfont are not installed (.ci/run installs them)")
+    out = synthesize(tmp_path / "fs", songs=1, seed=2, seconds=3, sample_rate=22050, renderer="fluidsynth", progress=False)
+    ts = load_testset(out)
+    stems, sr = ts.stems(next(iter(ts.songs)))
+    assert set(stems) == set(STEM_NAMES) and sr == 22050
+    assert all(np.isfinite(integrated_loudness(x, sr)) for x in stems.values())
+
+
+def test_midi_writer_round_trips_note_count(tmp_path):
+    from evalkit.data.compose import Note
+    from evalkit.data.synth_render import write_midi
+
+    path = tmp_path / "x.mid"
+    write_midi(path, [Note(0.0, 0.5, 60, 0.8), Note(0.5, 0.5, 64, 0.8)], tempo=120, channel=0, program=0)
+    data = path.read_bytes()
+    assert data[:4] == b"MThd" and data.count(bytes([0x90, 60])) == 1 and data.count(bytes([0x80, 64])) == 1
