@@ -29,10 +29,16 @@ def _pg_url() -> str | None:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store_target(request, tmp_path):
-    """A fresh store target: a run directory (SQLite) or a fresh PostgreSQL schema-less database."""
+    """A fresh store target: a run directory (SQLite) or a fresh PostgreSQL database."""
     if request.param == "sqlite":
         yield tmp_path / "run"
         return
+    yield request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+def pg_url():
+    """A URL to a fresh, empty PostgreSQL database, dropped afterwards."""
     url = _pg_url()
     if not url:
         pytest.skip("PostgreSQL not configured: set EVALKIT_TEST_PG_URL (.ci/run does)")

@@ -56,6 +56,9 @@ class StudyStore:
         self.config = json.loads(cfg.read_text())
         self.study_id = self.config["study_id"]
         self.store = Store(url or self.config.get("store_url") or self.dir)
+        # A participant's slot and a slot's trials never change once written: cache them per process.
+        self._slot_of: dict[str, int] = {}
+        self._slot_trials: dict[int, list[Trial]] = {}
 
     # -- participants ---------------------------------------------------------------------------
     def participant(self, pid: str, session_id: str | None = None, simulated: bool = False) -> dict[str, Any]:
@@ -79,11 +82,15 @@ class StudyStore:
 
     def trials(self, pid: str) -> list[Trial]:
         """This participant's trials in order: only their own slot's."""
-        slot = self.participant(pid)["slot"]
-        with self.store.engine.connect() as conn:
-            rows = conn.execute(select(study_trials).where((study_trials.c.study_id == self.study_id) & (study_trials.c.slot == slot))
-                                .order_by(study_trials.c.position)).all()
-        return [Trial.from_row(r) for r in rows]
+        slot = self._slot_of.get(pid)
+        if slot is None:
+            slot = self._slot_of[pid] = self.participant(pid)["slot"]
+        if slot not in self._slot_trials:
+            with self.store.engine.connect() as conn:
+                rows = conn.execute(select(study_trials).where((study_trials.c.study_id == self.study_id) & (study_trials.c.slot == slot))
+                                    .order_by(study_trials.c.position)).all()
+            self._slot_trials[slot] = [Trial.from_row(r) for r in rows]
+        return self._slot_trials[slot]
 
     def answered(self, pid: str) -> set[str]:
         with self.store.engine.connect() as conn:

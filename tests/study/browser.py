@@ -49,6 +49,25 @@ def serve(study_dir, env: dict | None = None, port: int | None = None):
         proc.wait(timeout=20)
 
 
+def settle(page) -> None:
+    """Wait until Streamlit has finished re-running the script (its status widget is gone), so the
+    next click lands on the current page's widgets rather than the previous run's."""
+    page.wait_for_timeout(150)
+    page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden")
+
+
+def answer(page, choice: str = "Advice A", double: bool = False) -> None:
+    from playwright.sync_api import expect
+
+    settle(page)
+    group = page.get_by_role("radiogroup", name="Which advice would you rather follow?")
+    group.get_by_text(choice, exact=True).click()
+    expect(group.get_by_role("radio", name=choice)).to_be_checked()
+    button = page.get_by_role("button", name="Submit answer")
+    button.dblclick() if double else button.click()
+    settle(page)
+
+
 @contextlib.contextmanager
 def browser():
     if not os.path.exists(CHROMIUM):
