@@ -151,7 +151,10 @@ def judge_cmd(
 def advice_parse(text: Annotated[str, typer.Argument(help="advice text")]) -> None:
     """Print the claims in an advice text as JSON (the reference judge's parser)."""
     from evalkit.judging.advice_parser import parse_advice
+    from evalkit.records import MAX_ADVICE_CHARS
 
+    if len(text) > MAX_ADVICE_CHARS:
+        raise EvalkitInputError(f"advice text has {len(text)} characters, over {MAX_ADVICE_CHARS}; pass a shorter text")
     typer.echo(json.dumps(parse_advice(text).as_dict(), indent=2))
 
 

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 STEM_NAMES: tuple[str, ...] = ("drums", "bass", "other", "vocals")
+MAX_ADVICE_CHARS = 20_000  # longer "advice" is an input error, not something to judge or show people
 
 
 def canonical_json(value: Any) -> str:
@@ -167,6 +168,7 @@ class Preference(Record):
 
 
 __all__ = [
+    "MAX_ADVICE_CHARS",
     "STEM_NAMES",
     "Advice",
     "Condition",

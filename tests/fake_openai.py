@@ -40,6 +40,7 @@ class FakeOpenAI:
     def __init__(self, script: Callable[[dict, int], Reply] | None = None) -> None:
         self.script = script or (lambda req, n: Reply("ok"))
         self.requests: list[dict] = []
+        self.headers: list[dict[str, str]] = []
         self.times: list[float] = []
         self._lock = threading.Lock()
         server = self
@@ -57,6 +58,7 @@ class FakeOpenAI:
                 with server._lock:
                     n = len(server.requests)
                     server.requests.append(body)
+                    server.headers.append(dict(self.headers))
                     server.times.append(time.monotonic())
                 reply = server.script(body, n)
                 if reply.delay_s:

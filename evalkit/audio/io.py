@@ -58,6 +58,9 @@ def write_audio(path: str | Path, x: np.ndarray, sample_rate: int, subtype: str 
 
 def match_shapes(signals: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Pad stems of different lengths with silence and upmix mono to stereo when others are stereo."""
+    for name, s in signals.items():
+        if s.shape[0] > 2:
+            raise AudioError(f"stem {name!r}: {s.shape[0]} channels; stems must be mono or stereo (downmix it first)")
     n = max(s.shape[-1] for s in signals.values())
     channels = max(s.shape[0] for s in signals.values())
     out = {}

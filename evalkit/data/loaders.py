@@ -145,7 +145,7 @@ def load_musdb(root: Path, writer: _Writer, gains_csv: Path | None = None) -> No
             paths = {s: track / f"{s}.wav" for s in STEM_NAMES}
             missing = [s for s, p in paths.items() if not p.exists()]
             if missing:
-                raise EvalkitInputError(f"{track}: missing stem file(s) {', '.join(missing)}.wav (MUSDB18-HQ layout)")
+                raise EvalkitInputError(f"{track}: missing stem file(s) {', '.join(m + '.wav' for m in missing)} (MUSDB18-HQ layout)")
             stems, sr = load_stems(paths)
             split = Split.test if split_dir == "test" else None  # MUSDB's own test split stays held out
             writer.add(track.name, stems, sr, gains.get(track.name, {}), {"musdb_split": split_dir, "license": "MUSDB18 terms"}, split)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from evalkit.errors import EvalkitInputError
+from evalkit.records import MAX_ADVICE_CHARS
 from evalkit.records import Item
 from evalkit.runners.base import AdviceSystem
 
@@ -25,6 +26,10 @@ def read_advice_file(path: Path) -> pd.DataFrame:
     missing = {"item_id", "system", "text"} - set(df.columns)
     if missing:
         raise EvalkitInputError(f"{path}: missing column(s) {', '.join(sorted(missing))}; expected item_id, system, text")
+    too_long = df["text"].astype(str).str.len() > MAX_ADVICE_CHARS
+    if too_long.any():
+        row = int(too_long.idxmax())
+        raise EvalkitInputError(f"{path}: row {row + 1}: advice text over {MAX_ADVICE_CHARS} characters; shorten it or split it")
     return df
 
 
