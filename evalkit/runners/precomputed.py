@@ -8,8 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from evalkit.errors import EvalkitInputError
-from evalkit.records import MAX_ADVICE_CHARS
-from evalkit.records import Item
+from evalkit.records import MAX_ADVICE_CHARS, Item
 from evalkit.runners.base import AdviceSystem
 
 
