@@ -11,6 +11,7 @@ store (use --store-url for PostgreSQL). Reports exactly-once counts and save lat
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import multiprocessing as mp
 import tempfile
@@ -70,7 +71,34 @@ def run_participants(study_dir: str, pids: list[str], out: mp.Queue | None = Non
     return latencies
 
 
+@contextlib.contextmanager
+def fresh_database(url: str | None):
+    """A new, empty PostgreSQL database beside ``url`` for one run (dropped afterwards); SQLite needs none."""
+    if not url:
+        yield None
+        return
+    import uuid
+
+    import sqlalchemy as sa
+
+    name = f"evalkit_bench_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield url.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with admin.connect() as c:
+            c.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 def run(participants: int = 50, answers: int = 40, processes: int = 1, store_url: str | None = None) -> dict:
+    with fresh_database(store_url) as db:
+        return _run(participants, answers, processes, db)
+
+
+def _run(participants: int, answers: int, processes: int, store_url: str | None) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         study = build_study(Path(tmp), participants, answers, store_url)
         pids = [f"load-{k:03d}" for k in range(participants)]

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
+from evalkit.config_io import load_yaml, validate
 from evalkit.errors import ConfigError, MissingDependencyError
 from evalkit.runners.base import SystemConfig, load_systems
 
@@ -93,17 +93,7 @@ def _resolve(path: str, base: Path) -> Path:
 
 def load_experiment(path: str | Path) -> ExperimentConfig:
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{path}: not found") from exc
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from exc
-    try:
-        cfg = ExperimentConfig.model_validate(raw)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        raise ConfigError(f"{path}: {'.'.join(str(p) for p in err['loc'])}: {err['msg']}") from exc
+    cfg = validate(ExperimentConfig, load_yaml(path), path)
     if isinstance(cfg.systems, str):
         cfg.systems = load_systems(_resolve(cfg.systems, path.parent))
     return cfg
@@ -140,7 +130,6 @@ def run_experiment(config: ExperimentConfig, out: str | Path, *, config_dir: Pat
         manifest = ts_dir / "manifest.json"
         current = json.loads(manifest.read_text()) if manifest.exists() else None
         wanted = {k: v for k, v in params.items() if k != "seed"}
-        wanted = {**wanted, "problems_per_song": params["problems_per_song"], "controls_per_song": params["controls_per_song"]}
         if not current or current.get("seed") != params["seed"] or any(current["parameters"].get(k) != v for k, v in wanted.items()):
             _log("[1/6] synthesizing the test set", quiet)
             synthesize(ts_dir, songs=params["songs"], seed=params["seed"], seconds=params["seconds"], sample_rate=params["sample_rate"],

@@ -372,20 +372,22 @@ class Store:
             return [Judgment.model_validate_json(r.body) for r in conn.execute(q)]
 
     # -- the call log -------------------------------------------------------------------------
-    def log_call(self, *, stage: str, backend: str, model: str | None, params: dict, prompt: Any, prompt_hash: str,
-                 response: str | None, tokens_in: int | None, tokens_out: int | None, latency_s: float | None,
-                 cost_usd: float | None, error: str | None) -> None:
-        row = {
-            "stage": stage, "backend": backend, "model": model, "params": canonical_json(params),
-            "prompt": canonical_json(prompt), "prompt_hash": prompt_hash, "response": response,
-            "tokens_in": tokens_in, "tokens_out": tokens_out, "latency_s": latency_s, "cost_usd": cost_usd,
-            "error": error, "created_at": utc_now(),
-        }
+    def log_call(self, **call: Any) -> None:
+        """Log one model call (see ``log_calls``)."""
+        self.log_calls([call])
+
+    def log_calls(self, calls: Sequence[dict[str, Any]]) -> None:
+        """Log model calls in one transaction: stage, backend, model, params, prompt, prompt_hash, response,
+        tokens_in, tokens_out, latency_s, cost_usd, error."""
+        now = utc_now()
+        rows = [{**c, "params": canonical_json(c["params"]), "prompt": canonical_json(c["prompt"]), "created_at": now} for c in calls]
+        if not rows:
+            return
         try:
             with self.engine.begin() as conn:
-                conn.execute(llm_calls.insert().values(**row))
+                conn.execute(llm_calls.insert(), rows)
         except OperationalError as exc:
-            raise StoreError(f"{self.url}: cannot log a model call ({exc.orig})") from exc
+            raise StoreError(f"{self.url}: cannot log model calls ({exc.orig}); is the directory read-only or the disk full?") from exc
 
     def calls_frame(self) -> pd.DataFrame:
         with self.engine.connect() as conn:

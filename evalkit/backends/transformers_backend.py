@@ -78,9 +78,10 @@ class TransformersBackend(Backend):
     supports_json_schema = True
 
     def __init__(self, model: str, batch_size: int = 8, dtype: str = "auto", device: str = "auto",
-                 audio: bool = False, constrained: bool = True, max_string_tokens: int = 48, **_: Any) -> None:
+                 audio: bool = False, constrained: bool = True, max_string_tokens: int = 48, static_cache: str = "auto",
+                 **_: Any) -> None:
         super().__init__(model, 1, batch_size=batch_size, dtype=dtype, device=device, audio=audio,
-                         constrained=constrained, max_string_tokens=max_string_tokens)
+                         constrained=constrained, max_string_tokens=max_string_tokens, static_cache=static_cache)
         self.supports_audio = audio
         self.supports_json_schema = constrained
         self._model = None
@@ -117,30 +118,67 @@ class TransformersBackend(Backend):
                 results[i] = GenerationResult(text=text, tokens_in=len(ids), tokens_out=n_out, latency_s=time.perf_counter() - t,
                                               model=self.model, extra={"constrained": True})
         free = [i for i in range(len(requests)) if results[i] is None]
-        # Length-sorted batches waste the least padding.
-        free.sort(key=lambda i: len(prompts[i]))
-        bs = self.options["batch_size"]
-        for start in range(0, len(free), bs):
-            idx = free[start:start + bs]
+        ids = {i: tok(prompts[i], add_special_tokens=False)["input_ids"] for i in free}
+        # Requests with the same sampling settings share batches.
+        groups: dict[tuple, list[int]] = {}
+        for i in free:
+            groups.setdefault((requests[i].temperature, requests[i].seed), []).append(i)
+        for (temp, seed), idx in groups.items():
+            if seed is not None:
+                torch.manual_seed(seed)
             t = time.perf_counter()
-            enc = tok([prompts[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
-            temp = requests[idx[0]].temperature
-            if requests[idx[0]].seed is not None:
-                torch.manual_seed(requests[idx[0]].seed)
-            gen_kwargs = {"max_new_tokens": max(requests[i].max_tokens for i in idx), "do_sample": temp > 0,
-                          "pad_token_id": tok.pad_token_id}
-            if temp > 0:
-                gen_kwargs["temperature"] = temp
-            with torch.no_grad():
-                out = model.generate(**enc, **gen_kwargs)
-            new = out[:, enc["input_ids"].shape[1]:]
+            outs = self.generate_token_ids([ids[i] for i in idx], max(requests[i].max_tokens for i in idx), temp)
             dt = time.perf_counter() - t
-            for row, i in enumerate(idx):
-                toks = [x for x in new[row].tolist() if x != tok.pad_token_id]
+            for i, toks in zip(idx, outs, strict=True):
                 text = tok.decode(toks, skip_special_tokens=True).strip()
-                results[i] = GenerationResult(text=text, tokens_in=int(enc["attention_mask"][row].sum()), tokens_out=len(toks),
+                results[i] = GenerationResult(text=text, tokens_in=len(ids[i]), tokens_out=len(toks),
                                               latency_s=dt / len(idx), model=self.model)
         return [r for r in results if r is not None]
+
+    def generate_token_ids(self, prompts: list[list[int]], max_new_tokens: int, temperature: float = 0.0) -> list[list[int]]:
+        """New token ids for each prompt: length-sorted, left-padded batches; on CUDA a static KV cache
+        (compiled decoding) with prompt lengths padded to a multiple of 64 so shapes repeat."""
+        torch = require("torch", "local")
+        model, tok = self._ensure()
+        tok = getattr(tok, "tokenizer", tok)
+        pad = tok.pad_token_id
+        on_gpu = model.device.type == "cuda"
+        static = self.options["static_cache"] == "on" or (self.options["static_cache"] == "auto" and on_gpu)
+        order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))  # least padding per batch
+        out: list[list[int] | None] = [None] * len(prompts)
+        bs = self.options["batch_size"]
+        for start in range(0, len(order), bs):
+            idx = order[start:start + bs]
+            width = max(len(prompts[i]) for i in idx)
+            if static:
+                width = -(-width // 64) * 64
+            input_ids = torch.full((len(idx), width), pad, dtype=torch.long)
+            mask = torch.zeros((len(idx), width), dtype=torch.long)
+            for row, i in enumerate(idx):
+                p = prompts[i]
+                input_ids[row, width - len(p):] = torch.tensor(p)
+                mask[row, width - len(p):] = 1
+            kwargs = {"max_new_tokens": max_new_tokens, "do_sample": temperature > 0, "pad_token_id": pad}
+            if temperature > 0:
+                kwargs["temperature"] = temperature
+            if static:
+                kwargs["cache_implementation"] = "static"
+            with torch.no_grad():
+                gen = model.generate(input_ids=input_ids.to(model.device), attention_mask=mask.to(model.device), **kwargs)
+            new = gen[:, width:].tolist()
+            for row, i in enumerate(idx):
+                toks = new[row]
+                if tok.eos_token_id in toks:
+                    toks = toks[: toks.index(tok.eos_token_id)]
+                out[i] = [x for x in toks if x != pad]
+        return [o or [] for o in out]
+
+    @classmethod
+    def from_objects(cls, model, tokenizer, name: str = "in-memory", **options: Any) -> TransformersBackend:
+        """A back end over a model and tokenizer already in memory (benchmarks, notebooks)."""
+        backend = cls(name, **options)
+        backend._model, backend._tok = model, tokenizer
+        return backend
 
     async def generate(self, requests):
         requests = list(requests)

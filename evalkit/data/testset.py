@@ -14,13 +14,9 @@ from pydantic import ValidationError
 from evalkit.audio.features import SongAnalyzer, StemFeatures
 from evalkit.audio.io import load_stems
 from evalkit.audio.render import mixdown
+from evalkit.config_io import first_error
 from evalkit.errors import EvalkitInputError
 from evalkit.records import Item, Song
-
-
-def _first_error(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    return f"field {'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
 
 
 @dataclass
@@ -108,7 +104,7 @@ def load_testset(root: str | Path, *, resample: bool = False) -> TestSet:
         try:
             song = Song.model_validate(raw)
         except ValidationError as exc:
-            raise EvalkitInputError(f"{manifest_path}: song {k}: {_first_error(exc)}") from exc
+            raise EvalkitInputError(f"{manifest_path}: song {k}: {first_error(exc)}") from exc
         songs[song.id] = song
     if not items_path.exists():
         raise EvalkitInputError(f"{items_path}: not found; the test set is incomplete, regenerate it")
@@ -119,7 +115,7 @@ def load_testset(root: str | Path, *, resample: bool = False) -> TestSet:
         try:
             item = Item.model_validate_json(line)
         except ValidationError as exc:
-            raise EvalkitInputError(f"{items_path}:{n}: {_first_error(exc)}") from exc
+            raise EvalkitInputError(f"{items_path}:{n}: {first_error(exc)}") from exc
         if item.song_id not in songs:
             raise EvalkitInputError(f"{items_path}:{n}: song {item.song_id!r} is not in manifest.json")
         items.append(item)

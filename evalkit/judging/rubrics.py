@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import jinja2
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from evalkit.config_io import load_yaml, validate
 from evalkit.errors import ConfigError
 from evalkit.records import content_hash
 from evalkit.runners.base import BackendConfig
@@ -44,9 +44,13 @@ class Rubric(BaseModel):
         """The rubric's version: any change to its text, scale or schema changes it."""
         return content_hash(self.model_dump(mode="json"))
 
+    @cached_property
+    def template(self) -> jinja2.Template:
+        """Compiled once per rubric: compiling costs more than rendering."""
+        return jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True).from_string(self.prompt)
+
     def render(self, **ctx: Any) -> str:
-        env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
-        return env.from_string(self.prompt).render(criterion=self.criterion, scale=self.scale or {}, **ctx).strip()
+        return self.template.render(criterion=self.criterion, scale=self.scale or {}, **ctx).strip()
 
 
 class JudgePreset(BaseModel):
@@ -75,36 +79,16 @@ class JudgePreset(BaseModel):
         return content_hash(doc)
 
 
-def _first_error(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    return f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}"
-
-
-def _load_yaml(path: Path) -> Any:
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{path}: not found") from exc
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from exc
-
-
 def load_rubric(name_or_path: str | Path) -> Rubric:
     path = Path(name_or_path)
     if not path.suffix:
         path = RUBRIC_DIR / f"{name_or_path}.yaml"
-    try:
-        return Rubric.model_validate(_load_yaml(path))
-    except ValidationError as exc:
-        raise ConfigError(f"{path}: {_first_error(exc)}") from exc
+    return validate(Rubric, load_yaml(path), path)
 
 
 def load_judge(path: str | Path) -> JudgePreset:
     path = Path(path)
-    try:
-        preset = JudgePreset.model_validate(_load_yaml(path))
-    except ValidationError as exc:
-        raise ConfigError(f"{path}: {_first_error(exc)}") from exc
+    preset = validate(JudgePreset, load_yaml(path), path)
     if preset.protocol != "reference" and preset.backend is None:
         raise ConfigError(f"{path}: protocol {preset.protocol} needs a backend (or use protocol: reference)")
     for r in preset.rubrics:

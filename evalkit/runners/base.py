@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
+from evalkit.config_io import load_yaml, validate
 from evalkit.data.testset import TestSet
 from evalkit.errors import ConfigError
 from evalkit.records import Advice, Condition, Item, content_hash
@@ -44,23 +44,11 @@ class SystemsFile(BaseModel):
 
 
 def load_systems(path: str | Path) -> list[SystemConfig]:
-    path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{path}: not found") from exc
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from exc
-    return parse_systems(raw, str(path))
+    return parse_systems(load_yaml(path), str(path))
 
 
 def parse_systems(raw: Any, where: str) -> list[SystemConfig]:
-    try:
-        systems = SystemsFile.model_validate(raw if isinstance(raw, dict) else {"systems": raw}).systems
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"])
-        raise ConfigError(f"{where}: {loc}: {err['msg']}") from exc
+    systems = validate(SystemsFile, raw if isinstance(raw, dict) else {"systems": raw}, where).systems
     names = [s.name for s in systems]
     if len(set(names)) != len(names):
         raise ConfigError(f"{where}: system names must be unique (got {names})")

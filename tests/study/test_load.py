@@ -12,6 +12,6 @@ def test_sqlite_exactly_once_under_load():
 
 
 def test_two_processes_sharing_postgresql_exactly_once(pg_url):
-    r = run(participants=50, answers=40, processes=2, store_url=pg_url)
+    r = run(participants=50, answers=40, processes=2, store_url=pg_url)  # runs in its own fresh database beside pg_url
     assert r["backend"] == "postgresql"
     assert r["rows"] == r["unique"] == r["expected"] == 50 * 40
