@@ -13,7 +13,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import multiprocessing as mp
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -38,7 +39,7 @@ def build_study(root: Path, participants: int, answers: int, store_url: str | No
     return root / "study"
 
 
-def run_participants(study_dir: str, pids: list[str], out: mp.Queue | None = None, reload_every: int = 7) -> list[float]:
+def run_participants(study_dir: str, pids: list[str], reload_every: int = 7) -> list[float]:
     from evalkit.study.store import StudyStore
 
     study = StudyStore(study_dir)
@@ -66,8 +67,6 @@ def run_participants(study_dir: str, pids: list[str], out: mp.Queue | None = Non
         t.start()
     for t in threads:
         t.join()
-    if out is not None:
-        out.put(latencies)
     return latencies
 
 
@@ -106,14 +105,17 @@ def _run(participants: int, answers: int, processes: int, store_url: str | None)
         if processes == 1:
             lat = run_participants(str(study), pids)
         else:
-            ctx = mp.get_context("spawn")
-            q = ctx.Queue()
-            procs = [ctx.Process(target=run_participants, args=(str(study), pids[k::processes], q)) for k in range(processes)]
+            # Separate interpreters started by module name (not multiprocessing's spawn, which re-imports
+            # whatever __main__ the parent has, e.g. a Streamlit script under AppTest).
+            procs = [subprocess.Popen([sys.executable, "-m", "benchmarks.study_load", "--worker", str(study),
+                                       ",".join(pids[k::processes])], stdout=subprocess.PIPE, text=True)
+                     for k in range(processes)]
+            lat = []
             for p in procs:
-                p.start()
-            lat = [x for _ in procs for x in q.get(timeout=600)]
-            for p in procs:
-                p.join()
+                out, _ = p.communicate(timeout=600)
+                if p.returncode:
+                    raise RuntimeError(f"load worker exited with {p.returncode}")
+                lat += json.loads(out)
         wall = time.perf_counter() - t
         from evalkit.study.store import StudyStore
 
@@ -128,6 +130,9 @@ def _run(participants: int, answers: int, processes: int, store_url: str | None)
 
 
 def main() -> None:
+    if len(sys.argv) == 4 and sys.argv[1] == "--worker":
+        print(json.dumps(run_participants(sys.argv[2], sys.argv[3].split(","))))
+        return
     ap = argparse.ArgumentParser()
     ap.add_argument("--participants", type=int, default=50)
     ap.add_argument("--answers", type=int, default=40)
