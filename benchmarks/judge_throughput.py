@@ -21,34 +21,11 @@ import yaml
 
 
 def _serve(port_q, stop, latency: float) -> None:
-    import asyncio
     import json
 
-    from tests.fake_openai import completion
+    from tests.fake_openai import serve_fixed_latency
 
-    body = completion(json.dumps({"rationale": "A names the stem and the amount.", "verdict": "A"}))
-    head = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n" % len(body)
-
-    async def handle(reader, writer):
-        try:
-            while True:
-                headers = await reader.readuntil(b"\r\n\r\n")
-                length = next((int(line.split(b":")[1]) for line in headers.split(b"\r\n")
-                               if line.lower().startswith(b"content-length:")), 0)
-                await reader.readexactly(length)
-                await asyncio.sleep(latency)
-                writer.write(head + body)
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            writer.close()
-
-    async def main():
-        server = await asyncio.start_server(handle, "127.0.0.1", 0, backlog=512)
-        port_q.put(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1")
-        while not stop.is_set():
-            await asyncio.sleep(0.1)
-
-    asyncio.run(main())
+    serve_fixed_latency(port_q, stop, latency, json.dumps({"rationale": "A names the stem and the amount.", "verdict": "A"}))
 
 
 def _evalkit_run(tmp: Path, n_pairs: int) -> Path:

@@ -15,38 +15,10 @@ import time
 LATENCY_S = 0.2
 
 
-def _serve(port_q: mp.Queue, stop: mp.Event) -> None:
-    """A minimal asyncio HTTP/1.1 endpoint (keep-alive) that answers every chat completion after 200 ms.
-    Lighter than the thread-per-connection test server, so that at c = 64 the endpoint is not what is measured."""
-    import asyncio
+def _serve(port_q, stop) -> None:
+    from tests.fake_openai import serve_fixed_latency
 
-    from tests.fake_openai import completion
-
-    body = completion("Raise the vocals 2 dB.")
-    head = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n" % len(body)
-
-    async def handle(reader, writer):
-        try:
-            while True:
-                headers = await reader.readuntil(b"\r\n\r\n")
-                length = 0
-                for line in headers.split(b"\r\n"):
-                    if line.lower().startswith(b"content-length:"):
-                        length = int(line.split(b":")[1])
-                await reader.readexactly(length)
-                await asyncio.sleep(LATENCY_S)
-                writer.write(head + body)
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            writer.close()
-
-    async def main():
-        server = await asyncio.start_server(handle, "127.0.0.1", 0, backlog=512)
-        port_q.put(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1")
-        while not stop.is_set():
-            await asyncio.sleep(0.1)
-
-    asyncio.run(main())
+    serve_fixed_latency(port_q, stop, LATENCY_S, "Raise the vocals 2 dB.")
 
 
 def measure(base_url: str, concurrency: int, n: int) -> tuple[float, float, int]:

@@ -109,4 +109,35 @@ def faulty(script: Callable[[dict, int], Reply], rate: float, seed: int = 0, tim
     return wrapped
 
 
-__all__ = ["FakeOpenAI", "Reply", "completion", "faulty"]
+def serve_fixed_latency(port_q, stop, latency_s: float, text: str) -> None:
+    """A minimal asyncio HTTP/1.1 endpoint (keep-alive) that answers every chat completion with ``text``
+    after ``latency_s``; put its base URL on ``port_q`` and serve until ``stop`` is set. Much lighter than
+    the thread-per-connection server, so benchmarks at high concurrency measure the client, not this."""
+    import asyncio
+
+    body = completion(text)
+    head = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n" % len(body)
+
+    async def handle(reader, writer):
+        try:
+            while True:
+                headers = await reader.readuntil(b"\r\n\r\n")
+                length = next((int(line.split(b":")[1]) for line in headers.split(b"\r\n")
+                               if line.lower().startswith(b"content-length:")), 0)
+                await reader.readexactly(length)
+                await asyncio.sleep(latency_s)
+                writer.write(head + body)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+    async def main():
+        server = await asyncio.start_server(handle, "127.0.0.1", 0, backlog=512)
+        port_q.put(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1")
+        while not stop.is_set():
+            await asyncio.sleep(0.1)
+
+    asyncio.run(main())
+
+
+__all__ = ["FakeOpenAI", "Reply", "completion", "faulty", "serve_fixed_latency"]
