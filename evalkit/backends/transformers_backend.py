@@ -59,10 +59,11 @@ def load_model(model: str, dtype: str = "auto", device: str = "auto", audio: boo
                 tok.chat_template = tok.chat_template or CHATML
                 m = transformers.AutoModelForCausalLM.from_pretrained(str(d), gguf_file=SMOLLM2_GGUF, dtype=torch_dtype)
             elif audio:
+                # An audio LM loads with its own class (e.g. Qwen2AudioForConditionalGeneration, as its config names it)
+                # and its processor, which turns audio into features and expands the audio placeholders.
                 tok = transformers.AutoProcessor.from_pretrained(model, local_files_only=True)
-                m = transformers.AutoModelForImageTextToText.from_pretrained(model, dtype=torch_dtype, local_files_only=True) \
-                    if not hasattr(transformers, "Qwen2AudioForConditionalGeneration") else \
-                    transformers.Qwen2AudioForConditionalGeneration.from_pretrained(model, dtype=torch_dtype, local_files_only=True)
+                arch = transformers.AutoConfig.from_pretrained(model, local_files_only=True).architectures[0]
+                m = getattr(transformers, arch).from_pretrained(model, dtype=torch_dtype, local_files_only=True)
             else:
                 tok = transformers.AutoTokenizer.from_pretrained(model, local_files_only=True)
                 m = transformers.AutoModelForCausalLM.from_pretrained(model, dtype=torch_dtype, local_files_only=True)
@@ -101,8 +102,63 @@ class TransformersBackend(Backend):
         msgs = [{"role": m["role"], "content": text_of(m)} for m in request.messages]
         return tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
 
+    def _generate_audio(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
+        """Audio LMs: each audio part is read, downmixed, resampled to the processor's rate and passed with
+        the chat (the processor's template places one audio placeholder per clip)."""
+        import numpy as np
+
+        from evalkit.audio.io import read_audio
+
+        torch = require("torch", "local")
+        model, proc = self._ensure()
+        sr = proc.feature_extractor.sampling_rate
+        results = []
+        bs = self.options["batch_size"]
+        for start in range(0, len(requests), bs):
+            batch = requests[start:start + bs]
+            texts, clips = [], []
+            for r in batch:
+                msgs = []
+                for m in r.messages:
+                    content = m.get("content")
+                    if not isinstance(content, list):
+                        msgs.append({"role": m["role"], "content": content})
+                        continue
+                    parts = []
+                    for p in content:
+                        if p.get("type") == "audio":
+                            x, _ = read_audio(p["path"], sample_rate=sr, resample=True)
+                            clips.append(x.mean(axis=0).astype(np.float32))
+                            parts.append({"type": "audio", "audio_url": p["path"]})
+                        else:
+                            parts.append({"type": "text", "text": p.get("text", "")})
+                    msgs.append({"role": m["role"], "content": parts})
+                texts.append(proc.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False))
+            t = time.perf_counter()
+            inputs = proc(text=texts, audio=clips or None, sampling_rate=sr, return_tensors="pt", padding=True).to(model.device)
+            temp = batch[0].temperature
+            kwargs = {"max_new_tokens": max(r.max_tokens for r in batch), "do_sample": temp > 0,
+                      "pad_token_id": proc.tokenizer.pad_token_id}
+            if temp > 0:
+                kwargs["temperature"] = temp
+            with torch.no_grad():
+                out = model.generate(**inputs, **kwargs)
+            new = out[:, inputs["input_ids"].shape[1]:].tolist()
+            dt = time.perf_counter() - t
+            for row, r in enumerate(batch):
+                toks = [x for x in new[row] if x != proc.tokenizer.pad_token_id]
+                results.append(GenerationResult(text=proc.tokenizer.decode(toks, skip_special_tokens=True).strip(),
+                                                tokens_in=int(inputs["attention_mask"][row].sum()), tokens_out=len(toks),
+                                                latency_s=dt / len(batch), model=self.model,
+                                                extra={"audio_clips": sum(isinstance(m.get("content"), list) and
+                                                                          sum(p.get("type") == "audio" for p in m["content"])
+                                                                          for m in r.messages)}))
+        return results
+
     def _generate_batch(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
         torch = require("torch", "local")
+        if self.options["audio"]:
+            return self._generate_audio(requests)
         model, tok = self._ensure()
         prompts = [self._prompt(r) for r in requests]
         results: list[GenerationResult | None] = [None] * len(requests)

@@ -13,6 +13,8 @@ from typing import Any
 from evalkit.backends.base import Backend, GenerationRequest, GenerationResult, register_backend, text_of
 from evalkit.errors import require
 
+AUDIO_PLACEHOLDER = "<|audio_bos|><|AUDIO|><|audio_eos|>"  # Qwen2-Audio's; set audio_placeholder for other audio LMs
+
 
 class VLLMBackend(Backend):
     name = "vllm"
@@ -20,17 +22,18 @@ class VLLMBackend(Backend):
 
     def __init__(self, model: str, tensor_parallel_size: int = 1, max_model_len: int | None = None,
                  gpu_memory_utilization: float = 0.9, max_num_seqs: int = 256, audio: bool = False,
-                 dtype: str = "auto", **_: Any) -> None:
+                 dtype: str = "auto", audio_placeholder: str = AUDIO_PLACEHOLDER, **_: Any) -> None:
         super().__init__(model, max_num_seqs, tensor_parallel_size=tensor_parallel_size, max_model_len=max_model_len,
                          gpu_memory_utilization=gpu_memory_utilization, max_num_seqs=max_num_seqs, audio=audio,
                          dtype=dtype, enable_prefix_caching=True)
         self.supports_audio = audio
+        self.audio_placeholder = audio_placeholder
         self._llm = None
 
     def _ensure(self):
         if self._llm is None:
             vllm = require("vllm", "gpu")
-            kw = {k: v for k, v in self.options.items() if k != "audio" and v is not None}
+            kw = {k: v for k, v in self.options.items() if k not in ("audio",) and v is not None}
             if self.options["audio"]:
                 kw["limit_mm_per_prompt"] = {"audio": 8}
             self._llm = vllm.LLM(model=self.model, **kw)
@@ -59,10 +62,17 @@ class VLLMBackend(Backend):
             tok = llm.get_tokenizer()
             inputs = []
             for r in requests:
-                audios = [p for m in r.messages if isinstance(m.get("content"), list) for p in m["content"] if p.get("type") == "audio"]
-                msgs = [{"role": m["role"], "content": ("<|AUDIO|>" * 0) + text_of(m)} for m in r.messages]
+                msgs, arrays = [], []
+                for m in r.messages:
+                    parts = m["content"] if isinstance(m.get("content"), list) else []
+                    clips = [p for p in parts if p.get("type") == "audio"]
+                    for p in clips:
+                        x, sr = read_audio(p["path"])
+                        arrays.append((x.mean(axis=0), sr))  # audio LMs take mono
+                    # One placeholder per clip, in order, before the message's text (Qwen2-Audio's format).
+                    marks = "".join(f"Audio {len(arrays) - len(clips) + k + 1}: {self.audio_placeholder}\n" for k in range(len(clips)))
+                    msgs.append({"role": m["role"], "content": marks + text_of(m)})
                 prompt = tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
-                arrays = [(read_audio(a["path"])[0].mean(axis=0), read_audio(a["path"])[1]) for a in audios]
                 inputs.append({"prompt": prompt, "multi_modal_data": {"audio": arrays}} if arrays else {"prompt": prompt})
             outs = llm.generate(inputs, params)
         else:

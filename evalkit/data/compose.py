@@ -122,7 +122,7 @@ def compose(rng: np.random.Generator, seconds: float, style_name: str | None = N
             for k in range(n_phrase):
                 melody_deg = int(np.clip(melody_deg + rng.choice([-2, -1, 0, 1, 2, 3]), 4, 12))
                 dur = bar / n_phrase * (0.95 if k < n_phrase - 1 else 0.7)
-                notes["vocals"].append(Note(t, dur, degree_pitch(melody_deg, 1 if section == "chorus" else 0) - 12 + 12, 0.85))
+                notes["vocals"].append(Note(t, dur, degree_pitch(melody_deg, 1 if section == "chorus" else 0), 0.85))
                 t += bar / n_phrase
     for name in notes:
         notes[name] = [n for n in notes[name] if n.start < seconds]

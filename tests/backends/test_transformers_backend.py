@@ -66,3 +66,24 @@ def test_smollm2_generates_and_judges_constrained_and_not():
     assert json.loads(c.text)["verdict"] in ("A", "B", "tie")
     [u] = asyncio.run(free.generate([_req(prompt, max_tokens=40)]))
     assert u.ok  # may or may not parse: the judge tests count that, they never coerce it
+
+
+def test_audio_lm_hears_the_stems_through_its_processor(tiny_qwen2_audio, small_testset, tmp_path):
+    """An `llm` system with representation: audio runs a (tiny, random) Qwen2-Audio on the stems' WAVs."""
+    from evalkit.generate import generate
+    from evalkit.runners import parse_systems
+    from evalkit.store import Store
+
+    systems = parse_systems([{"name": "audio-lm", "kind": "llm", "condition": "stems", "representation": "audio", "max_tokens": 6,
+                              "backend": {"name": "transformers", "model": str(tiny_qwen2_audio), "audio": True, "batch_size": 2}}], "t")
+    counts = generate(small_testset, systems, tmp_path / "run", show_progress=False)
+    store = Store(tmp_path / "run")
+    n = len(store.items("test"))
+    assert counts["ok"] + counts["failed"] == n
+    calls = store.calls_frame()
+    assert len(calls) == n and calls.error.isna().all()  # every clip set reached the model without an error
+    prompt = calls.prompt.iloc[0]
+    assert prompt.count('"type":"audio"') == 4  # the four problem stems went to the model as audio
+    assert (tmp_path / "run" / "inputs").exists()
+    # the processor turned each clip into audio tokens: prompts are far longer than their text alone
+    assert calls.tokens_in.min() > 100
