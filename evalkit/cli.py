@@ -356,7 +356,7 @@ def study_serve(
     app_path = ROOT / "study_app" / "app.py"
     env = {**os.environ, "EVALKIT_STUDY_DIR": str(Path(study).resolve())}
     cmd = [sys.executable, "-m", "streamlit", "run", str(app_path), "--server.port", str(port), "--server.address", address,
-           "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+           "--server.headless", "true", "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer"]
     raise SystemExit(subprocess.call(cmd, env=env))
 
 

@@ -109,6 +109,11 @@ def analyze(store: Store, human: pd.DataFrame | None = None, *, bootstrap: int =
                   "systems_config": content_hash(store.get_meta("systems/test") or []), "n_advice": len(advice)}
     provenance["hash"] = content_hash(provenance)
     an = Analysis(provenance=provenance)
+    kinds = {s["name"]: (s["kind"], s["condition"]) for s in (store.get_meta("systems/test") or [])}
+    ref_kinds = {k for k, c in kinds.values() if c == "stems+reference"}
+    if ref_kinds == {"oracle"}:
+        an.notes.append("The only stems+reference system here is the oracle, which knows the true gains: contrasts against "
+                        "stems+reference are an upper bound. Compare stems with mix for systems that have to listen.")
     t = an.tables
     t["advice_counts"] = advice.groupby(["system", "condition"]).size().rename("n").reset_index() if len(advice) else pd.DataFrame()
     failed = store.advice_frame()
@@ -154,7 +159,9 @@ def analyze(store: Store, human: pd.DataFrame | None = None, *, bootstrap: int =
         an.simulated_humans = bool(human.get("simulated", pd.Series([False])).astype(bool).any())
         if "gold_passed" in human and human.gold_passed.notna().any():
             kept = human[human.gold_passed.fillna(True).astype(bool)]
-            an.notes.append(f"{human.participant_id.nunique() - kept.participant_id.nunique()} participant(s) failed a gold trial and were excluded.")
+            failed = human.participant_id.nunique() - kept.participant_id.nunique()
+            an.notes.append(f"{failed} of {human.participant_id.nunique()} participants failed a gold (attention) trial and were excluded."
+                            if failed else f"All {human.participant_id.nunique()} participants passed their gold (attention) trials.")
             human = kept
         t["human_win_rates"] = win_rates(human)
         t["human_pairwise_tests"] = pairwise_tests(human)

@@ -80,12 +80,14 @@ def _headline(an: Analysis) -> list[dict]:
         sim = " (SIMULATED raters)" if an.simulated_humans else ""
         out.append({"metric": f"human preference{sim}", "verdict": verdict,
                     "text": f"stems+reference preferred in {r.win_rate:.0%} of votes against mix only (95% CI {r.ci_low:.0%} to {r.ci_high:.0%}, p = {r.p_value:.3g})"})
-    for t in ("judge_human_agreement",):
-        if t in an.tables:
-            for r in an.tables[t].itertuples(index=False):
-                sim = " (SIMULATED raters)" if an.simulated_humans else ""
-                out.append({"metric": f"judge {r.judge} vs humans{sim}", "verdict": "tie",
-                            "text": f"agreement {r.agreement_with_tie:.0%} with ties, {_fmt(r.agreement_without_tie)} without; Cohen's κ {_fmt(r.cohen_kappa)}"})
+    diag = an.tables.get("judge_diagnostics", pd.DataFrame()).set_index("judge") if len(an.tables.get("judge_diagnostics", [])) else None
+    for r in an.tables.get("judge_human_agreement", pd.DataFrame()).itertuples(index=False):
+        sim = " (SIMULATED raters)" if an.simulated_humans else ""
+        text = f"agreement {r.agreement_with_tie:.0%} with ties, {_fmt(r.agreement_without_tie)} without; Cohen's κ {_fmt(r.cohen_kappa)}"
+        swap = diag.loc[r.judge, "swap_consistency"] if diag is not None and r.judge in diag.index else float("nan")
+        if swap == swap and swap < 0.5:
+            text += f"; its verdicts flip with the order shown (swap consistency {swap:.2f}, see Judge diagnostics)"
+        out.append({"metric": f"judge {r.judge} vs humans{sim}", "verdict": "tie", "text": text})
     return out
 
 
