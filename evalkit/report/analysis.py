@@ -147,8 +147,12 @@ def analyze(store: Store, human: pd.DataFrame | None = None, *, bootstrap: int =
     abs_rows = [{"advice_id": j.advice_id, "judge": j.judge, "rubric": j.rubric, "score": j.score}
                 for j in store.judgments() if j.protocol == "absolute" and j.parsed]
     if abs_rows:
-        sc = advice.merge(pd.DataFrame(abs_rows).groupby(["advice_id", "judge", "rubric"]).score.median().reset_index(), on="advice_id")
-        t["rubric_scores"] = system_means(sc, "score", ("judge", "rubric", "system", "condition"), bootstrap=bootstrap, seed=seed)
+        per = pd.DataFrame(abs_rows).groupby(["advice_id", "judge", "rubric"]).score
+        agg = per.median().rename("score").to_frame().join((per.max() - per.min()).rename("spread")).reset_index()
+        sc = advice.merge(agg, on="advice_id")  # median over samples; the spread between samples is kept beside it
+        means = system_means(sc, "score", ("judge", "rubric", "system", "condition"), bootstrap=bootstrap, seed=seed)
+        spread = sc.groupby(["judge", "rubric", "system", "condition"]).spread.mean().rename("mean_sample_spread").reset_index()
+        t["rubric_scores"] = means.merge(spread, on=["judge", "rubric", "system", "condition"])
 
     t["judge_diagnostics"] = judge_diagnostics(store)
     t["judge_agreement"] = judge_agreement(store)

@@ -89,3 +89,32 @@ def test_simulate_export_and_stats_contract(study_dir, tmp_path):
     assert scores["oracle"] > scores["generic"] and scores["oracle"] > scores["mix-analytic"]
     # simulate is idempotent per seed: the same raters answer nothing twice
     assert simulate(study_dir, participants=12, seed=3) == 0
+
+
+def test_after_audio_of_the_oracle_is_the_balanced_reference(analytic_run, tmp_path):
+    """'After' stimuli apply each advice's parsed gains: following the oracle restores the reference balance."""
+    import numpy as np
+
+    from evalkit.audio.io import read_audio
+    from evalkit.audio.render import loudness_match
+    from evalkit.data.testset import load_testset
+    from evalkit.store import Store
+    from evalkit.study.design import create_study
+
+    create_study(analytic_run, tmp_path / "s", systems=["oracle", "generic"], ratings=1, trials_per_participant=8,
+                 after_audio=True, headphone_check=False, show_progress=False)
+    study = StudyStore(tmp_path / "s")
+    ts = load_testset(Store(analytic_run).get_meta("testset_path"))
+    checked = 0
+    for slot in range(study.config["n_slots"]):
+        for t in study.trials(f"after-{slot}"):
+            side = t.left if t.left["system"] == "oracle" else t.right if t.right["system"] == "oracle" else None
+            if side is None or ts.item(t.item_id).kind != "problem":
+                continue
+            after, sr = read_audio(study.audio_path(side["after_audio"]))
+            stems, _ = ts.stems(ts.item(t.item_id).song_id)
+            reference = loudness_match(sum(stems.values()), sr, -23.0)
+            # equal up to 16-bit rounding and the oracle's rounding of gains to 0.5 dB
+            assert np.corrcoef(after.ravel(), reference.ravel())[0, 1] > 0.999
+            checked += 1
+    assert checked > 0
