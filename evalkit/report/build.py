@@ -20,6 +20,7 @@ from evalkit.store import Store
 TEMPLATES = Path(__file__).parent / "templates"
 HUMAN_TABLES = {"human_win_rates", "human_pairwise_tests", "human_bradley_terry", "human_win_matrix", "human_agreement",
                 "judge_human_agreement", "judge_human_ranking", "judge_human_item_correlation", "human_condition_contrast"}
+HUMAN_FIGURES = {"win_matrix", "bradley_terry", "judge_human_agreement"}
 METRIC_LABEL = {"balance_improvement_db": "balance improvement (dB, reference judge)",
                 "direction_accuracy": "direction accuracy (reference judge)", "specificity": "specificity (quantified claims)"}
 
@@ -156,7 +157,7 @@ def write_report(store: Store, out: str | Path, human: pd.DataFrame | None = Non
         fs = [x for x in (fig(n) for n in fig_names) if x]
         if not tabs and not fs:
             continue
-        human_sec = any(x["name"] in HUMAN_TABLES for x in tabs) or any(n in ("win_matrix", "bradley_terry", "judge_human_agreement") for n in fig_names if n in figs)
+        human_sec = any(x["name"] in HUMAN_TABLES for x in tabs) or any(f["name"] in HUMAN_FIGURES for f in fs)
         ctx_sections.append({"title": title, "intro": intro, "tables": tabs, "figures": fs, "simulated": human_sec and an.simulated_humans})
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=jinja2.select_autoescape(["html.j2"]))
     ctx = {"generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "prov": an.provenance, "simulated": an.simulated_humans,
