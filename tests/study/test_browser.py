@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from playwright.sync_api import expect
 
 from evalkit.study.store import StudyStore
 from tests.study.browser import answer, browser, serve, settle
@@ -31,7 +32,8 @@ def test_participant_session_from_consent_to_code_with_reload(study_dir, tmp_pat
             if k == 2:
                 page.reload()  # a reload mid-study resumes exactly here
                 page.get_by_text(f"Question {k + 1} of {total}").wait_for()
-            assert page.locator("audio").count() >= 1
+            # the player streams in just after the progress text: wait for it, don't count at once
+            expect(page.locator("audio").first).to_be_attached()
             answer(page, "Advice B" if k % 2 else "Advice A")
         try:
             page.get_by_text("Your completion code: C0DE1234").wait_for()
