@@ -63,16 +63,24 @@ def match_shapes(signals: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
             raise AudioError(f"stem {name!r}: {s.shape[0]} channels; stems must be mono or stereo (downmix it first)")
     n = max(s.shape[-1] for s in signals.values())
     channels = max(s.shape[0] for s in signals.values())
-    out = {}
-    for name, s in signals.items():
-        if s.shape[0] == 1 and channels == 2:
-            s = np.repeat(s, 2, axis=0)
-        elif s.shape[0] != channels:
-            raise AudioError(f"stem {name!r}: {s.shape[0]} channels where the others have {channels}; use mono or stereo")
-        if s.shape[-1] < n:
-            s = np.pad(s, ((0, 0), (0, n - s.shape[-1])))
-        out[name] = s
-    return out
+    # One (stems, channels, samples) block whose rows are the stems: analysis reads it without a copy.
+    block = np.zeros((len(signals), channels, n))
+    for i, s in enumerate(signals.values()):
+        block[i, :, : s.shape[-1]] = s  # a mono stem broadcasts to both channels
+    return {name: block[i] for i, name in enumerate(signals)}
+
+
+def as_block(stems: dict[str, np.ndarray]) -> np.ndarray:
+    """The stems as one float64 ``(stems, channels, samples)`` array: the block they are rows of, as
+    ``match_shapes`` leaves them, without copying; otherwise a stacked copy."""
+    arrays = list(stems.values())
+    base = arrays[0].base
+    if (isinstance(base, np.ndarray) and base.dtype == np.float64 and base.flags.c_contiguous
+            and base.shape == (len(arrays), *arrays[0].shape)
+            and all(a.base is base and a.dtype == np.float64 and a.flags.c_contiguous
+                    and a.ctypes.data == base.ctypes.data + i * a.nbytes for i, a in enumerate(arrays))):
+        return base
+    return np.stack([np.asarray(a, dtype=np.float64) for a in arrays])
 
 
 def load_stems(paths: dict[str, str | Path], *, sample_rate: int | None = None, resample: bool = False) -> tuple[dict[str, np.ndarray], int]:
