@@ -46,19 +46,6 @@ def k_weighting_sos(fs: int) -> np.ndarray:
     return np.vstack([_biquad("high_shelf", 4.0, 1 / np.sqrt(2), 1500.0, fs), _biquad("high_pass", 0.0, 0.5, 38.0, fs)])
 
 
-def _block_powers(weighted_sq: np.ndarray, fs: int, window_s: float, step_s: float) -> np.ndarray:
-    """Mean square per (signal, block), summed over channels: z in BS.1770, shape (..., blocks)."""
-    n = weighted_sq.shape[-1]
-    win = int(round(window_s * fs))
-    step = int(round(step_s * fs))
-    if n < win:
-        return np.zeros(weighted_sq.shape[:-2] + (0,))
-    starts = np.arange(0, n - win + 1, step)
-    cs = np.concatenate([np.zeros(weighted_sq.shape[:-1] + (1,)), np.cumsum(weighted_sq, axis=-1)], axis=-1)
-    per_channel = (cs[..., starts + win] - cs[..., starts]) / win
-    return per_channel.sum(axis=-2)
-
-
 def _gated_loudness(z: np.ndarray) -> float:
     if z.size == 0:
         return float("-inf")
