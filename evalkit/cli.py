@@ -242,10 +242,11 @@ def stats_preferences(
     bt = bradley_terry(df, ties=ties, bootstrap=bootstrap, seed=seed)
     bt[["system", "score", "ci_low", "ci_high"]].to_csv(out / "bradley_terry.csv", index=False)
     tests = pairwise_tests(df)
-    tests[["system_a", "system_b", "wins_a", "wins_b", "ties", "p_value", "p_holm"]].to_csv(out / "pairwise_tests.csv", index=False)
+    tests.to_csv(out / "pairwise_tests.csv", index=False)  # p_value: participant-level; p_value_votes: vote-level
     win_rates(df).to_csv(out / "win_rates.csv", index=False)
     _echo_table(bt, "Bradley–Terry")
-    _echo_table(tests[["system_a", "system_b", "wins_a", "wins_b", "ties", "p_value", "p_holm"]], "pairwise tests")
+    _echo_table(tests[["system_a", "system_b", "wins_a", "wins_b", "ties", "n_participants", "p_value", "p_holm", "p_value_votes"]],
+                "pairwise tests (p_value: participant-level sign test; p_value_votes: votes as independent)")
 
 
 @stats_app.command("scores")

@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
+from evalkit.analysis_plan import AnalysisPlan, declare_plan
 from evalkit.config_io import load_yaml, validate
 from evalkit.errors import ConfigError, MissingDependencyError
 from evalkit.runners.base import SystemConfig, load_systems
@@ -75,6 +76,7 @@ class ReportOptions(Strict):
 
 class ExperimentConfig(Strict):
     name: str
+    analysis: AnalysisPlan = Field(default_factory=AnalysisPlan)
     testset: TestsetOptions = Field(default_factory=TestsetOptions)
     split: str = "test"
     systems: list[SystemConfig] | str
@@ -142,7 +144,9 @@ def run_experiment(config: ExperimentConfig, out: str | Path, *, config_dir: Pat
     # 2. advice
     t = time.perf_counter()
     _log("[2/6] generating advice", quiet)
+    config.analysis.resolve([s.model_dump(mode="json") for s in config.systems])  # a bad plan fails before any work
     store = Store(out)
+    declare_plan(store, config.analysis)  # the primary contrasts are on record before any advice exists
     counts = generate(ts_dir, config.systems, out, split=config.split, store=store, show_progress=not quiet)
     _log(f"      {counts['ok']} new, {counts['skipped']} already there, {counts['failed']} failed", quiet)
     stage("generate_s", t)

@@ -46,11 +46,30 @@ class Split(StrEnum):
 
 
 class Condition(StrEnum):
-    """What an advice system is shown."""
+    """What an advice system is shown.
+
+    ``stems+reference`` pairs the problem stems with a *reference track*: another song from the
+    reference pool, as a mixing engineer would use. ``stems+own-reference`` shows the item's own song,
+    balanced, which gives the answer away: it exists only as a labelled upper bound.
+    """
 
     mix = "mix"
     stems = "stems"
     stems_reference = "stems+reference"
+    stems_own_reference = "stems+own-reference"
+
+    @property
+    def leaks_truth(self) -> bool:
+        return self is Condition.stems_own_reference
+
+    @property
+    def has_reference(self) -> bool:
+        return self in (Condition.stems_reference, Condition.stems_own_reference)
+
+
+def arm_label(system: str, condition: Condition | str) -> str:
+    """One system under one condition: the unit that pairwise comparisons and the study compare."""
+    return f"{system}/{Condition(condition).value}"
 
 
 class Song(Record):
@@ -91,6 +110,7 @@ class Advice(Record):
     system: str
     condition: Condition
     text: str
+    reference_song_id: str | None = Field(default=None, description="the reference track shown (stems+reference)")
     model: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
     prompt_hash: str | None = None
@@ -103,6 +123,10 @@ class Advice(Record):
     @property
     def id(self) -> str:
         return advice_id(self.item_id, self.system, self.condition)
+
+    @property
+    def arm(self) -> str:
+        return arm_label(self.system, self.condition)
 
 
 def advice_id(item_id: str, system: str, condition: Condition | str) -> str:
@@ -178,6 +202,7 @@ __all__ = [
     "Song",
     "Split",
     "advice_id",
+    "arm_label",
     "canonical_json",
     "content_hash",
     "utc_now",

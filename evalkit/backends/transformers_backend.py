@@ -34,6 +34,62 @@ def smollm2_dir() -> Path:
     return d
 
 
+def converted_cache_dir(gguf: Path) -> Path:
+    """Where the dequantized copy of a GGUF is kept (EVALKIT_CACHE, else ~/.cache/evalkit), keyed by the
+    file's size and mtime: converting the GGUF takes ~30 s on 2 cores, loading the copy ~1 s."""
+    import os
+
+    root = Path(os.environ.get("EVALKIT_CACHE") or Path.home() / ".cache" / "evalkit")
+    st = gguf.stat()
+    return root / f"{gguf.stem}-{st.st_size}-{int(st.st_mtime)}"
+
+
+def _load_smollm2(transformers, torch_dtype):
+    """SmolLM2 from its GGUF, through a converted copy saved on first use (the same weights: the copy is
+    the dequantized float32 tensors transformers builds from the GGUF)."""
+    d = smollm2_dir()
+    cache = converted_cache_dir(d / SMOLLM2_GGUF)
+    if (cache / "config.json").exists():
+        try:
+            tok = transformers.AutoTokenizer.from_pretrained(str(cache))
+            m = transformers.AutoModelForCausalLM.from_pretrained(str(cache), dtype=torch_dtype)
+            return m, tok
+        except (OSError, ValueError):
+            pass  # a damaged copy: convert again below
+    require("gguf", "local")
+    tok = transformers.AutoTokenizer.from_pretrained(str(d), gguf_file=SMOLLM2_GGUF)
+    tok.chat_template = tok.chat_template or CHATML
+    m = transformers.AutoModelForCausalLM.from_pretrained(str(d), gguf_file=SMOLLM2_GGUF, dtype=torch_dtype)
+    _save_converted(m, tok, cache)
+    return m, tok
+
+
+def _save_converted(model, tok, cache: Path) -> None:
+    import shutil
+    import tempfile
+
+    # transformers marks a GGUF-loaded model "quantized" and refuses to save it, although its tensors are
+    # plain dequantized float32; the marks are lifted for the save and put back.
+    quantizer, qconfig = getattr(model, "hf_quantizer", None), getattr(model.config, "quantization_config", None)
+    tmp = None
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=cache.parent, prefix=".tmp-"))
+        model.hf_quantizer = None
+        if qconfig is not None:
+            del model.config.quantization_config
+        model.save_pretrained(tmp)
+        tok.save_pretrained(tmp)
+        tmp.rename(cache)  # atomic: a concurrent process either sees a whole copy or none
+    except (OSError, ValueError):
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)  # e.g. a read-only home: convert each time instead
+    finally:
+        model.hf_quantizer = quantizer
+        if qconfig is not None:
+            model.config.quantization_config = qconfig
+
+
 _CACHE: dict[tuple, tuple[Any, Any]] = {}
 _LOCK = threading.Lock()
 
@@ -53,11 +109,8 @@ def load_model(model: str, dtype: str = "auto", device: str = "auto", audio: boo
                        "bfloat16": torch.bfloat16, "float16": torch.float16}[dtype]
         try:
             if model == "smollm2":
-                d = smollm2_dir()
-                require("gguf", "local")
-                tok = transformers.AutoTokenizer.from_pretrained(str(d), gguf_file=SMOLLM2_GGUF)
+                m, tok = _load_smollm2(transformers, torch_dtype)
                 tok.chat_template = tok.chat_template or CHATML
-                m = transformers.AutoModelForCausalLM.from_pretrained(str(d), gguf_file=SMOLLM2_GGUF, dtype=torch_dtype)
             elif audio:
                 # An audio LM loads with its own class (e.g. Qwen2AudioForConditionalGeneration, as its config names it)
                 # and its processor, which turns audio into features and expands the audio placeholders.

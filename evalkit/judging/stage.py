@@ -17,7 +17,8 @@ from evalkit.store import Store
 
 
 def select_pairs(advice: list[Advice], pairs: str = "all") -> list[tuple[Advice, Advice]]:
-    """(a, b) advice pairs on the same item, a's system sorting before b's; ``vs:SYSTEM`` keeps pairs with SYSTEM."""
+    """(a, b) advice pairs on the same item, a's arm (system/condition) sorting before b's; ``vs:SYSTEM`` keeps
+    pairs with SYSTEM (a system name, or one arm such as ``analytic/mix``)."""
     by_item: dict[str, list[Advice]] = defaultdict(list)
     for a in advice:
         by_item[a.item_id].append(a)
@@ -26,9 +27,9 @@ def select_pairs(advice: list[Advice], pairs: str = "all") -> list[tuple[Advice,
         raise EvalkitInputError(f"--pairs {pairs!r}: use all or vs:SYSTEM")
     out = []
     for item_id in sorted(by_item):
-        group = sorted(by_item[item_id], key=lambda a: a.system)
+        group = sorted(by_item[item_id], key=lambda a: a.arm)
         for a, b in itertools.combinations(group, 2):
-            if target is None or target in (a.system, b.system):
+            if target is None or target in (a.system, b.system, a.arm, b.arm):
                 out.append((a, b))
     if target and not out:
         raise EvalkitInputError(f"--pairs vs:{target}: no advice from system {target!r} in this run")

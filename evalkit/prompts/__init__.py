@@ -13,7 +13,8 @@ from evalkit.audio.features import OCTAVE_CENTRES_HZ
 from evalkit.records import Condition, content_hash
 
 PROMPT_DIR = Path(__file__).parent
-TEMPLATE_FOR = {Condition.mix: "mix.j2", Condition.stems: "stems.j2", Condition.stems_reference: "stems_reference.j2"}
+TEMPLATE_FOR = {Condition.mix: "mix.j2", Condition.stems: "stems.j2", Condition.stems_reference: "stems_reference.j2",
+                Condition.stems_own_reference: "stems_own_reference.j2"}
 
 
 @lru_cache(maxsize=1)
@@ -38,12 +39,20 @@ def relative_differences(features: dict, reference: dict, stems: list[str]) -> d
 
 
 def render_messages(condition: Condition | str, *, features: dict, reference: dict | None, meta: dict[str, Any],
-                    representation: str = "features", audio_paths: list[str] | None = None) -> list[dict[str, Any]]:
-    """The chat messages a system sees under ``condition`` (text tables, or audio parts plus text)."""
+                    representation: str = "features", audio_paths: list[str] | None = None, layout: str = "side-by-side",
+                    reference_meta: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The chat messages a system sees under ``condition`` (text tables, or audio parts plus text).
+
+    ``layout`` is how two stem sets are shown (side-by-side, difference, interleaved; grouped or
+    interleaved audio): an experiment axis of its own (the proposal's second question).
+    """
     condition = Condition(condition)
+    if condition.has_reference and reference is None:
+        raise ValueError(f"condition {condition.value} needs reference features")
     stems = [k for k in features if k != "mix"]
     ctx = {"meta": meta, "representation": representation, "stems": stems, "features": features, "mix": features["mix"],
-           "reference": reference or {}, "bands": [f"{c:g}" for c in OCTAVE_CENTRES_HZ],
+           "reference": reference or {}, "bands": [f"{c:g}" for c in OCTAVE_CENTRES_HZ], "layout": layout,
+           "reference_meta": reference_meta or {},
            "differences": relative_differences(features, reference, stems) if reference else {}}
     env = environment()
     user_text = env.get_template(TEMPLATE_FOR[condition]).render(**ctx).strip()

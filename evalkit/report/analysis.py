@@ -15,23 +15,22 @@ import pandas as pd
 from sqlalchemy import select
 
 from evalkit import __version__
+from evalkit.analysis_plan import REFERENCE_METRICS, AnalysisPlan, Contrast, stored_plan
 from evalkit.judging.diagnostics import judge_agreement, judge_diagnostics
 from evalkit.judging.reference import REFERENCE_JUDGE
 from evalkit.judging.rubrics import load_rubric
-from evalkit.records import Condition, content_hash
+from evalkit.records import Condition, arm_label, content_hash
 from evalkit.stats.agreement import (
     human_agreement,
     item_level_correlation,
     ranking_correlation_ci,
     vote_agreement,
 )
-from evalkit.stats.preference import canonical, pairwise_tests, win_matrix, win_rates
+from evalkit.stats.clustered import paired_contrast, preference_contrast
+from evalkit.stats.preference import canonical, holm, pairwise_tests, win_matrix, win_rates
 from evalkit.stats.ranking import bradley_terry
 from evalkit.stats.scores import friedman, paired_tests, system_means
 from evalkit.store import Store, run_meta
-
-REFERENCE_METRICS = ("balance_improvement_db", "direction_accuracy", "specificity", "db_error", "missed_stems", "wrong_claims")
-ENGINEER_SPREAD_DB = 3.4  # spread between human engineers' relative stem gains (the report's yardstick)
 
 
 @dataclass
@@ -41,18 +40,32 @@ class Analysis:
     simulated_humans: bool = False
     has_humans: bool = False
     notes: list[str] = field(default_factory=list)
+    plan: AnalysisPlan = field(default_factory=AnalysisPlan)
+    plan_record: dict | None = None
+    primary: list[Contrast] = field(default_factory=list)
 
 
 def advice_frame(store: Store) -> pd.DataFrame:
+    """One row per advice with what the design needs: its arm (system/condition), item, song and style."""
     items = {i.id: i for i in store.items()}
-    return pd.DataFrame([{"advice_id": a.id, "item_id": a.item_id, "system": a.system, "condition": a.condition.value,
-                          "kind": items[a.item_id].kind, "length": len(a.text)} for a in store.advice()])
+    songs = store.songs()
+
+    def style(song_id: str) -> str:
+        meta = songs[song_id].meta if song_id in songs else {}
+        return str(meta.get("style") or meta.get("genre") or "unknown")
+
+    return pd.DataFrame([{"advice_id": a.id, "item_id": a.item_id, "song_id": items[a.item_id].song_id,
+                          "style": style(items[a.item_id].song_id), "system": a.system, "condition": a.condition.value,
+                          "arm": a.arm, "reference_song_id": a.reference_song_id, "kind": items[a.item_id].kind,
+                          "length": len(a.text)} for a in store.advice()],
+                        columns=["advice_id", "item_id", "song_id", "style", "system", "condition", "arm", "reference_song_id",
+                                 "kind", "length"])
 
 
 def judge_votes(store: Store, advice: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """Per judge, one vote per (item, pair): both orders and all samples combined by majority; a pair
     whose orders disagree counts as a tie (MT-Bench's treatment of position-inconsistent verdicts)."""
-    sys_of = advice.set_index("advice_id")["system"].to_dict()
+    sys_of = advice.set_index("advice_id")["arm"].to_dict()
     item_of = advice.set_index("advice_id")["item_id"].to_dict()
     rows = []
     for j in store.judgments():
@@ -76,113 +89,207 @@ def judge_votes(store: Store, advice: pd.DataFrame) -> dict[str, pd.DataFrame]:
     return out
 
 
-def condition_contrasts(ref: pd.DataFrame, metric: str, seed: int = 0, bootstrap: int = 2000) -> pd.DataFrame:
-    """Mean difference between conditions on the same items (per item, averaged over the condition's
-    systems), with a percentile bootstrap CI over items."""
-    wide = ref.pivot_table(index="item_id", columns="condition", values=metric, aggfunc="mean")
-    rng = np.random.default_rng(seed)
+def contrast_rows(frame: pd.DataFrame, contrasts: list[Contrast], value: str, *, bootstrap: int, seed: int) -> pd.DataFrame:
+    """Each contrast ``condition − versus`` within its system, paired by item, clustered by song."""
     rows = []
-    order = [c.value for c in Condition]
-    present = [c for c in order if c in wide.columns]
-    for i, a in enumerate(present):
-        for b in present[i + 1:]:
-            d = (wide[b] - wide[a]).dropna().to_numpy()
-            if not len(d):
-                continue
-            boots = d[rng.integers(0, len(d), size=(bootstrap, len(d)))].mean(axis=1)
-            lo, hi = np.quantile(boots, [0.025, 0.975])
-            rows.append({"metric": metric, "condition": b, "versus": a, "n_items": len(d), "mean_difference": float(d.mean()),
-                         "ci_low": float(lo), "ci_high": float(hi)})
+    for c in contrasts:
+        g = frame[frame.system == c.system]
+        wide = g.pivot_table(index=["song_id", "item_id"], columns="condition", values=value, aggfunc="mean")
+        if c.condition.value not in wide or c.versus.value not in wide:
+            continue
+        d = (wide[c.condition.value] - wide[c.versus.value]).dropna()
+        if not len(d):
+            continue
+        r = paired_contrast(d.to_numpy(), d.index.get_level_values("song_id").to_numpy(), bootstrap=bootstrap, seed=seed)
+        rows.append({"contrast": c.label, "system": c.system, "condition": c.condition.value, "versus": c.versus.value,
+                     "metric": value, **r})
     return pd.DataFrame(rows)
 
 
-def analyze(store: Store, human: pd.DataFrame | None = None, *, bootstrap: int = 1000, seed: int = 0) -> Analysis:
-    advice = advice_frame(store)
+def primary_contrasts(ref: pd.DataFrame, an: Analysis, *, bootstrap: int, seed: int) -> pd.DataFrame:
+    """The declared family on the primary metric, adjusted together (Holm by default)."""
+    out = contrast_rows(ref, an.primary, an.plan.primary_metric, bootstrap=bootstrap, seed=seed)
+    if not len(out):
+        return out
+    p = out.p_value.fillna(1.0).to_numpy()
+    out["p_adjusted"] = holm(p) if an.plan.multiplicity == "holm" else np.minimum(p * len(p), 1.0)
+    out["family"] = f"primary ({an.plan.multiplicity}, {len(out)} contrasts)"
+    return out
+
+
+def exploratory_contrasts(ref: pd.DataFrame, an: Analysis, *, bootstrap: int, seed: int) -> pd.DataFrame:
+    """Everything outside the primary family, unadjusted and labelled so: other metrics for the primary
+    contrasts, and stems+reference − stems within each system."""
+    extra = [Contrast(system=c.system, condition=Condition.stems_reference, versus=Condition.stems)
+             for c in an.primary if c.condition == Condition.stems_reference]
+    frames = [contrast_rows(ref, an.primary, m, bootstrap=bootstrap, seed=seed)
+              for m in an.plan.exploratory_metrics if m != an.plan.primary_metric]
+    frames.append(contrast_rows(ref, extra, an.plan.primary_metric, bootstrap=bootstrap, seed=seed))
+    out = pd.concat([f for f in frames if len(f)], ignore_index=True) if any(len(f) for f in frames) else pd.DataFrame()
+    if len(out):
+        out["family"] = "exploratory (unadjusted)"
+    return out
+
+
+def contrasts_by_style(ref: pd.DataFrame, an: Analysis, *, bootstrap: int, seed: int) -> pd.DataFrame:
+    """The primary contrasts within each style or genre (exploratory: small subgroups, no adjustment).
+    A style with one song has no between-song spread, so its CI is missing, not zero."""
+    rows = []
+    for style, g in ref.groupby("style", sort=True):
+        t = contrast_rows(g, an.primary, an.plan.primary_metric, bootstrap=bootstrap, seed=seed)
+        if len(t):
+            rows.append(t.assign(style=style))
+    if not rows:
+        return pd.DataFrame()
+    out = pd.concat(rows, ignore_index=True)
+    return out[["style", "contrast", "system", "condition", "versus", "metric", "n_songs", "n_items", "mean_difference",
+                "ci_low", "ci_high", "p_value"]]
+
+
+def human_contrasts(human: pd.DataFrame, primary: list[Contrast], song_of: dict[str, str]) -> pd.DataFrame:
+    """Human votes on each primary contrast's two arms: win share with a CI clustered by participant,
+    the participant-level sign test (Holm over the family) and the vote-level binomial test beside it."""
+    rows = []
+    for c in primary:
+        a, b = arm_label(c.system, c.condition), arm_label(c.system, c.versus)
+        r = preference_contrast(human, a, b)
+        if r["votes"]:
+            pair = human[human.system_a.isin([a, b]) & human.system_b.isin([a, b])]
+            rows.append({"contrast": c.label, "n_songs": len({song_of.get(i, i) for i in pair.item_id}), **r})
+    out = pd.DataFrame(rows)
+    if len(out):
+        out["p_holm"] = holm(out.p_value.to_numpy())
+    return out
+
+
+def _provenance(store: Store, advice: pd.DataFrame) -> dict:
     judges_meta = {k.removeprefix("judge/"): v for k, v in _meta_prefix(store, "judge/").items()}
-    rubric_hashes = {}
-    for preset in judges_meta.values():
-        for r in preset.get("rubrics", []):
-            rubric_hashes[r] = load_rubric(r).hash
+    rubric_hashes = {r: load_rubric(r).hash for preset in judges_meta.values() for r in preset.get("rubrics", [])}
+    _, plan_record = stored_plan(store)
     provenance = {"evalkit": __version__, "testset_checksum": store.get_meta("testset_checksum"),
                   "testset_path": store.get_meta("testset_path"), "rubric_hashes": rubric_hashes,
                   "judge_configs": {k: content_hash(v) for k, v in judges_meta.items()},
-                  "systems_config": content_hash(store.get_meta("systems/test") or []), "n_advice": len(advice)}
+                  "systems_config": content_hash(store.get_meta("systems/test") or []), "n_advice": len(advice),
+                  "analysis_plan": plan_record["hash"] if plan_record else "default (not declared in the run)"}
     provenance["hash"] = content_hash(provenance)
-    an = Analysis(provenance=provenance)
-    kinds = {s["name"]: (s["kind"], s["condition"]) for s in (store.get_meta("systems/test") or [])}
-    ref_kinds = {k for k, c in kinds.values() if c == "stems+reference"}
-    if ref_kinds == {"oracle"}:
-        an.notes.append("The only stems+reference system here is the oracle, which knows the true gains: contrasts against "
-                        "stems+reference are an upper bound. Compare stems with mix for systems that have to listen.")
+    return provenance
+
+
+def _plan_notes(an: Analysis, systems: list[dict]) -> None:
+    if an.plan_record and an.plan_record.get("advice_existed"):
+        an.notes.append(f"The analysis plan was (re)declared at {an.plan_record['declared_at']}, after advice existed: "
+                        "treat its primary contrasts as exploratory.")
+    if not an.primary:
+        an.notes.append("No primary contrast: no system (bounds excluded) ran under mix and another condition. Run one "
+                        "system under several conditions (conditions: [mix, stems, stems+reference]) to compare like with like.")
+    if any(Condition.stems_own_reference.value in (s.get("conditions") or [s.get("condition")]) or s.get("reference") == "own"
+           for s in systems if s["kind"] not in ("oracle",)):
+        an.notes.append("stems+own-reference shows the advisor a balanced copy of the item's own song, which gives the "
+                        "answer away: it is an upper bound and never part of a contrast.")
+
+
+def _reference_tables(store: Store, advice: pd.DataFrame, an: Analysis, *, bootstrap: int, seed: int) -> None:
+    t = an.tables
+    ref_rows = [{"advice_id": j.advice_id, **{m: j.metrics.get(m) for m in REFERENCE_METRICS}}
+                for j in store.judgments(REFERENCE_JUDGE) if j.protocol == "reference"]
+    if not ref_rows:
+        return
+    ref = advice.merge(pd.DataFrame(ref_rows), on="advice_id")
+    means = [system_means(ref, m, ("system", "condition"), bootstrap=bootstrap, seed=seed).assign(metric=m) for m in REFERENCE_METRICS]
+    t["reference_scores"] = pd.concat(means, ignore_index=True)[["metric", "system", "condition", "n", "mean", "ci_low", "ci_high"]]
+    t["primary_contrasts"] = primary_contrasts(ref, an, bootstrap=bootstrap, seed=seed)
+    t["exploratory_contrasts"] = exploratory_contrasts(ref, an, bootstrap=bootstrap, seed=seed)
+    t["contrasts_by_style"] = contrasts_by_style(ref, an, bootstrap=bootstrap, seed=seed)
+    arms = ref.rename(columns={"system": "system_name", "arm": "system"})
+    t["reference_paired_tests"] = paired_tests(arms, "balance_improvement_db")
+    t["reference_friedman"] = friedman(arms, "balance_improvement_db")
+    t["gain_errors"] = _gain_errors(store, advice)
+
+
+def _gain_errors(store: Store, advice: pd.DataFrame) -> pd.DataFrame:
+    items = {i.id: i for i in store.items()}
+    by_id = advice.set_index("advice_id")
+    claims = []
+    for j in store.judgments(REFERENCE_JUDGE):
+        if j.protocol != "reference":
+            continue
+        a = by_id.loc[j.advice_id]
+        for c in j.metrics.get("claims", []):
+            if c["db"] is not None:
+                true = items[a.item_id].correction_db.get(c["stem"], 0.0)
+                claimed = c["db"] if c["direction"] == "up" else -c["db"]
+                claims.append({"system": a.arm, "stem": c["stem"], "claimed_db": claimed, "true_db": true, "error_db": claimed - true})
+    return pd.DataFrame(claims, columns=["system", "stem", "claimed_db", "true_db", "error_db"])
+
+
+def _rubric_tables(store: Store, advice: pd.DataFrame, an: Analysis, *, bootstrap: int, seed: int) -> None:
+    abs_rows = [{"advice_id": j.advice_id, "judge": j.judge, "rubric": j.rubric, "score": j.score}
+                for j in store.judgments() if j.protocol == "absolute" and j.parsed]
+    if not abs_rows:
+        return
+    per = pd.DataFrame(abs_rows).groupby(["advice_id", "judge", "rubric"]).score
+    agg = per.median().rename("score").to_frame().join((per.max() - per.min()).rename("spread")).reset_index()
+    sc = advice.merge(agg, on="advice_id")  # median over samples; the spread between samples is kept beside it
+    keys = ["judge", "rubric", "system", "condition"]
+    means = system_means(sc, "score", tuple(keys), bootstrap=bootstrap, seed=seed)
+    spread = sc.groupby(keys).spread.mean().rename("mean_sample_spread").reset_index()
+    an.tables["rubric_scores"] = means.merge(spread, on=keys)
+    rows = [contrast_rows(g, an.primary, "score", bootstrap=bootstrap, seed=seed).assign(judge=judge, rubric=rubric)
+            for (judge, rubric), g in sc.groupby(["judge", "rubric"])]
+    rows = [r for r in rows if len(r)]
+    if rows:
+        an.tables["rubric_contrasts"] = pd.concat(rows, ignore_index=True).assign(family="exploratory (unadjusted)")
+
+
+def _human_tables(human: pd.DataFrame, advice: pd.DataFrame, votes: dict, an: Analysis, *, bootstrap: int, seed: int) -> None:
+    t = an.tables
+    an.has_humans = True
+    an.simulated_humans = bool(human.get("simulated", pd.Series([False])).astype(bool).any())
+    if "gold_passed" in human and human.gold_passed.notna().any():
+        kept = human[human.gold_passed.fillna(True).astype(bool)]
+        failed = human.participant_id.nunique() - kept.participant_id.nunique()
+        an.notes.append(f"{failed} of {human.participant_id.nunique()} participants failed a gold (attention) trial and were excluded."
+                        if failed else f"All {human.participant_id.nunique()} participants passed their gold (attention) trials.")
+        human = kept
+    song_of = advice.drop_duplicates("item_id").set_index("item_id")["song_id"].to_dict()
+    t["human_condition_contrasts"] = human_contrasts(human, an.primary, song_of)
+    t["human_win_rates"] = win_rates(human)
+    t["human_pairwise_tests"] = pairwise_tests(human)
+    t["human_bradley_terry"] = bradley_terry(human, bootstrap=bootstrap, seed=seed)
+    t["human_win_matrix"] = win_matrix(human).reset_index().rename(columns={"index": "system"})
+    t["human_agreement"] = human_agreement(human)
+    agree, rank, item_corr = [], [], []
+    for judge, v in votes.items():
+        agree.append(vote_agreement(v, human).assign(judge=judge))
+        rank.append(ranking_correlation_ci(v, human, bootstrap=min(bootstrap, 300), seed=seed).assign(judge=judge))
+        if v.margin.notna().any():
+            item_corr.append(item_level_correlation(canonical(v).dropna(subset=["margin"]), human).assign(judge=judge))
+    if agree:
+        t["judge_human_agreement"] = pd.concat(agree, ignore_index=True)
+        t["judge_human_ranking"] = pd.concat(rank, ignore_index=True)
+    if item_corr:
+        t["judge_human_item_correlation"] = pd.concat(item_corr, ignore_index=True)
+
+
+def analyze(store: Store, human: pd.DataFrame | None = None, *, bootstrap: int = 1000, seed: int = 0) -> Analysis:
+    """Every table of the report, from the run store and (optionally) the study's answers."""
+    advice = advice_frame(store)
+    an = Analysis(provenance=_provenance(store, advice))
+    systems = store.get_meta("systems/test") or []
+    an.plan, an.plan_record = stored_plan(store)
+    an.primary = an.plan.resolve(systems)
+    _plan_notes(an, systems)
     t = an.tables
     t["advice_counts"] = advice.groupby(["system", "condition"]).size().rename("n").reset_index() if len(advice) else pd.DataFrame()
     failed = store.advice_frame()
     t["advice_failures"] = failed[failed.status != "ok"][["item_id", "system", "condition", "attempts", "error"]]
-
-    # Reference judge: metrics per advice.
-    ref_rows = [{"advice_id": j.advice_id, **{m: j.metrics.get(m) for m in REFERENCE_METRICS}}
-                for j in store.judgments(REFERENCE_JUDGE) if j.protocol == "reference"]
-    if ref_rows:
-        ref = advice.merge(pd.DataFrame(ref_rows), on="advice_id")
-        means = [system_means(ref, m, ("system", "condition"), bootstrap=bootstrap, seed=seed).assign(metric=m) for m in REFERENCE_METRICS]
-        t["reference_scores"] = pd.concat(means, ignore_index=True)[["metric", "system", "condition", "n", "mean", "ci_low", "ci_high"]]
-        t["condition_contrasts"] = pd.concat([condition_contrasts(ref, m, seed) for m in REFERENCE_METRICS[:3]], ignore_index=True)
-        t["reference_paired_tests"] = paired_tests(ref, "balance_improvement_db")
-        t["reference_friedman"] = friedman(ref, "balance_improvement_db")
-        claims = []
-        items = {i.id: i for i in store.items()}
-        for j in store.judgments(REFERENCE_JUDGE):
-            if j.protocol != "reference":
-                continue
-            a = advice.set_index("advice_id").loc[j.advice_id]
-            for c in j.metrics.get("claims", []):
-                if c["db"] is not None:
-                    true = items[a.item_id].correction_db.get(c["stem"], 0.0)
-                    claimed = c["db"] if c["direction"] == "up" else -c["db"]
-                    claims.append({"system": a.system, "stem": c["stem"], "claimed_db": claimed, "true_db": true,
-                                   "error_db": claimed - true})
-        t["gain_errors"] = pd.DataFrame(claims, columns=["system", "stem", "claimed_db", "true_db", "error_db"])
-
-    # LLM absolute scores.
-    abs_rows = [{"advice_id": j.advice_id, "judge": j.judge, "rubric": j.rubric, "score": j.score}
-                for j in store.judgments() if j.protocol == "absolute" and j.parsed]
-    if abs_rows:
-        per = pd.DataFrame(abs_rows).groupby(["advice_id", "judge", "rubric"]).score
-        agg = per.median().rename("score").to_frame().join((per.max() - per.min()).rename("spread")).reset_index()
-        sc = advice.merge(agg, on="advice_id")  # median over samples; the spread between samples is kept beside it
-        means = system_means(sc, "score", ("judge", "rubric", "system", "condition"), bootstrap=bootstrap, seed=seed)
-        spread = sc.groupby(["judge", "rubric", "system", "condition"]).spread.mean().rename("mean_sample_spread").reset_index()
-        t["rubric_scores"] = means.merge(spread, on=["judge", "rubric", "system", "condition"])
-
+    _reference_tables(store, advice, an, bootstrap=bootstrap, seed=seed)
+    _rubric_tables(store, advice, an, bootstrap=bootstrap, seed=seed)
     t["judge_diagnostics"] = judge_diagnostics(store)
     t["judge_agreement"] = judge_agreement(store)
     votes = judge_votes(store, advice)
-
     if human is not None and len(human):
-        an.has_humans = True
-        an.simulated_humans = bool(human.get("simulated", pd.Series([False])).astype(bool).any())
-        if "gold_passed" in human and human.gold_passed.notna().any():
-            kept = human[human.gold_passed.fillna(True).astype(bool)]
-            failed = human.participant_id.nunique() - kept.participant_id.nunique()
-            an.notes.append(f"{failed} of {human.participant_id.nunique()} participants failed a gold (attention) trial and were excluded."
-                            if failed else f"All {human.participant_id.nunique()} participants passed their gold (attention) trials.")
-            human = kept
-        t["human_win_rates"] = win_rates(human)
-        t["human_pairwise_tests"] = pairwise_tests(human)
-        t["human_bradley_terry"] = bradley_terry(human, bootstrap=bootstrap, seed=seed)
-        t["human_win_matrix"] = win_matrix(human).reset_index().rename(columns={"index": "system"})
-        t["human_agreement"] = human_agreement(human)
-        agree, rank, item_corr = [], [], []
-        for judge, v in votes.items():
-            agree.append(vote_agreement(v, human).assign(judge=judge))
-            rank.append(ranking_correlation_ci(v, human, bootstrap=min(bootstrap, 300), seed=seed).assign(judge=judge))
-            if v.margin.notna().any():
-                item_corr.append(item_level_correlation(canonical(v).dropna(subset=["margin"]), human).assign(judge=judge))
-        if agree:
-            t["judge_human_agreement"] = pd.concat(agree, ignore_index=True)
-            t["judge_human_ranking"] = pd.concat(rank, ignore_index=True)
-        if item_corr:
-            t["judge_human_item_correlation"] = pd.concat(item_corr, ignore_index=True)
+        _human_tables(human, advice, votes, an, bootstrap=bootstrap, seed=seed)
     for judge, v in votes.items():
         t[f"judge_bradley_terry_{judge}"] = bradley_terry(v, bootstrap=0)
     return an
@@ -200,4 +307,5 @@ def load_human(path: Path | None) -> pd.DataFrame | None:
     return pd.read_csv(path)
 
 
-__all__ = ["ENGINEER_SPREAD_DB", "Analysis", "analyze", "condition_contrasts", "judge_votes", "load_human"]
+__all__ = ["Analysis", "advice_frame", "analyze", "contrast_rows", "contrasts_by_style", "exploratory_contrasts", "human_contrasts",
+           "judge_votes", "load_human", "primary_contrasts"]

@@ -12,14 +12,13 @@ import jinja2
 import pandas as pd
 
 from evalkit.report import figures
-from evalkit.report.analysis import ENGINEER_SPREAD_DB, Analysis, analyze
+from evalkit.report.analysis import Analysis, analyze
 from evalkit.report.tables import _fmt, to_markdown, write_tables
-from evalkit.stats.preference import wilson_interval
 from evalkit.store import Store
 
 TEMPLATES = Path(__file__).parent / "templates"
 HUMAN_TABLES = {"human_win_rates", "human_pairwise_tests", "human_bradley_terry", "human_win_matrix", "human_agreement",
-                "judge_human_agreement", "judge_human_ranking", "judge_human_item_correlation", "human_condition_contrast"}
+                "judge_human_agreement", "judge_human_ranking", "judge_human_item_correlation", "human_condition_contrasts"}
 HUMAN_FIGURES = {"win_matrix", "bradley_terry", "judge_human_agreement"}
 METRIC_LABEL = {"balance_improvement_db": "balance improvement (dB, reference judge)",
                 "direction_accuracy": "direction accuracy (reference judge)", "specificity": "specificity (quantified claims)"}
@@ -34,53 +33,44 @@ def _html_table(df: pd.DataFrame, max_rows: int = 40) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def human_condition_contrast(human: pd.DataFrame, conditions: dict[str, str]) -> pd.DataFrame:
-    """Human votes between a stems+reference system and a mix-only system: win rate with Wilson CI."""
-    from scipy.stats import binomtest
+def _p(p: float) -> str:
+    return "n/a" if p != p else (f"{p:.2g}" if p >= 0.001 else "< 0.001")
 
-    rows = []
-    for better, worse in (("stems+reference", "mix"), ("stems", "mix"), ("stems+reference", "stems")):
-        wins = losses = ties = 0
-        for r in human.itertuples(index=False):
-            ca, cb = conditions.get(r.system_a), conditions.get(r.system_b)
-            if {ca, cb} != {better, worse}:
-                continue
-            a_is_better = ca == better
-            if r.choice == "tie":
-                ties += 1
-            elif (r.choice == "a") == a_is_better:
-                wins += 1
-            else:
-                losses += 1
-        n = wins + losses
-        if n + ties == 0:
-            continue
-        lo, hi = wilson_interval(wins + 0.5 * ties, n + ties)
-        rows.append({"condition": better, "versus": worse, "wins": wins, "losses": losses, "ties": ties,
-                     "win_rate": (wins + 0.5 * ties) / (n + ties), "ci_low": lo, "ci_high": hi,
-                     "p_value": binomtest(wins, n, 0.5).pvalue if n else 1.0})
-    return pd.DataFrame(rows)
+
+def _ci(lo: float, hi: float, fmt: str = "+.2f") -> str:
+    return "CI not estimable (fewer than 2 songs)" if lo != lo else f"95% CI {lo:{fmt}} to {hi:{fmt}}"
+
+
+def _headline_judge(an: Analysis) -> list[dict]:
+    out = []
+    pc = an.tables.get("primary_contrasts", pd.DataFrame())
+    for r in pc.itertuples(index=False):
+        verdict = "tie" if r.ci_low != r.ci_low else ("win" if r.ci_low > 0 else ("lose" if r.ci_high < 0 else "tie"))
+        unit = " dB" if r.metric.endswith("_db") else ""
+        out.append({"metric": f"{r.contrast} ({METRIC_LABEL.get(r.metric, r.metric)})", "verdict": verdict,
+                    "text": f"difference {r.mean_difference:+.2f}{unit} ({_ci(r.ci_low, r.ci_high)}, songs as clusters); "
+                            f"rank-biserial r = {r.rank_biserial:+.2f} ({_ci(r.rb_ci_low, r.rb_ci_high)}); "
+                            f"p = {_p(r.p_value)}, Holm-adjusted {_p(r.p_adjusted)} over the primary family of {len(pc)}; "
+                            f"n = {r.n_items} items from {r.n_songs} songs"})
+    return out
+
+
+def _headline_human(an: Analysis) -> list[dict]:
+    out = []
+    sim = " (SIMULATED raters)" if an.simulated_humans else ""
+    for r in an.tables.get("human_condition_contrasts", pd.DataFrame()).itertuples(index=False):
+        verdict = "tie" if r.ci_low != r.ci_low else ("win" if r.ci_low > 0.5 else ("lose" if r.ci_high < 0.5 else "tie"))
+        out.append({"metric": f"{r.contrast}: human preference{sim}", "verdict": verdict,
+                    "text": f"{r.system_a} preferred over {r.system_b} in {r.win_rate_a:.0%} of votes (ties half; "
+                            f"{_ci(r.ci_low, r.ci_high, '.0%')}, participants as clusters); participant-level sign test "
+                            f"p = {_p(r.p_value)} (Holm {_p(r.p_holm)}); vote-level binomial p = {_p(r.p_value_votes)} "
+                            f"(treats votes as independent); n = {r.votes} votes from {r.n_participants} participants "
+                            f"on {r.n_items} items from {r.n_songs} songs"})
+    return out
 
 
 def _headline(an: Analysis) -> list[dict]:
-    out = []
-    cc = an.tables.get("condition_contrasts", pd.DataFrame())
-    for metric, label in METRIC_LABEL.items():
-        row = cc[(cc.metric == metric) & (cc.condition == "stems+reference") & (cc.versus == "mix")] if len(cc) else cc
-        if not len(row):
-            continue
-        r = row.iloc[0]
-        verdict = "win" if r.ci_low > 0 else ("lose" if r.ci_high < 0 else "tie")
-        word = {"win": "stems+reference beat mix only", "lose": "mix only beat stems+reference", "tie": "no clear difference"}[verdict]
-        out.append({"metric": label, "verdict": verdict,
-                    "text": f"{word}: difference {r.mean_difference:+.2f} (95% CI {r.ci_low:+.2f} to {r.ci_high:+.2f}) over {r.n_items} items"})
-    hc = an.tables.get("human_condition_contrast", pd.DataFrame())
-    if len(hc) and len(hc[(hc.condition == "stems+reference") & (hc.versus == "mix")]):
-        r = hc[(hc.condition == "stems+reference") & (hc.versus == "mix")].iloc[0]
-        verdict = "win" if r.ci_low > 0.5 else ("lose" if r.ci_high < 0.5 else "tie")
-        sim = " (SIMULATED raters)" if an.simulated_humans else ""
-        out.append({"metric": f"human preference{sim}", "verdict": verdict,
-                    "text": f"stems+reference preferred in {r.win_rate:.0%} of votes against mix only (95% CI {r.ci_low:.0%} to {r.ci_high:.0%}, p = {r.p_value:.3g})"})
+    out = _headline_judge(an) + _headline_human(an)
     diag = an.tables.get("judge_diagnostics", pd.DataFrame()).set_index("judge") if len(an.tables.get("judge_diagnostics", [])) else None
     for r in an.tables.get("judge_human_agreement", pd.DataFrame()).itertuples(index=False):
         sim = " (SIMULATED raters)" if an.simulated_humans else ""
@@ -92,15 +82,56 @@ def _headline(an: Analysis) -> list[dict]:
     return out
 
 
+def _plan_intro(an: Analysis) -> str:
+    rec = an.plan_record
+    when = f"declared in the run store at {rec['declared_at']}" if rec else "the default plan (none declared in the run)"
+    return (f"Primary metric: {METRIC_LABEL.get(an.plan.primary_metric, an.plan.primary_metric)}; {len(an.primary)} primary "
+            f"contrast(s), each within one system and paired by item, adjusted together ({an.plan.multiplicity}); {when}. "
+            "Uncertainty treats songs as clusters (items of one song are not independent): CR1 cluster-robust standard "
+            "errors with t(G−1) intervals; the rank-biserial CI resamples whole songs. Human votes count each participant "
+            "once (participant-level sign test; CIs clustered by participant). Everything else is exploratory.")
+
+
+def _sections(an: Analysis) -> list[tuple]:
+    return [
+        ("Primary contrasts (declared before the data)", _plan_intro(an), ["primary_contrasts"],
+         [("primary_contrasts", "Primary family: condition contrasts within each system (reference judge)"),
+          ("human_condition_contrasts", "The same contrasts in human votes")]),
+        ("Results by style", "The primary contrasts within each style or genre (exploratory; a style with one song has no CI).",
+         ["contrasts_by_style"], [("contrasts_by_style", "Primary contrasts by style")]),
+        ("Reference judge: advice against the true gains", "The reference judge parses each advice into claims and applies them: "
+         "balance improvement is the drop in per-stem loudness error (dB RMS, level-independent). The oracle (reads the truth) "
+         "and generic (the same text for every item) are labelled bounds, not part of any contrast.",
+         ["scores_balance_improvement_db", "scores_direction_accuracy", "scores_specificity"],
+         [("reference_scores", "Per system and condition (bootstrap 95% CI over items)"),
+          ("exploratory_contrasts", "Exploratory contrasts (other metrics; stems+reference − stems), unadjusted"),
+          ("reference_paired_tests", "Paired Wilcoxon tests between arms on balance improvement (exploratory; Holm within the table)"),
+          ("reference_friedman", "Friedman test across arms")]),
+        ("Gain errors", "How far quantified claims land from the truth, as each system's share of its own claims.", ["gain_errors"], []),
+        ("LLM judges: rubric scores", None, [],
+         [("rubric_scores", "Rubric scores (median over samples), bootstrap 95% CI"),
+          ("rubric_contrasts", "Condition contrasts on rubric scores (exploratory, songs as clusters)")]),
+        ("Human preferences", None, ["bradley_terry", "win_matrix"],
+         [("human_bradley_terry", "Bradley–Terry (bootstrap by participant)"),
+          ("human_pairwise_tests", "Pairwise tests: p_value participant-level sign test (Holm, BH); p_value_votes treats votes as independent"),
+          ("human_win_rates", "Win rates (ties half, Wilson CI over votes)")]),
+        ("Judges against humans", "Vote agreement follows MT-Bench's definitions; human–human agreement is the ceiling.",
+         ["judge_human_agreement"],
+         [("judge_human_agreement", "Judge–human vote agreement"), ("human_agreement", "Human–human agreement (ceiling)"),
+          ("judge_human_ranking", "System ranking correlation, judge vs human BT (bootstrap CI over items)"),
+          ("judge_human_item_correlation", "Item-level correlation of judge margin and human preference share")]),
+        ("Judge diagnostics", "Unscored judgments are kept with their raw output and counted here, never coerced into a score.",
+         ["judge_diagnostics"], [("judge_diagnostics", "Diagnostics per judge"), ("judge_agreement", "Agreement between judges (Krippendorff's α)")]),
+        ("Advice generation", None, [], [("advice_counts", "Advice per system and condition"), ("advice_failures", "Recorded generation failures")]),
+    ]
+
+
 def write_report(store: Store, out: str | Path, human: pd.DataFrame | None = None, *, bootstrap: int = 1000, seed: int = 0) -> Path:
     out = Path(out)
     fig_dir, tab_dir, rep_dir = out / "figures", out / "tables", out / "report"
     for d in (fig_dir, tab_dir, rep_dir):
         d.mkdir(parents=True, exist_ok=True)
     an = analyze(store, human, bootstrap=bootstrap, seed=seed)
-    if human is not None and len(human):
-        conditions = {a.system: a.condition.value for a in store.advice()}
-        an.tables["human_condition_contrast"] = human_condition_contrast(human, conditions)
     simulated = HUMAN_TABLES if an.simulated_humans else set()
     write_tables(an.tables, tab_dir, an.provenance, simulated)
     (tab_dir / "provenance.json").write_text(json.dumps(an.provenance, indent=2))
@@ -111,7 +142,14 @@ def write_report(store: Store, out: str | Path, human: pd.DataFrame | None = Non
         for m in ("balance_improvement_db", "direction_accuracy", "specificity"):
             figs[f"scores_{m}"] = figures.scores_by_condition(t["reference_scores"], m, fig_dir, METRIC_LABEL[m] + " by system and condition")
     if "gain_errors" in t and len(t["gain_errors"]):
-        figs["gain_errors"] = figures.gain_errors(t["gain_errors"], fig_dir, ENGINEER_SPREAD_DB)
+        figs["gain_errors"] = figures.gain_errors(t["gain_errors"], fig_dir)
+    if len(t.get("primary_contrasts", [])):
+        pc = t["primary_contrasts"]
+        figs["primary_contrasts"] = figures.contrasts(
+            pc, fig_dir, "primary_contrasts", f"Primary contrasts, reference judge ({pc.n_items.max()} items from {pc.n_songs.max()} songs)")
+    if len(t.get("contrasts_by_style", [])):
+        figs["contrasts_by_style"] = figures.contrasts(t["contrasts_by_style"], fig_dir, "contrasts_by_style",
+                                                       "Primary contrasts by style (reference judge; exploratory)", group="style")
     if len(t.get("judge_diagnostics", [])):
         figs["judge_diagnostics"] = figures.diagnostics(t["judge_diagnostics"], fig_dir)
     if an.has_humans:
@@ -130,27 +168,7 @@ def write_report(store: Store, out: str | Path, human: pd.DataFrame | None = Non
             return None
         return {"name": name, "b64": base64.b64encode(figs[name].read_bytes()).decode()}
 
-    sections = [
-        ("Reference judge: advice against the true gains", "The reference judge parses each advice into claims and applies them: "
-         "balance improvement is the drop in per-stem loudness error (dB RMS, level-independent). Oracle is an upper bound, generic a lower bound.",
-         ["scores_balance_improvement_db", "scores_direction_accuracy", "scores_specificity"],
-         [("condition_contrasts", "Condition contrasts (paired by item, bootstrap 95% CI)"), ("reference_scores", "Per system and condition"),
-          ("reference_paired_tests", "Paired Wilcoxon tests on balance improvement (Holm)"), ("reference_friedman", "Friedman test")]),
-        ("Gain errors", f"How far quantified claims land from the truth, against the ≈{ENGINEER_SPREAD_DB} dB spread between human engineers' relative stem gains.",
-         ["gain_errors"], []),
-        ("LLM judges: rubric scores", None, [], [("rubric_scores", "Rubric scores (median over samples), bootstrap 95% CI")]),
-        ("Human preferences", None, ["bradley_terry", "win_matrix"],
-         [("human_condition_contrast", "Condition contrast in human votes"), ("human_bradley_terry", "Bradley–Terry (bootstrap by participant)"),
-          ("human_pairwise_tests", "Pairwise sign tests (ties dropped; Holm and BH)"), ("human_win_rates", "Win rates (ties half, Wilson CI)")]),
-        ("Judges against humans", "Vote agreement follows MT-Bench's definitions; human–human agreement is the ceiling.",
-         ["judge_human_agreement"],
-         [("judge_human_agreement", "Judge–human vote agreement"), ("human_agreement", "Human–human agreement (ceiling)"),
-          ("judge_human_ranking", "System ranking correlation, judge vs human BT (bootstrap CI over items)"),
-          ("judge_human_item_correlation", "Item-level correlation of judge margin and human preference share")]),
-        ("Judge diagnostics", "Unscored judgments are kept with their raw output and counted here, never coerced into a score.",
-         ["judge_diagnostics"], [("judge_diagnostics", "Diagnostics per judge"), ("judge_agreement", "Agreement between judges (Krippendorff's α)")]),
-        ("Advice generation", None, [], [("advice_counts", "Advice per system"), ("advice_failures", "Recorded generation failures")]),
-    ]
+    sections = _sections(an)
     ctx_sections = []
     for title, intro, fig_names, table_specs in sections:
         tabs = [x for x in (table(n, tt) for n, tt in table_specs) if x]
@@ -170,4 +188,4 @@ def write_report(store: Store, out: str | Path, human: pd.DataFrame | None = Non
     return rep_dir / "report.html"
 
 
-__all__ = ["human_condition_contrast", "write_report"]
+__all__ = ["write_report"]

@@ -12,8 +12,15 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-COND_COLOURS = {"mix": "#9e9e9e", "stems": "#4c72b0", "stems+reference": "#dd8452"}
+COND_COLOURS = {"mix": "#9e9e9e", "stems": "#4c72b0", "stems+reference": "#dd8452", "stems+own-reference": "#c44e52"}
 SIM_MARK = "SIMULATED raters"
+AXIS_LABEL = {"balance_improvement_db": "balance improvement (dB)", "direction_accuracy": "direction accuracy (share of disturbed stems)",
+              "specificity": "specificity (quantified claims)", "db_error": "|claimed − true| (dB)", "score": "rubric score (1–5)",
+              "wrong_claims": "wrong claims (count)", "missed_stems": "missed stems (count)"}
+
+
+def raters(simulated: bool) -> str:
+    return "SIMULATED raters" if simulated else "human raters"
 
 
 def _save(fig, out: Path, name: str, simulated: bool = False) -> Path:
@@ -28,7 +35,7 @@ def _save(fig, out: Path, name: str, simulated: bool = False) -> Path:
 
 
 def scores_by_condition(df: pd.DataFrame, metric: str, out: Path, title: str) -> Path:
-    d = df[df.metric == metric].sort_values("mean")
+    d = df[df.metric == metric].sort_values(["system", "condition"], ascending=False)
     fig, ax = plt.subplots(figsize=(6.4, 0.5 + 0.45 * len(d)))
     y = np.arange(len(d))
     colours = [COND_COLOURS.get(c, "#555") for c in d.condition]
@@ -36,7 +43,7 @@ def scores_by_condition(df: pd.DataFrame, metric: str, out: Path, title: str) ->
     ax.errorbar(d["mean"], y, xerr=[d["mean"] - d.ci_low, d.ci_high - d["mean"]], fmt="none", ecolor="black", capsize=3)
     ax.set_yticks(y, [f"{s}\n({c})" for s, c in zip(d.system, d.condition, strict=True)], fontsize=8)
     ax.axvline(0, color="black", lw=0.6)
-    ax.set_xlabel(metric.replace("_", " ") + " (mean, 95% CI)")
+    ax.set_xlabel(AXIS_LABEL.get(metric, metric.replace("_", " ")) + ": mean, 95% CI")
     ax.set_title(title, fontsize=10)
     handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in COND_COLOURS.values()]
     ax.legend(handles, COND_COLOURS.keys(), fontsize=7, frameon=False, loc="lower right")
@@ -45,8 +52,11 @@ def scores_by_condition(df: pd.DataFrame, metric: str, out: Path, title: str) ->
 
 def win_matrix(m: pd.DataFrame, out: Path, simulated: bool) -> Path:
     m = m.set_index("system")
-    fig, ax = plt.subplots(figsize=(5.2, 4.4))
-    im = ax.imshow(m.to_numpy(float), cmap="RdBu", vmin=0, vmax=1)
+    fig, ax = plt.subplots(figsize=(1.6 + 0.75 * len(m.columns), 1.2 + 0.6 * len(m.index)))
+    values = np.ma.masked_invalid(m.to_numpy(float))
+    cmap = plt.get_cmap("RdBu").copy()
+    cmap.set_bad("#e0e0e0")  # pairs nobody compared: grey, not a colour that reads as 50%
+    im = ax.imshow(values, cmap=cmap, vmin=0, vmax=1)
     ax.set_xticks(range(len(m.columns)), m.columns, rotation=35, ha="right", fontsize=8)
     ax.set_yticks(range(len(m.index)), m.index, fontsize=8)
     for i in range(len(m.index)):
@@ -54,8 +64,10 @@ def win_matrix(m: pd.DataFrame, out: Path, simulated: bool) -> Path:
             v = m.iat[i, j]
             if np.isfinite(v):
                 ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=8)
-    fig.colorbar(im, ax=ax, label="row preferred over column")
-    ax.set_title("Pairwise win rate (human raters)", fontsize=10)
+            elif i != j:
+                ax.text(j, i, "n/a", ha="center", va="center", fontsize=7, color="#666")
+    fig.colorbar(im, ax=ax, label="share of votes: row preferred over column (ties half)")
+    ax.set_title(f"Pairwise win rate ({raters(simulated)})", fontsize=10)
     return _save(fig, out, "win_matrix", simulated)
 
 
@@ -66,7 +78,7 @@ def bradley_terry(bt: pd.DataFrame, out: Path, simulated: bool, name: str = "bra
     ax.errorbar(d.score, y, xerr=[d.score - d.ci_low, d.ci_high - d.score], fmt="o", capsize=3)
     ax.set_yticks(y, d.system, fontsize=8)
     ax.set_xlabel("log-strength (95% CI, bootstrap by participant)")
-    ax.set_title(title, fontsize=10)
+    ax.set_title(f"{title} ({raters(simulated)})", fontsize=10)
     return _save(fig, out, name, simulated)
 
 
@@ -82,34 +94,72 @@ def agreement(agree: pd.DataFrame, ceiling: pd.DataFrame | None, out: Path, simu
     ax.set_ylim(0, 1)
     ax.set_ylabel("agreement with human votes")
     ax.legend(fontsize=7, frameon=False)
-    ax.set_title("Judge vs human agreement", fontsize=10)
+    ax.set_title(f"Judge vs {raters(simulated)}: vote agreement", fontsize=10)
     return _save(fig, out, "judge_human_agreement", simulated)
 
 
 def diagnostics(diag: pd.DataFrame, out: Path) -> Path:
+    """Rates per judge; a rate that does not apply to a judge (e.g. swap consistency of the reference
+    judge, which sees no order) is written "n/a", never drawn as 0; a true 0 gets a visible marker."""
     cols = ["parse_failure_rate", "swap_consistency", "first_position_rate"]
-    fig, ax = plt.subplots(figsize=(5.6, 3.0))
+    fig, ax = plt.subplots(figsize=(1.8 + 1.6 * len(diag), 3.2))
     x = np.arange(len(diag))
     for k, c in enumerate(cols):
-        ax.bar(x + (k - 1) * 0.25, diag[c].fillna(0), 0.25, label=c.replace("_", " "))
+        xs = x + (k - 1) * 0.27
+        v = diag[c].to_numpy(float)
+        ax.bar(xs, np.nan_to_num(v), 0.25, label=c.replace("_", " "), color=f"C{k}")
+        for xi, vi in zip(xs, v, strict=True):
+            if not np.isfinite(vi):
+                ax.text(xi, 0.02, "n/a", ha="center", va="bottom", fontsize=7, rotation=90, color="#666")
+            elif vi == 0:
+                ax.plot([xi], [0], marker="v", color=f"C{k}", clip_on=False)
+                ax.text(xi, 0.02, "0", ha="center", va="bottom", fontsize=7)
     ax.set_xticks(x, diag.judge, fontsize=8)
-    ax.set_ylim(0, 1)
-    ax.legend(fontsize=7, frameon=False)
-    ax.set_title("Judge diagnostics", fontsize=10)
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("rate (0–1)")
+    ax.legend(fontsize=7, frameon=False, loc="upper right")
+    ax.set_title("Judge diagnostics (n/a: does not apply to that judge)", fontsize=10)
     return _save(fig, out, "judge_diagnostics")
 
 
-def gain_errors(errors: pd.DataFrame, out: Path, spread_db: float) -> Path:
-    fig, ax = plt.subplots(figsize=(6, 3.2))
+def gain_errors(errors: pd.DataFrame, out: Path, spread_db: float | None = None, spread_source: str = "") -> Path:
+    """|claimed − true| per quantified claim, as each system's share of its own claims (systems make
+    different numbers of claims, so raw counts would not compare)."""
+    fig, ax = plt.subplots(figsize=(6.4, 3.4))
+    bins = np.arange(0, 13, 1.0)
     for system, g in errors.groupby("system"):
-        ax.hist(g.error_db.abs(), bins=np.arange(0, 13, 0.5), histtype="step", lw=1.5, label=system)
-    ax.axvline(spread_db, color="black", ls="--", lw=1)
-    ax.text(spread_db, ax.get_ylim()[1] * 0.95, f" {spread_db} dB: spread between engineers", fontsize=8, va="top")
-    ax.set_xlabel("|claimed − true| gain change per stem (dB)")
-    ax.set_ylabel("claims")
+        e = g.error_db.abs().clip(upper=12.0).to_numpy()
+        ax.hist(e, bins=bins, weights=np.full(len(e), 1 / len(e)), histtype="step", lw=1.5, label=f"{system} (n={len(e)})")
+    if spread_db is not None:
+        ax.axvline(spread_db, color="black", ls="--", lw=1)
+        ax.text(spread_db, ax.get_ylim()[1] * 0.95, f" {spread_db:.1f} dB: {spread_source}", fontsize=8, va="top")
+    ax.set_xticks(bins)
+    ax.set_xlabel("|claimed − true| gain change per stem (dB; last bin ≥ 11 dB)")
+    ax.set_ylabel("share of the system's claims")
     ax.legend(fontsize=7, frameon=False)
-    ax.set_title("Gain errors of quantified advice", fontsize=10)
+    ax.set_title("Gain errors of quantified advice (reference judge)", fontsize=10)
     return _save(fig, out, "gain_errors")
 
 
-__all__ = ["agreement", "bradley_terry", "diagnostics", "gain_errors", "scores_by_condition", "win_matrix"]
+def contrasts(df: pd.DataFrame, out: Path, name: str, title: str, group: str | None = None) -> Path:
+    """Forest plot of paired contrasts (mean difference, 95% CI); a missing CI is said, not drawn."""
+    d = df.reset_index(drop=True)
+    labels = [f"{r[group]} · {r.contrast}" if group else r.contrast for _, r in d.iterrows()]
+    fig, ax = plt.subplots(figsize=(7.2, 0.9 + 0.42 * len(d)))
+    y = np.arange(len(d))[::-1]
+    for yi, (_, r) in zip(y, d.iterrows(), strict=True):
+        colour = COND_COLOURS.get(r.condition, "#555")
+        if np.isfinite(r.ci_low):
+            ax.plot([r.ci_low, r.ci_high], [yi, yi], color=colour, lw=2)
+        else:
+            ax.text(r.mean_difference, yi + 0.18, "CI n/a (1 song)", fontsize=7, color="#666", ha="center")
+        ax.plot([r.mean_difference], [yi], "o", color=colour)
+    ax.axvline(0, color="black", lw=0.7)
+    ax.set_yticks(y, labels, fontsize=8)
+    metric = d.metric.iloc[0] if len(d) else ""
+    ax.set_xlabel(f"difference in {AXIS_LABEL.get(metric, metric)}; 95% CI, songs as clusters")
+    ax.set_title(title, fontsize=10)
+    return _save(fig, out, name)
+
+
+__all__ = ["agreement", "bradley_terry", "contrasts", "diagnostics", "gain_errors", "scores_by_condition", "win_matrix"]

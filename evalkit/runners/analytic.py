@@ -1,11 +1,9 @@
 """Advice systems that need no model, so the whole pipeline runs anywhere.
 
-- ``oracle`` knows the truth (upper bound).
-- ``stems-analytic`` measures each stem's loudness relative to the others and compares it with the
-  average balance of the train split's reference mixes.
-- ``mix-analytic`` hears only the mixdown: a ridge regression, fitted on the train split, from the
-  mix's octave-band profile to per-stem offsets.
-- ``generic`` gives the same advice for every item (lower bound).
+- ``analytic`` works under every condition with exactly what that condition shows (see
+  ``AnalyticSystem``), so a condition contrast compares one advisor with itself.
+- ``oracle`` knows the truth (upper bound) and ``generic`` gives the same advice for every item
+  (lower bound): labelled bounds, never part of a condition contrast.
 
 Their advice is varied natural text (phrasings drawn per item from a seeded RNG), not a fixed format,
 so the advice parser and the judges meet realistic language.
@@ -17,7 +15,9 @@ import zlib
 
 import numpy as np
 
-from evalkit.records import Item
+from evalkit.data.reference_pool import reference_pool
+from evalkit.errors import ConfigError
+from evalkit.records import Condition, Item
 from evalkit.runners.base import AdviceSystem
 
 STEM_WORDS = {
@@ -70,11 +70,15 @@ def _round_half(v: float) -> float:
 
 
 class OracleSystem(AdviceSystem):
+    """Upper bound: reads the true correction. A labelled bound, never part of a condition contrast."""
+
     def advise(self, item: Item) -> str:
         return phrase_corrections({s: _round_half(v) for s, v in item.correction_db.items()}, _rng(item, self.name))
 
 
 class GenericSystem(AdviceSystem):
+    """Lower bound: the same advice for every item."""
+
     TEXT = ("Balance the mix by ear: make sure the vocals sit on top, the kick and bass work together, and nothing "
             "masks the lead. Adjust the faders until it sounds right on several speakers.")
 
@@ -82,44 +86,46 @@ class GenericSystem(AdviceSystem):
         return self.TEXT
 
 
-class StemsAnalyticSystem(AdviceSystem):
-    """Target balance = mean over train songs of each stem's loudness relative to the mean of all stems."""
-
-    threshold_db = 2.0
-
-    def __init__(self, config, testset) -> None:
-        super().__init__(config, testset)
-        rows = []
-        for sid in sorted({i.song_id for i in testset.split("train")} or testset.songs):
-            f = testset.reference_features(sid)
-            rows.append(self._relative(f))
-        self.target = {s: float(np.nanmean([r[s] for r in rows])) for s in rows[0]}
-
-    @staticmethod
-    def _relative(f) -> dict[str, float]:
-        stems = [k for k in f if k != "mix" and np.isfinite(f[k].loudness_lufs)]
-        mean = np.mean([f[s].loudness_lufs for s in stems])
-        return {s: (f[s].loudness_lufs - mean) if s in stems else np.nan for s in f if s != "mix"}
-
-    def estimate(self, item: Item) -> dict[str, float]:
-        rel = self._relative(self.testset.features(item))
-        raw = {s: self.target[s] - v for s, v in rel.items() if np.isfinite(v)}
-        anchor = float(np.median(list(raw.values())))  # most stems are usually fine: anchor on the median
-        return {s: _round_half(v - anchor) if abs(v - anchor) >= self.threshold_db else 0.0 for s, v in raw.items()}
-
-    def advise(self, item: Item) -> str:
-        return phrase_corrections(self.estimate(item), _rng(item, self.name))
+def relative_balance(f: dict) -> dict[str, float]:
+    """Each stem's loudness relative to the mean of the audible stems (LU): a balance, free of overall level."""
+    stems = [k for k in f if k != "mix" and np.isfinite(f[k].loudness_lufs)]
+    mean = np.mean([f[s].loudness_lufs for s in stems])
+    return {s: (f[s].loudness_lufs - mean) if s in stems else np.nan for s in f if s != "mix"}
 
 
-class MixAnalyticSystem(AdviceSystem):
-    """Ridge regression from the mix's octave-band profile (relative to its mean) to per-stem offsets."""
+class AnalyticSystem(AdviceSystem):
+    """One analytic advisor that uses exactly what its condition shows.
 
-    threshold_db = 2.5
+    - ``mix``: a ridge regression, fitted on the train split, from the mix's octave-band profile to
+      per-stem offsets (it never sees a stem);
+    - ``stems``: each stem's loudness relative to the others, against the pool's typical balance
+      (mean over the train songs' balanced mixes);
+    - ``stems+reference``: the same relative loudness against the reference track's balance (another
+      song from the pool, chosen per item);
+    - ``stems+own-reference``: against the item's own balanced song — the labelled upper bound.
+    """
+
+    stems_threshold_db = 2.0
+    mix_threshold_db = 2.5
     ridge = 3.0
 
-    def __init__(self, config, testset) -> None:
-        super().__init__(config, testset)
-        train = [i for i in testset.split("train")] or testset.items
+    def __init__(self, config, testset, condition=None) -> None:
+        super().__init__(config, testset, condition)
+        if self.condition == Condition.mix:
+            self._fit_mix_regression()
+        elif self.condition == Condition.stems:
+            pool = reference_pool(testset.songs, testset.items)
+            if not pool:
+                raise ConfigError(f"system {config.name!r} under stems needs train-split songs for its typical balance; "
+                                  "the test set has none")
+            rows = [relative_balance(testset.reference_features(sid)) for sid in pool]
+            self.typical = {s: float(np.nanmean([r[s] for r in rows])) for s in rows[0]}
+
+    # -- mix only ----------------------------------------------------------------------------
+    def _fit_mix_regression(self) -> None:
+        train = self.testset.split("train")
+        if not train:
+            raise ConfigError(f"system {self.name!r} under mix fits on train-split items; the test set has none")
         self.stems = sorted(train[0].offsets_db)
         X = np.array([self._profile(i) for i in train])
         Y = np.array([[i.offsets_db[s] for s in self.stems] for i in train])
@@ -132,15 +138,34 @@ class MixAnalyticSystem(AdviceSystem):
         bands = np.array(self.testset.features(item)["mix"].octave_band_db)
         return bands - bands.mean()
 
-    def estimate(self, item: Item) -> dict[str, float]:
+    def _estimate_from_mix(self, item: Item) -> dict[str, float]:
         pred = (self._profile(item) - self.mu) @ self.W + self.y_mean
-        return {s: _round_half(-p) if abs(p) >= self.threshold_db else 0.0 for s, p in zip(self.stems, pred, strict=True)}
+        return {s: _round_half(-p) if abs(p) >= self.mix_threshold_db else 0.0 for s, p in zip(self.stems, pred, strict=True)}
+
+    # -- stems against a target balance ----------------------------------------------------------
+    def _target(self, item: Item) -> dict[str, float]:
+        if self.condition == Condition.stems:
+            return self.typical
+        return relative_balance(self.testset.reference_features(self.reference_song(item)))
+
+    def _estimate_from_stems(self, item: Item) -> dict[str, float]:
+        rel = relative_balance(self.testset.features(item))
+        target = self._target(item)
+        raw = {s: target[s] - v for s, v in rel.items() if np.isfinite(v) and np.isfinite(target.get(s, np.nan))}
+        if not raw:
+            return {}
+        anchor = float(np.median(list(raw.values())))  # most stems are usually fine: anchor on the median
+        return {s: _round_half(v - anchor) if abs(v - anchor) >= self.stems_threshold_db else 0.0 for s, v in raw.items()}
+
+    def estimate(self, item: Item) -> dict[str, float]:
+        if self.condition == Condition.mix:
+            return self._estimate_from_mix(item)
+        return self._estimate_from_stems(item)
 
     def advise(self, item: Item) -> str:
-        return phrase_corrections(self.estimate(item), _rng(item, self.name))
+        return phrase_corrections(self.estimate(item), _rng(item, f"{self.name}/{self.condition.value}"))
 
 
-ANALYTIC = {"oracle": OracleSystem, "generic": GenericSystem, "stems-analytic": StemsAnalyticSystem,
-            "mix-analytic": MixAnalyticSystem}
+ANALYTIC = {"oracle": OracleSystem, "generic": GenericSystem, "analytic": AnalyticSystem}
 
-__all__ = ["ANALYTIC", "GenericSystem", "MixAnalyticSystem", "OracleSystem", "StemsAnalyticSystem", "phrase_corrections"]
+__all__ = ["ANALYTIC", "AnalyticSystem", "GenericSystem", "OracleSystem", "phrase_corrections", "relative_balance"]

@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from evalkit.config_io import load_yaml, validate
+from evalkit.data.reference_pool import choose_reference, reference_pool
 from evalkit.data.testset import TestSet
 from evalkit.errors import ConfigError
 from evalkit.records import Advice, Condition, Item, content_hash
@@ -18,24 +19,74 @@ class BackendConfig(BaseModel):
     name: str
 
 
+BOUND_KINDS = ("oracle", "generic")  # labelled bounds: never part of a condition contrast
+FEATURE_LAYOUTS = ("side-by-side", "difference", "interleaved")
+AUDIO_LAYOUTS = ("interleaved", "grouped")
+
+
 class SystemConfig(BaseModel):
-    """One advice system in a systems YAML; unknown keys are errors."""
+    """One advice system in a systems YAML; unknown keys are errors.
+
+    A system runs under one ``condition`` or under several ``conditions``: each (item, system,
+    condition) is one advice, so a condition contrast compares the same system with itself.
+    """
 
     model_config = ConfigDict(extra="forbid")
     name: str = Field(pattern=r"^[A-Za-z0-9_.+-]+$")
-    kind: Literal["oracle", "stems-analytic", "mix-analytic", "generic", "llm", "precomputed"]
-    condition: Condition
+    kind: Literal["analytic", "oracle", "generic", "llm", "precomputed"]
+    condition: Condition | None = None
+    conditions: list[Condition] | None = Field(default=None, min_length=1)
+    reference: Literal["pool", "own"] = Field(
+        default="pool", description="stems+reference: another song from the train pool, or (upper bound) the item's own song")
+    layout: Literal["side-by-side", "difference", "interleaved", "grouped"] | None = Field(
+        default=None, description="how two stem sets are shown under stems+reference (default side-by-side; grouped for audio)")
     representation: Literal["features", "audio"] = "features"
     backend: BackendConfig | None = None
     max_tokens: int = Field(default=160, ge=1, le=4096)
     temperature: float = Field(default=0.0, ge=0, le=2)
     seed: int = 0
+    max_items: int | None = Field(default=None, ge=1, description="advise on this many items, spread over songs")
     path: str | None = None  # precomputed advice file
     chunk: int | None = Field(default=None, ge=1, description="requests per store commit (default: 2 × concurrency)")
+
+    @model_validator(mode="after")
+    def _one_condition_form(self) -> SystemConfig:
+        if (self.condition is None) == (self.conditions is None):
+            raise ValueError("give either condition: X or conditions: [X, Y, ...]")
+        conds = self.condition_list
+        if len(set(conds)) != len(conds):
+            raise ValueError(f"conditions repeat: {[c.value for c in conds]}")
+        allowed = AUDIO_LAYOUTS if self.representation == "audio" else FEATURE_LAYOUTS
+        if self.layout is not None and self.layout not in allowed:
+            raise ValueError(f"layout {self.layout!r} is not available with representation {self.representation} "
+                             f"(use one of {', '.join(allowed)})")
+        return self
+
+    @property
+    def condition_list(self) -> list[Condition]:
+        """The conditions this system runs under; ``reference: own`` turns stems+reference into the labelled
+        upper bound ``stems+own-reference``."""
+        conds = self.conditions if self.conditions is not None else [self.condition]
+        if self.reference == "own":
+            conds = [Condition.stems_own_reference if c == Condition.stems_reference else c for c in conds]
+        return list(conds)
+
+    @property
+    def effective_layout(self) -> str:
+        return self.layout or ("grouped" if self.representation == "audio" else "side-by-side")
+
+    @property
+    def is_bound(self) -> bool:
+        return self.kind in BOUND_KINDS
 
     @property
     def config_hash(self) -> str:
         return content_hash(self.model_dump(mode="json"))
+
+    def run_hash(self, condition: Condition) -> str:
+        """The hash of this system under one condition: the config that produced one advice."""
+        body = self.model_dump(mode="json", exclude={"conditions", "condition"})
+        return content_hash({**body, "condition": Condition(condition).value, "layout": self.effective_layout})
 
 
 class SystemsFile(BaseModel):
@@ -61,11 +112,14 @@ def parse_systems(raw: Any, where: str) -> list[SystemConfig]:
 
 
 class AdviceSystem:
-    """Turns items into advice. Analytic systems answer synchronously; LLM systems override ``advise_batch``."""
+    """Turns items into advice under one condition. Analytic systems answer synchronously; LLM systems
+    build requests for a back end."""
 
-    def __init__(self, config: SystemConfig, testset: TestSet) -> None:
+    def __init__(self, config: SystemConfig, testset: TestSet, condition: Condition | None = None) -> None:
         self.config = config
         self.testset = testset
+        self.condition = Condition(condition or config.condition_list[0])
+        self._pool: list[str] | None = None
 
     @property
     def name(self) -> str:
@@ -74,9 +128,21 @@ class AdviceSystem:
     def advise(self, item: Item) -> str:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def reference_song(self, item: Item) -> str | None:
+        """The song shown as the reference for ``item`` under this condition (None without one)."""
+        if self.condition == Condition.stems_own_reference:
+            return item.song_id
+        if self.condition != Condition.stems_reference:
+            return None
+        if self._pool is None:
+            self._pool = reference_pool(self.testset.songs, self.testset.items)
+        return choose_reference(item, self.testset.songs, self._pool, self.config.seed)
+
     def make_advice(self, item: Item, text: str, **provenance: Any) -> Advice:
-        return Advice(item_id=item.id, system=self.name, condition=self.config.condition, text=text,
-                      config_hash=self.config.config_hash, **provenance)
+        return Advice(item_id=item.id, system=self.name, condition=self.condition, text=text,
+                      reference_song_id=self.reference_song(item), config_hash=self.config.run_hash(self.condition),
+                      **provenance)
 
 
-__all__ = ["AdviceSystem", "BackendConfig", "SystemConfig", "load_systems", "parse_systems"]
+__all__ = ["AUDIO_LAYOUTS", "BOUND_KINDS", "FEATURE_LAYOUTS", "AdviceSystem", "BackendConfig", "SystemConfig", "load_systems",
+           "parse_systems"]

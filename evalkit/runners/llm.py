@@ -13,37 +13,50 @@ from evalkit.records import Condition, Item
 from evalkit.runners.base import AdviceSystem
 
 
+def open_backend(config) -> Backend:
+    opts = config.backend.model_dump()
+    return create_backend(opts.pop("name"), **opts)
+
+
 class LLMSystem(AdviceSystem):
-    def __init__(self, config, testset, audio_dir: Path | None = None) -> None:
-        super().__init__(config, testset)
-        opts = config.backend.model_dump()
-        self.backend: Backend = create_backend(opts.pop("name"), **opts)
+    def __init__(self, config, testset, condition=None, audio_dir: Path | None = None, backend: Backend | None = None) -> None:
+        super().__init__(config, testset, condition)
+        self.backend: Backend = backend or open_backend(config)
         if config.representation == "audio" and not self.backend.supports_audio:
             raise ConfigError(f"system {config.name!r}: representation audio needs a back end that takes audio "
                               f"({self.backend.name} with this model does not); use representation: features")
         self.audio_dir = audio_dir
-        self.prompt_version = template_hash(config.condition)
+        self.prompt_version = template_hash(self.condition)
 
-    def _audio_paths(self, item: Item) -> list[str]:
-        """Write the item's inputs as WAV (problem mix, or problem stems [+ reference stems])."""
-        assert self.audio_dir is not None
+    def _audio_paths(self, item: Item, reference_song: str | None) -> list[str]:
+        """Write the item's inputs as WAV: the problem mix, or the problem stems, and with a reference the
+        reference track's stems, grouped (all problem stems, then all reference stems) or interleaved per stem."""
+        if self.audio_dir is None:
+            raise ConfigError(f"system {self.name!r}: representation audio needs a run directory for its input files")
         stems, sr = self.testset.stems(item.song_id)
         d = self.audio_dir / item.id
-        if self.config.condition == Condition.mix:
+        if self.condition == Condition.mix:
             return [str(write_audio(d / "mix.wav", mixdown(stems, item.offsets_db), sr))]
-        paths = [str(write_audio(d / f"{s}.wav", x * 10 ** (item.offsets_db.get(s, 0) / 20), sr)) for s, x in stems.items()]
-        if self.config.condition == Condition.stems_reference:
-            paths += [str(write_audio(d / f"reference_{s}.wav", x, sr)) for s, x in stems.items()]
-        return paths
+        mine = [str(write_audio(d / f"{s}.wav", x * 10 ** (item.offsets_db.get(s, 0) / 20), sr)) for s, x in stems.items()]
+        if reference_song is None:
+            return mine
+        ref_stems, ref_sr = self.testset.stems(reference_song)
+        ref = {s: str(write_audio(d / f"reference_{reference_song}_{s}.wav", ref_stems[s], ref_sr)) for s in stems if s in ref_stems}
+        if self.config.effective_layout == "interleaved":
+            return [p for s, m in zip(stems, mine, strict=True) for p in ([m, ref[s]] if s in ref else [m])]
+        return mine + list(ref.values())
 
     def request(self, item: Item) -> GenerationRequest:
         song = self.testset.songs[item.song_id]
-        audio = self._audio_paths(item) if self.config.representation == "audio" else None
-        reference = self.testset.reference_features(item.song_id) if self.config.condition == Condition.stems_reference else None
-        messages = render_messages(self.config.condition, features=self.testset.features(item), reference=reference,
-                                   meta=song.meta, representation=self.config.representation, audio_paths=audio)
+        reference_song = self.reference_song(item)
+        audio = self._audio_paths(item, reference_song) if self.config.representation == "audio" else None
+        reference = self.testset.reference_features(reference_song) if reference_song else None
+        reference_meta = self.testset.songs[reference_song].meta if reference_song else None
+        messages = render_messages(self.condition, features=self.testset.features(item), reference=reference,
+                                   meta=song.meta, representation=self.config.representation, audio_paths=audio,
+                                   layout=self.config.effective_layout, reference_meta=reference_meta)
         return GenerationRequest(messages=messages, max_tokens=self.config.max_tokens, temperature=self.config.temperature,
-                                 seed=self.config.seed, key=item.id)
+                                 seed=self.config.seed, key=f"{item.id}/{self.condition.value}")
 
 
-__all__ = ["LLMSystem"]
+__all__ = ["LLMSystem", "open_backend"]

@@ -33,10 +33,14 @@ def read_advice_file(path: Path) -> pd.DataFrame:
 
 
 class PrecomputedSystem(AdviceSystem):
-    def __init__(self, config, testset) -> None:
-        super().__init__(config, testset)
+    """Advice from a file; with a ``condition`` column, one system's advice under each of its conditions."""
+
+    def __init__(self, config, testset, condition=None) -> None:
+        super().__init__(config, testset, condition)
         df = read_advice_file(Path(config.path))
         df = df[df["system"].astype(str) == config.name]
+        if "condition" in df.columns:
+            df = df[df["condition"].astype(str) == self.condition.value]
         self.texts = dict(zip(df["item_id"].astype(str), df["text"].astype(str), strict=True))
 
     def advise(self, item: Item) -> str:

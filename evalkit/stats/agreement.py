@@ -64,25 +64,43 @@ def ranking_correlation(judge_scores: pd.Series, human_scores: pd.Series) -> pd.
 
 
 def ranking_correlation_ci(judge_votes: pd.DataFrame, human_votes: pd.DataFrame, bootstrap: int = 500, seed: int = 0) -> pd.DataFrame:
-    """τ and ρ between judge and human Bradley–Terry rankings, with percentile CIs from resampling items."""
-    from evalkit.stats.ranking import bradley_terry
+    """τ and ρ between judge and human Bradley–Terry rankings, with percentile CIs from resampling items.
+
+    Both sides are refitted on the same resampled items in one batched MM fit per side (a small prior
+    keeps a resample in which a system never wins finite, as in ``bradley_terry``'s bootstrap).
+    """
+    from evalkit.stats.ranking import bradley_terry, fit_bt_mm
 
     def scores(df):
         return bradley_terry(df, bootstrap=0).set_index("system")["score"]
 
     point = ranking_correlation(scores(judge_votes), scores(human_votes))
-    items = np.array(sorted(set(judge_votes.item_id) & set(human_votes.item_id)))
-    rng = np.random.default_rng(seed)
+    items = sorted(set(judge_votes.item_id) & set(human_votes.item_id))
+    systems = sorted((set(judge_votes.system_a) | set(judge_votes.system_b)) & (set(human_votes.system_a) | set(human_votes.system_b)))
     taus, rhos = [], []
-    jv, hv = judge_votes.set_index("item_id"), human_votes.set_index("item_id")
-    for _ in range(bootstrap if len(items) > 1 else 0):
-        pick = rng.choice(items, size=len(items), replace=True)
-        try:
-            r = ranking_correlation(scores(jv.loc[pick].reset_index()), scores(hv.loc[pick].reset_index())).iloc[0]
-        except Exception:  # a resample can miss a system entirely
-            continue
-        taus.append(r.kendall_tau)
-        rhos.append(r.spearman_rho)
+    if bootstrap > 0 and len(items) > 1 and len(systems) >= 3:
+        pos, row = {s: k for k, s in enumerate(systems)}, {i: k for k, i in enumerate(items)}
+
+        def item_tensor(df):  # wins[item, i, j]: the resampling unit is the item (ties half)
+            df = df[df.item_id.isin(row) & df.system_a.isin(pos) & df.system_b.isin(pos)]
+            w = np.zeros((len(items), len(systems), len(systems)))
+            it, a, b = df.item_id.map(row).to_numpy(), df.system_a.map(pos).to_numpy(), df.system_b.map(pos).to_numpy()
+            ch = df.choice.astype(str).str.lower().to_numpy()
+            np.add.at(w, (it[ch == "a"], a[ch == "a"], b[ch == "a"]), 1.0)
+            np.add.at(w, (it[ch == "b"], b[ch == "b"], a[ch == "b"]), 1.0)
+            np.add.at(w, (it[ch == "tie"], a[ch == "tie"], b[ch == "tie"]), 0.5)
+            np.add.at(w, (it[ch == "tie"], b[ch == "tie"], a[ch == "tie"]), 0.5)
+            return w
+
+        jw, hw = item_tensor(judge_votes), item_tensor(human_votes)
+        rng = np.random.default_rng(seed)
+        weights = rng.multinomial(len(items), np.full(len(items), 1.0 / len(items)), size=bootstrap).astype(float)
+        jb = fit_bt_mm(np.tensordot(weights, jw, axes=(1, 0)), max_iter=500, tol=1e-8, prior=0.01)
+        hb = fit_bt_mm(np.tensordot(weights, hw, axes=(1, 0)), max_iter=500, tol=1e-8, prior=0.01)
+        for a, b in zip(jb, hb, strict=True):
+            if np.ptp(a) > 0 and np.ptp(b) > 0:
+                taus.append(kendalltau(a, b).statistic)
+                rhos.append(spearmanr(a, b).statistic)
     out = point.copy()
     for name, vals in (("kendall_tau", taus), ("spearman_rho", rhos)):
         vals = np.array([v for v in vals if np.isfinite(v)])

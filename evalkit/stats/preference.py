@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.stats import binomtest, norm
+from scipy.stats import norm
 
 from evalkit.errors import EvalkitInputError
+from evalkit.stats.clustered import preference_contrast
 
 REQUIRED = ("participant_id", "item_id", "system_a", "system_b", "choice")
 
@@ -77,24 +78,23 @@ def benjamini_hochberg(p: np.ndarray | list[float]) -> np.ndarray:
 
 
 def pairwise_tests(df: pd.DataFrame, ties: str = "drop") -> pd.DataFrame:
-    """Per system pair: wins, ties, win rate of a (Wilson CI), two-sided sign test, Holm and BH.
+    """Per system pair: wins, ties, a's win share with a CI clustered by participant, and tests.
 
-    ``ties``: ``drop`` (sign test on decisive votes, the default), ``half`` (a tie counts half to each
-    side in the win rate; the test still drops them, as a sign test must).
+    ``p_value`` is the participant-level sign test (each person counts once, on their net preference),
+    because votes of one person are not independent; ``p_value_votes`` is the vote-level binomial test,
+    kept beside it and named as such. Holm and BH adjust ``p_value``. ``ties``: ``drop`` (win share over
+    decisive votes) or ``half`` (a tie counts half to each side).
     """
     if ties not in ("drop", "half"):
         raise EvalkitInputError(f"ties={ties!r}: use drop or half (davidson is a Bradley–Terry option)")
     df = canonical(validate_preferences(df))
     rows = []
     for (a, b), g in df.groupby(["system_a", "system_b"], sort=True):
-        wa, wb, t = int((g.choice == "a").sum()), int((g.choice == "b").sum()), int((g.choice == "tie").sum())
-        n = wa + wb
-        p = binomtest(wa, n, 0.5, alternative="two-sided").pvalue if n else 1.0
-        succ, tot = (wa + 0.5 * t, n + t) if ties == "half" else (wa, n)
-        lo, hi = wilson_interval(succ, tot)
-        rows.append({"system_a": a, "system_b": b, "wins_a": wa, "wins_b": wb, "ties": t,
-                     "win_rate_a": succ / tot if tot else float("nan"), "ci_low": lo, "ci_high": hi, "p_value": float(p)})
-    out = pd.DataFrame(rows)
+        r = preference_contrast(g if ties == "half" else g[g.choice != "tie"], a, b)
+        r["ties"] = int((g.choice == "tie").sum())
+        rows.append(r)
+    out = pd.DataFrame(rows, columns=["system_a", "system_b", "votes", "wins_a", "wins_b", "ties", "n_participants", "n_items",
+                                      "win_rate_a", "ci_low", "ci_high", "p_value", "p_value_votes"])
     out["p_holm"] = holm(out["p_value"]) if len(out) else []
     out["p_bh"] = benjamini_hochberg(out["p_value"]) if len(out) else []
     return out

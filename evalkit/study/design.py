@@ -36,17 +36,19 @@ def create_study(run: str | Path, out: str | Path, *, systems: list[str] | None 
     advice = run_store.advice()
     if not advice:
         raise EvalkitInputError(f"{run}: the run has no advice; run `evalkit generate` first")
-    all_systems = sorted({a.system for a in advice})
-    systems = systems or all_systems
-    unknown = set(systems) - set(all_systems)
+    # What people compare are arms: one system under one condition (a system name selects all its arms).
+    all_arms = sorted({a.arm for a in advice})
+    names = {a.system for a in advice}
+    unknown = set(systems or []) - set(all_arms) - names
     if unknown:
-        raise EvalkitInputError(f"--systems: {', '.join(sorted(unknown))} not in the run (have {', '.join(all_systems)})")
+        raise EvalkitInputError(f"--systems: {', '.join(sorted(unknown))} not in the run (have {', '.join(all_arms)})")
+    systems = sorted({a.arm for a in advice if not systems or a.arm in systems or a.system in systems})
     if len(systems) < 2:
-        raise EvalkitInputError("a pairwise study needs at least two systems")
+        raise EvalkitInputError("a pairwise study needs at least two systems (or conditions of one system)")
     by_item: dict[str, dict[str, object]] = {}
     for a in advice:
-        if a.system in systems:
-            by_item.setdefault(a.item_id, {})[a.system] = a
+        if a.arm in systems:
+            by_item.setdefault(a.item_id, {})[a.arm] = a
     items = sorted(i for i, d in by_item.items() if len(d) == len(systems))
     rng = np.random.default_rng(seed)
     if max_items:
@@ -64,7 +66,7 @@ def create_study(run: str | Path, out: str | Path, *, systems: list[str] | None 
         return str(path.relative_to(out))
 
     def side(a) -> dict:
-        d = {"advice_id": a.id, "system": a.system, "text": a.text}
+        d = {"advice_id": a.id, "system": a.arm, "text": a.text}
         if after_audio:
             item = ts.item(a.item_id)
             gains = {s: item.offsets_db.get(s, 0) + g for s, g in parse_advice(a.text).gains().items()}
