@@ -1,4 +1,5 @@
-"""The generate stage: the four analytic systems, resume, LLM systems over HTTP, and kill -9 mid-run."""
+"""The generate stage: the analytic family under every condition beside the bounds, resume, LLM systems over
+HTTP, and kill -9 mid-run."""
 
 import os
 import signal
@@ -15,20 +16,21 @@ from tests.conftest import run_cli
 from tests.fake_openai import FakeOpenAI, Reply
 
 ANALYTIC = parse_systems([
-    {"name": "oracle", "kind": "oracle", "condition": "stems+reference"},
-    {"name": "stems-analytic", "kind": "stems-analytic", "condition": "stems"},
-    {"name": "mix-analytic", "kind": "mix-analytic", "condition": "mix"},
+    {"name": "analytic", "kind": "analytic", "conditions": ["mix", "stems", "stems+reference"]},
+    {"name": "oracle", "kind": "oracle", "condition": "stems+own-reference"},
     {"name": "generic", "kind": "generic", "condition": "mix"},
 ], "test")
 
 
-def test_four_analytic_systems_then_resume(small_testset, tmp_path):
+def test_analytic_family_under_every_condition_then_resume(small_testset, tmp_path):
     first = generate(small_testset, ANALYTIC, tmp_path / "run", show_progress=False)
     store = Store(tmp_path / "run")
     n_test = len(store.items("test"))
-    assert first["ok"] == 4 * n_test and first["failed"] == 0
+    assert first["ok"] == 5 * n_test and first["failed"] == 0  # analytic × 3 conditions + two bounds
     again = generate(small_testset, ANALYTIC, tmp_path / "run", show_progress=False)
-    assert again["ok"] == 0 and again["skipped"] == 4 * n_test
+    assert again["ok"] == 0 and again["skipped"] == 5 * n_test
+    arms = {a.arm for a in store.advice()}
+    assert arms == {"analytic/mix", "analytic/stems", "analytic/stems+reference", "oracle/stems+own-reference", "generic/mix"}
     texts = {a.system: a.text for a in store.advice()}
     assert texts["generic"].startswith("Balance the mix by ear")
     # advice is varied natural text, not one template

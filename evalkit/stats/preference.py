@@ -93,9 +93,9 @@ def pairwise_tests(df: pd.DataFrame, ties: str = "drop") -> pd.DataFrame:
         r = preference_contrast(g if ties == "half" else g[g.choice != "tie"], a, b)
         r["ties"] = int((g.choice == "tie").sum())
         rows.append(r)
-    out = pd.DataFrame(rows, columns=["system_a", "system_b", "votes", "wins_a", "wins_b", "ties", "n_participants", "n_items",
-                                      "win_rate_a", "ci_low", "ci_high", "p_value", "p_value_votes"])
-    out["p_holm"] = holm(out["p_value"]) if len(out) else []
+    out = pd.DataFrame(rows, columns=["system_a", "system_b", "wins_a", "wins_b", "ties", "p_value", "votes", "n_participants",
+                                      "n_items", "win_rate_a", "ci_low", "ci_high", "p_value_votes"])
+    out.insert(6, "p_holm", holm(out["p_value"]) if len(out) else [])  # the DESIGN contract's first seven columns
     out["p_bh"] = benjamini_hochberg(out["p_value"]) if len(out) else []
     return out
 

@@ -52,9 +52,9 @@ def test_oracle_beats_generic_over_a_run(small_testset, tmp_path):
     advice = {a.id: a for a in store.advice()}
     for j in store.judgments("reference"):
         if j.protocol == "reference":
-            scores.setdefault(advice[j.advice_id].system, []).append(j.score)
-    assert np.mean(scores["oracle"]) > np.mean(scores["generic"]) == 0
-    assert np.mean(scores["oracle"]) > np.mean(scores["mix-analytic"])
+            scores.setdefault(advice[j.advice_id].arm, []).append(j.score)
+    assert np.mean(scores["oracle/stems+own-reference"]) > np.mean(scores["generic/mix"]) == 0
+    assert np.mean(scores["oracle/stems+own-reference"]) > np.mean(scores["analytic/mix"])
     assert judge_run(store, load_judge("judges/reference.yaml"))["scored"] == 0  # resumable: nothing twice
 
 

@@ -1,0 +1,100 @@
+"""Clustered contrasts against independent computations: statsmodels' cluster-robust OLS, pingouin's
+rank-biserial, hand calculations, and exact binomial tests over participants."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from evalkit.stats.clustered import (
+    cluster_robust_mean,
+    clustered_share,
+    paired_contrast,
+    preference_contrast,
+    rank_biserial,
+    rank_biserial_ci,
+)
+from evalkit.stats.preference import pairwise_tests
+
+
+def test_cluster_robust_mean_by_hand():
+    # y = 1, 2 (song s1) and 3, 6 (song s2): mean 3, residual sums per song -3 and +3,
+    # V = G/(G-1) * (9 + 9) / N^2 = 2 * 18 / 16 = 2.25 -> SE 1.5, t = 2 on 1 df, p = 2 * (1 - F_t1(2)) = 0.2952
+    r = cluster_robust_mean([1.0, 2.0, 3.0, 6.0], ["s1", "s1", "s2", "s2"])
+    assert r["mean"] == 3.0 and r["se"] == pytest.approx(1.5) and r["df"] == 1
+    assert r["p_value"] == pytest.approx(0.29516723, abs=1e-7)  # 1 - 2*atan(2)/pi, the Cauchy (t1) tail
+    assert r["ci_low"] < r["mean"] < r["ci_high"]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_cluster_robust_mean_matches_statsmodels(seed):
+    import statsmodels.api as sm
+
+    rng = np.random.default_rng(seed)
+    songs = rng.integers(0, 6, 40)
+    y = rng.normal(0.4, 1.0, 40) + rng.normal(0, 1.0, 6)[songs]  # items share their song's offset
+    ours = cluster_robust_mean(y, songs)
+    fit = sm.OLS(y, np.ones(len(y))).fit(cov_type="cluster", cov_kwds={"groups": songs}, use_t=True)
+    assert ours["mean"] == pytest.approx(fit.params[0])
+    assert ours["se"] == pytest.approx(fit.bse[0], rel=1e-10)
+    assert ours["p_value"] == pytest.approx(fit.pvalues[0], rel=1e-8)
+    assert (ours["ci_low"], ours["ci_high"]) == pytest.approx(tuple(fit.conf_int()[0]), rel=1e-8)
+    # clustering matters: the naive SE (items as independent) is smaller here
+    assert ours["se"] > y.std(ddof=1) / np.sqrt(len(y))
+
+
+def test_one_cluster_gives_no_interval_rather_than_a_false_one():
+    r = cluster_robust_mean([1.0, 2.0, 3.0], ["s", "s", "s"])
+    assert r["mean"] == 2.0 and np.isnan(r["se"]) and np.isnan(r["ci_low"]) and np.isnan(r["p_value"])
+
+
+def test_rank_biserial_by_hand_and_against_pingouin():
+    # Kerby (2014): differences 1, 2, -3, 4 have ranks 1..4; r = (1 + 2 + 4 - 3) / 10
+    assert rank_biserial([1.0, 2.0, -3.0, 4.0]) == pytest.approx(0.4)
+    pg = pytest.importorskip("pingouin")
+    d = np.random.default_rng(5).normal(0.3, 1.0, 17)
+    assert rank_biserial(d) == pytest.approx(pg.wilcoxon(d)["RBC"].iloc[0])
+
+
+def test_intervals_always_contain_their_estimate():
+    rng = np.random.default_rng(3)
+    for k in range(30):
+        n = int(rng.integers(3, 25))
+        d = rng.normal(rng.normal(0, 1), 1, n)
+        if k % 3 == 0:
+            d = np.abs(d) + 0.1  # every difference positive: r = 1
+        songs = rng.integers(0, int(rng.integers(2, 6)), n)
+        r = paired_contrast(d, songs, bootstrap=100, seed=k)
+        if np.isfinite(r["ci_low"]):
+            assert r["ci_low"] <= r["mean_difference"] <= r["ci_high"]
+        lo, hi = rank_biserial_ci(d, songs, bootstrap=100, seed=k)
+        if np.isfinite(lo):
+            assert lo <= r["rank_biserial"] <= hi and -1 <= lo and hi <= 1
+    # r = 1 everywhere still gets an honest width, not a point
+    lo, hi = rank_biserial_ci(np.ones(6), np.array([0, 0, 1, 1, 2, 2]), bootstrap=100)
+    assert hi == 1.0 and lo < 0.9
+
+
+def test_clustered_share_stays_in_unit_interval_and_widens_with_clustering():
+    # 3 participants, each always votes the same way: 2 always for a, 1 always for b (12 votes each)
+    score = np.repeat([1.0, 1.0, 0.0], 12)
+    who = np.repeat(["p1", "p2", "p3"], 12)
+    s = clustered_share(score, who)
+    from statsmodels.stats.proportion import proportion_confint
+
+    naive = proportion_confint(24, 36, method="wilson")
+    assert 0 <= s["ci_low"] <= s["mean"] <= s["ci_high"] <= 1
+    assert s["ci_high"] - s["ci_low"] > naive[1] - naive[0]
+    all_a = clustered_share(np.ones(10), np.repeat(["p1", "p2"], 5))
+    assert all_a["ci_high"] == pytest.approx(1.0) and all_a["ci_low"] < 0.9  # n_eff = 2 participants, not 10 votes
+
+
+def test_participant_level_test_counts_people_not_votes():
+    # 5 participants each vote a over b 6 times: votes say 30-0 (p = 2 / 2^30), people say 5-0
+    rows = [(f"p{k}", f"i{j}", "a-sys", "b-sys", "a") for k in range(5) for j in range(6)]
+    votes = pd.DataFrame(rows, columns=["participant_id", "item_id", "system_a", "system_b", "choice"])
+    r = preference_contrast(votes, "a-sys", "b-sys")
+    assert r["p_value"] == pytest.approx(2 / 2**5)  # exact two-sided sign test over 5 people: 0.0625
+    assert r["p_value_votes"] == pytest.approx(2 / 2**30)
+    assert r["n_participants"] == 5 and r["wins_a"] == 30
+    t = pairwise_tests(votes).iloc[0]
+    assert t.p_value == pytest.approx(0.0625) and t.p_value_votes == pytest.approx(2 / 2**30)
