@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from evalkit.data.reference_pool import pool_summary
 from evalkit.data.testset import TestSet
 from evalkit.errors import EvalkitInputError
 from evalkit.records import Item
@@ -31,7 +32,9 @@ def describe(ts: TestSet) -> dict[str, pd.DataFrame]:
     for sid in ts.songs:
         feats = ts.reference_features(sid)
         loud.append({"song_id": sid, **{f"{k}_lufs": round(v.loudness_lufs, 2) for k, v in feats.items()}})
-    return {"songs": pd.DataFrame(song_rows), "splits": splits, "offsets": offset_table, "loudness": pd.DataFrame(loud)}
+    pool = pd.DataFrame(pool_summary(ts.songs, ts.items), columns=["song_id", "style", "source"])
+    return {"songs": pd.DataFrame(song_rows), "splits": splits, "offsets": offset_table, "loudness": pd.DataFrame(loud),
+            "reference pool (train songs shown as reference tracks under stems+reference)": pool}
 
 
 def describe_figure(ts: TestSet, path: Path) -> Path:

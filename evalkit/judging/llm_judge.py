@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from evalkit.backends.base import GenerationRequest
@@ -22,6 +23,19 @@ _FENCE = re.compile(r"^```(?:json)?\s*|\s*```$", re.S)
 
 class JudgeParseError(ValueError):
     pass
+
+
+@lru_cache(maxsize=64)
+def _validator_for(schema_json: str):
+    import jsonschema
+
+    return jsonschema.Draft202012Validator(json.loads(schema_json))
+
+
+def _validator(rubric: Rubric):
+    """The rubric's output schema as a jsonschema validator (required fields, types, enums, ranges and
+    ``additionalProperties: false`` all enforced)."""
+    return _validator_for(json.dumps(rubric.output_schema, sort_keys=True))
 
 
 def parse_judge_output(text: str | None, rubric: Rubric) -> dict[str, Any]:
@@ -38,23 +52,11 @@ def parse_judge_output(text: str | None, rubric: Rubric) -> dict[str, Any]:
         raise JudgeParseError(f"invalid JSON: {exc.msg}") from exc
     if not isinstance(obj, dict):
         raise JudgeParseError("output is not a JSON object")
-    schema = rubric.output_schema
-    for key in schema.get("required", []):
-        if key not in obj:
-            raise JudgeParseError(f"missing field {key!r}")
-    for key, sub in schema.get("properties", {}).items():
-        if key not in obj:
-            continue
-        v = obj[key]
-        if sub.get("type") == "integer":
-            if isinstance(v, bool) or not isinstance(v, int | float) or float(v) != int(v):
-                raise JudgeParseError(f"{key} is not an integer: {v!r}")
-            if not sub.get("minimum", -1e18) <= v <= sub.get("maximum", 1e18):
-                raise JudgeParseError(f"{key}={v} outside {sub.get('minimum')}..{sub.get('maximum')}")
-        if "enum" in sub and v not in sub["enum"]:
-            raise JudgeParseError(f"{key}={v!r} not one of {sub['enum']}")
-        if sub.get("type") == "string" and not isinstance(v, str):
-            raise JudgeParseError(f"{key} is not a string")
+    errors = sorted(_validator(rubric).iter_errors(obj), key=lambda e: list(e.path))
+    if errors:
+        e = errors[0]
+        where = ".".join(map(str, e.path)) or "output"
+        raise JudgeParseError(f"{where}: {e.message}")
     return obj
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import jinja2
+import jinja2.sandbox
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from evalkit.config_io import load_yaml, validate
@@ -46,11 +47,32 @@ class Rubric(BaseModel):
 
     @cached_property
     def template(self) -> jinja2.Template:
-        """Compiled once per rubric: compiling costs more than rendering."""
-        return jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True).from_string(self.prompt)
+        """Compiled once per rubric, in Jinja2's sandbox: a rubric file is data, and a template that reaches
+        for Python internals (``''.__class__.__mro__``) raises instead of running."""
+        env = jinja2.sandbox.ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+        return env.from_string(self.prompt)
 
     def render(self, **ctx: Any) -> str:
         return self.template.render(criterion=self.criterion, scale=self.scale or {}, **ctx).strip()
+
+    def check(self, where: str | Path) -> None:
+        """Compile and render once with sample values, so an unsafe or broken template fails at load time,
+        before any model is called."""
+        sample = {"advice": "Raise the vocals 2 dB.", "advice_a": "Raise the vocals 2 dB.", "advice_b": "Lower the bass 1 dB.",
+                  "reference": None, "inputs": "", "item": {}}
+        try:
+            self.render(**sample)
+        except jinja2.exceptions.SecurityError as exc:
+            raise ConfigError(f"{where}: the rubric's prompt template is unsafe ({exc}); templates may only use the "
+                              "variables advice, advice_a, advice_b, reference, criterion and scale") from exc
+        except jinja2.TemplateError as exc:
+            raise ConfigError(f"{where}: the rubric's prompt template does not render ({exc})") from exc
+        try:
+            import jsonschema
+
+            jsonschema.Draft202012Validator.check_schema(self.output_schema)
+        except jsonschema.SchemaError as exc:
+            raise ConfigError(f"{where}: output_schema is not a valid JSON schema ({exc.message})") from exc
 
 
 class JudgePreset(BaseModel):
@@ -83,7 +105,9 @@ def load_rubric(name_or_path: str | Path) -> Rubric:
     path = Path(name_or_path)
     if not path.suffix:
         path = RUBRIC_DIR / f"{name_or_path}.yaml"
-    return validate(Rubric, load_yaml(path), path)
+    rubric = validate(Rubric, load_yaml(path), path)
+    rubric.check(path)
+    return rubric
 
 
 def load_judge(path: str | Path) -> JudgePreset:
