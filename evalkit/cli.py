@@ -143,7 +143,8 @@ def judge_cmd(
         preset.max_pairs = max_pairs
     store = Store(run, create=False)
     counts = judge_run(store, preset, pairs=pairs, show_progress=not quiet)
-    typer.echo(f"{preset.name}: {counts['scored']} scored, {counts['unscored']} unscored, {counts['skipped']} already there")
+    typer.echo(f"{preset.name}: {counts['scored']} scored, {counts['unscored']} unscored, {counts['skipped']} already there"
+               + (f", {counts['failed_calls']} failed calls (retried on the next run)" if counts["failed_calls"] else ""))
     _echo_table(judge_diagnostics(store), "judge diagnostics")
 
 

@@ -161,7 +161,8 @@ def run_experiment(config: ExperimentConfig, out: str | Path, *, config_dir: Pat
         tj = time.perf_counter()
         try:
             c = judge_run(store, preset, pairs=entry.pairs, show_progress=not quiet)
-            _log(f"      {c['scored']} scored, {c['unscored']} unscored, {c['skipped']} already there", quiet)
+            _log(f"      {c['scored']} scored, {c['unscored']} unscored, {c['skipped']} already there"
+                 + (f", {c['failed_calls']} failed calls (retried on the next run)" if c["failed_calls"] else ""), quiet)
         except (MissingDependencyError, ConfigError) as exc:
             if not entry.optional:
                 raise

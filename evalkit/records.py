@@ -150,6 +150,9 @@ class Judgment(Record):
     raw_output: str = ""
     parsed: bool = True
     error: str | None = None
+    failure: Literal["parse", "api"] | None = Field(
+        default=None, description="parse: the judge answered but not per the schema (unscored, kept); "
+                                  "api: the call itself failed (no judgment; retried on the next run)")
     metrics: dict[str, Any] = Field(default_factory=dict)
     judge_config_hash: str = ""
 

@@ -92,6 +92,7 @@ judgments = Table(
     Column("score", Float),
     Column("verdict", String(4)),
     Column("parsed", Boolean, nullable=False),
+    Column("failure", String(10)),  # migration 3: parse | api (an api failure is retried, not a judgment)
     Column("body", Text, nullable=False),
     Column("created_at", String(40), nullable=False),
 )
@@ -155,10 +156,24 @@ preferences = Table(
 _CORE = [schema_migrations, run_meta, songs, items, advice, judgments, llm_calls]
 _STUDY = [study_trials, participants, preferences]
 
+def _judgment_failure_column(conn) -> None:
+    """Tell a failed call from an unparsed answer. Stores made before this migration get the column and a
+    backfill: unparsed answers carry an "unparsed:" error; other unscored rows were failed calls."""
+    from sqlalchemy import inspect
+
+    if "failure" not in {c["name"] for c in inspect(conn).get_columns("judgments")}:
+        conn.execute(text("ALTER TABLE judgments ADD COLUMN failure VARCHAR(10)"))
+    conn.execute(text("UPDATE judgments SET failure = 'parse' WHERE failure IS NULL AND parsed = :f AND body LIKE :p"),
+                 {"f": False, "p": '%"error":"unparsed%'})
+    conn.execute(text("UPDATE judgments SET failure = 'api' WHERE failure IS NULL AND parsed = :f AND protocol <> 'reference'"),
+                 {"f": False})
+
+
 # Append-only: never edit an entry, add a new one.
 MIGRATIONS: list[tuple[int, str, Callable[[Any], None]]] = [
     (1, "core tables: songs, items, advice, judgments, llm_calls", lambda c: metadata.create_all(c, tables=_CORE)),
     (2, "study tables: trials, participants, preferences", lambda c: metadata.create_all(c, tables=_STUDY)),
+    (3, "judgments.failure: parse vs api failures", _judgment_failure_column),
 ]
 
 
@@ -350,15 +365,21 @@ class Store:
 
     # -- judgments ----------------------------------------------------------------------------
     def put_judgments(self, values: Iterable[Judgment]) -> int:
+        """Save judgments; a row recorded as a failed call is replaced when the call is retried."""
         rows = [{
             "key": j.key, "advice_id": j.advice_id, "advice_id_b": j.advice_id_b, "judge": j.judge, "rubric": j.rubric,
             "rubric_hash": j.rubric_hash, "protocol": j.protocol, "order": j.order, "sample_index": j.sample_index,
-            "score": j.score, "verdict": j.verdict, "parsed": j.parsed, "body": j.model_dump_json(), "created_at": utc_now(),
+            "score": j.score, "verdict": j.verdict, "parsed": j.parsed, "failure": j.failure, "body": j.model_dump_json(),
+            "created_at": utc_now(),
         } for j in values]
-        return self._insert(judgments, rows)
+        return self._insert(judgments, rows, update=["score", "verdict", "parsed", "failure", "body", "created_at"],
+                            where=judgments.c.failure == "api")
 
-    def judgment_keys(self, judge: str | None = None) -> set[str]:
+    def judgment_keys(self, judge: str | None = None, *, include_failed_calls: bool = False) -> set[str]:
+        """Keys of judgments already made (a failed call is not one, so it is retried)."""
         q = select(judgments.c.key)
+        if not include_failed_calls:
+            q = q.where((judgments.c.failure.is_(None)) | (judgments.c.failure != "api"))
         if judge:
             q = q.where(judgments.c.judge == judge)
         with self.engine.connect() as conn:

@@ -90,3 +90,26 @@ def test_concurrent_first_opens_migrate_once(store_target):
     errors = [p.communicate()[1].decode() for p in procs]
     assert all(p.returncode == 0 for p in procs), errors
     assert Store(store_target).count("schema_migrations") == len(MIGRATIONS)
+
+
+def test_migration_3_tells_old_failed_calls_from_unparsed_answers(tmp_path):
+    """A store written before migration 3 (no failure column): unparsed answers become 'parse', other
+    unscored LLM judgments 'api' (and so are retried); parsed and reference rows stay as they were."""
+    import sqlalchemy as sa
+
+    from evalkit.records import Judgment
+
+    store = Store(tmp_path / "old")
+    base = dict(advice_id="x", judge="j", rubric="r", rubric_hash="h", protocol="absolute")
+    store.put_judgments([Judgment(**base, sample_index=0, parsed=False, error="unparsed: no JSON object in output"),
+                         Judgment(**base, sample_index=1, parsed=False, error="HTTP 500"),
+                         Judgment(**base, sample_index=2, score=4.0)])
+    with store.engine.begin() as c:  # make it look like a store from before migration 3
+        c.execute(sa.text("ALTER TABLE judgments DROP COLUMN failure"))
+        c.execute(sa.text("DELETE FROM schema_migrations WHERE version = 3"))
+    store.dispose()
+    again = Store(tmp_path / "old")
+    with again.engine.connect() as c:
+        rows = dict(c.execute(sa.text("SELECT sample_index, failure FROM judgments")).all())
+    assert rows == {0: "parse", 1: "api", 2: None}
+    assert len(again.judgment_keys("j")) == 2  # the failed call is not a judgment: it will be asked again

@@ -1,6 +1,8 @@
 """Judge diagnostics per run: how far each judge can be trusted, as one table.
 
-- parse_failure_rate: unscored / all judgments (unscored rows are kept with their raw output);
+- parse_failure_rate: unscored / answered judgments (unscored rows are kept with their raw output);
+- failed_calls / api_failure_rate: calls that failed in transport (no answer at all); they are kept
+  apart from parse failures and retried on the next run;
 - swap_consistency: share of pairs judged in both orders whose verdicts agree in the pair's frame;
 - first_position_rate: share of decisive pairwise verdicts that went to the advice shown first;
 - length_score_spearman: Spearman ρ between absolute score and advice length (verbosity bias);
@@ -60,11 +62,15 @@ def judge_diagnostics(store: Store) -> pd.DataFrame:
         if len(scored) > 2 and len({j.score for j in scored}) > 1:
             rho = float(spearmanr([j.score for j in scored], [lengths[j.advice_id] for j in scored]).statistic)
         swap, first = _swap(js)
-        rows.append({"judge": judge, "judgments": len(js), "unscored": sum(not j.parsed for j in js),
-                     "parse_failure_rate": sum(not j.parsed for j in js) / len(js), "swap_consistency": swap,
+        failed_calls = sum(j.failure == "api" for j in js)
+        answered = [j for j in js if j.failure != "api"]  # a failed call produced no answer to parse
+        unscored = sum(not j.parsed for j in answered)
+        rows.append({"judge": judge, "judgments": len(answered), "unscored": unscored,
+                     "parse_failure_rate": unscored / len(answered) if answered else np.nan,
+                     "failed_calls": failed_calls, "api_failure_rate": failed_calls / len(js), "swap_consistency": swap,
                      "first_position_rate": first, "length_score_spearman": rho, "sample_agreement": _sample_agreement(js)})
-    return pd.DataFrame(rows, columns=["judge", "judgments", "unscored", "parse_failure_rate", "swap_consistency",
-                                       "first_position_rate", "length_score_spearman", "sample_agreement"])
+    return pd.DataFrame(rows, columns=["judge", "judgments", "unscored", "parse_failure_rate", "failed_calls", "api_failure_rate",
+                                       "swap_consistency", "first_position_rate", "length_score_spearman", "sample_agreement"])
 
 
 def judge_agreement(store: Store) -> pd.DataFrame:

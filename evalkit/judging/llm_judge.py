@@ -92,11 +92,11 @@ class JudgeTask:
                     sample_index=self.sample_index, raw_output=text or "", judge_config_hash=preset.config_hash,
                     metrics={"temperature": preset.temperature, "seed": preset.seed, "model_snapshot": preset.model_snapshot})
         if error:
-            return Judgment(**base, parsed=False, error=error)
+            return Judgment(**base, parsed=False, error=error, failure="api")
         try:
             obj = parse_judge_output(text, self.rubric)
         except JudgeParseError as exc:
-            return Judgment(**base, parsed=False, error=f"unparsed: {exc}")
+            return Judgment(**base, parsed=False, error=f"unparsed: {exc}", failure="parse")
         if self.rubric.protocol == "absolute":
             return Judgment(**base, score=float(obj["score"]), rationale=str(obj.get("rationale", "")))
         shown = obj["verdict"]

@@ -100,8 +100,8 @@ def judge_run(run: str | Path | Store, preset: JudgePreset, *, pairs: str = "all
                     break
             judgments = [final[i] for i in range(len(batch))]
             store.put_judgments(judgments)
-            for j in judgments:
-                counts["scored" if j.parsed else "unscored"] += 1
+            for j in judgments:  # a failed call is recorded (and retried next run), never counted as an answer
+                counts["scored" if j.parsed else ("failed_calls" if j.failure == "api" else "unscored")] += 1
             bar.advance(task_id, len(batch))
     backend.close()
     return counts

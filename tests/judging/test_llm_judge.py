@@ -21,7 +21,7 @@ SPEC = load_rubric("specificity")
 
 
 @pytest.mark.parametrize("text,error", [
-    ("", "empty"), ("I prefer A.", "no JSON"), ('{"verdict": "A"', "no JSON"), ('{"rationale": "x"}', "missing field 'verdict'"),
+    ("", "empty"), ("I prefer A.", "no JSON"), ('{"verdict": "A"', "no JSON"), ('{"rationale": "x"}', "'verdict' is a required property"),
     ('{"rationale": "x", "verdict": "C"}', "not one of"), ('[1, 2]', "no JSON"),
 ])
 def test_strict_parsing_refuses(text, error):
@@ -31,9 +31,9 @@ def test_strict_parsing_refuses(text, error):
 
 def test_strict_parsing_accepts_fenced_json_and_checks_ranges():
     assert parse_judge_output('```json\n{"rationale": "ok", "verdict": "tie"}\n```', PAIRWISE)["verdict"] == "tie"
-    with pytest.raises(JudgeParseError, match="outside 1..5"):
+    with pytest.raises(JudgeParseError, match="greater than the maximum of 5"):
         parse_judge_output('{"rationale": "r", "score": 7}', SPEC)
-    with pytest.raises(JudgeParseError, match="not an integer"):
+    with pytest.raises(JudgeParseError, match="not of type 'integer'"):
         parse_judge_output('{"rationale": "r", "score": 3.5}', SPEC)
 
 
@@ -94,6 +94,29 @@ def test_pairwise_both_orders_unscored_kept_and_counted(small_testset, tmp_path)
         preset = load_judge(_preset(tmp_path, srv.base_url))
         again = judge_run(store, preset, pairs="all")
         assert len(srv.requests) == 0 and again["scored"] == 0
+
+
+def test_failed_calls_are_not_unscored_and_are_retried(small_testset, tmp_path):
+    """A judge run against an endpoint that fails every other call, then rerun against a healthy one: the
+    failures are counted apart from parse failures, and the rerun leaves every judgment scored."""
+    generate(small_testset, ANALYTIC, tmp_path / "run", show_progress=False)
+    store = Store(tmp_path / "run")
+    verdict = '{"rationale": "x", "verdict": "A"}'
+    with FakeOpenAI(lambda r, n: Reply(status=500) if n % 2 else Reply(verdict)) as srv:
+        preset = load_judge(_preset(tmp_path, srv.base_url, rubrics=["pairwise"], protocol="pairwise", max_pairs=6))
+        first = judge_run(store, preset, show_progress=False)
+    assert first["failed_calls"] > 0 and first["unscored"] == 0
+    d = judge_diagnostics(store).set_index("judge").loc["api-judge"]
+    assert d.failed_calls == first["failed_calls"] and d.parse_failure_rate == 0.0 and d.api_failure_rate > 0
+    with FakeOpenAI(lambda r, n: Reply(verdict)) as srv:
+        preset = load_judge(_preset(tmp_path, srv.base_url, rubrics=["pairwise"], protocol="pairwise", max_pairs=6))
+        second = judge_run(store, preset, show_progress=False)
+        assert len(srv.requests) == first["failed_calls"]  # only the failed calls are sent again
+    assert second["scored"] == first["failed_calls"] and second["failed_calls"] == 0
+    js = store.judgments("api-judge")
+    assert len(js) == 12 and all(j.parsed and j.failure is None for j in js)
+    d = judge_diagnostics(store).set_index("judge").loc["api-judge"]
+    assert d.failed_calls == 0 and d.unscored == 0
 
 
 def test_position_biased_judge_shows_in_diagnostics(small_testset, tmp_path):
