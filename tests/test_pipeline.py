@@ -37,6 +37,40 @@ def test_run_writes_the_report_and_resumes(tmp_path):
     assert Store(tmp_path / "out").count("judgments") == n_before
 
 
+def test_one_llm_under_three_conditions_end_to_end(tmp_path):
+    """An LLM advisor (over HTTP) under mix, stems and stems+reference with reference: pool: its prompts never
+    hold the item's own balanced song, and the headline compares that system with itself, song-clustered, Holm."""
+    from tests.fake_openai import FakeOpenAI, Reply
+
+    def advise(req, n):
+        prompt = req["messages"][-1]["content"]
+        stem = "vocals" if "Reference track" in prompt else ("bass" if "| stem |" in prompt else "drums")
+        return Reply(f"Raise the {stem} by {1 + n % 4} dB.")
+
+    with FakeOpenAI(advise) as srv:
+        systems = [{"name": "api-llm", "kind": "llm", "conditions": ["mix", "stems", "stems+reference"], "reference": "pool",
+                    "backend": {"name": "openai_compat", "model": "fake", "base_url": srv.base_url, "max_attempts": 1}},
+                   {"name": "oracle", "kind": "oracle", "condition": "stems+own-reference"}]
+        six = {"synth": {"songs": 6, "seed": 3, "seconds": 3, "sample_rate": 16000}}  # 2 test songs: clusters to count
+        run_cli("run", _config(tmp_path, systems=systems, testset=six, study={"enabled": False}), "--out", tmp_path / "out", "--quiet",
+                check=True, env={"OPENAI_API_KEY": "test"})
+        prompts = [r["messages"][-1]["content"] for r in srv.requests]
+    store = Store(tmp_path / "out")
+    assert sum("Reference track" in p for p in prompts) == len(store.items("test"))
+    assert not any("same song" in p for p in prompts)
+    refs = {a.item_id: a.reference_song_id for a in store.advice() if a.condition == "stems+reference"}
+    song_of = {i.id: i.song_id for i in store.items()}
+    assert refs and all(r and r != song_of[i] for i, r in refs.items())
+    primary = pd.read_csv(tmp_path / "out" / "tables" / "primary_contrasts.csv")
+    assert list(primary.contrast) == ["api-llm: stems − mix", "api-llm: stems+reference − mix"]  # bounds never enter
+    assert (primary.n_songs >= 2).all() and primary.p_adjusted.notna().all()
+    assert (primary.ci_low <= primary.mean_difference).all() and (primary.mean_difference <= primary.ci_high).all()
+    md = (tmp_path / "out" / "report" / "report.md").read_text()
+    assert "api-llm: stems − mix" in md and "holm-adjusted" in md and "songs as clusters" in md and "items from" in md
+    plan = store.get_meta("analysis_plan")
+    assert plan["declared_at"] and plan["advice_existed"] is False  # declared before any advice
+
+
 def test_report_command_and_provenance(tmp_path):
     run_cli("run", _config(tmp_path, study={"enabled": False}), "--out", tmp_path / "out", "--quiet", check=True)
     run_cli("report", tmp_path / "out", "--out", tmp_path / "rep", "--bootstrap", "20", check=True)

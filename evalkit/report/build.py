@@ -33,8 +33,34 @@ def _html_table(df: pd.DataFrame, max_rows: int = 40) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+DISPLAY_COLUMNS = {  # what the report shows; the CSVs keep every column
+    "primary_contrasts": ["contrast", "n_songs", "n_items", "mean_difference", "ci_low", "ci_high", "p_value", "p_adjusted",
+                          "rank_biserial", "rb_ci_low", "rb_ci_high"],
+    "exploratory_contrasts": ["contrast", "metric", "n_songs", "n_items", "mean_difference", "ci_low", "ci_high", "p_value",
+                              "rank_biserial"],
+    "rubric_contrasts": ["judge", "rubric", "contrast", "n_songs", "n_items", "mean_difference", "ci_low", "ci_high", "p_value"],
+    "contrasts_by_style": ["style", "contrast", "n_songs", "n_items", "mean_difference", "ci_low", "ci_high", "p_value"],
+    "human_condition_contrasts": ["contrast", "n_participants", "n_items", "n_songs", "votes", "wins_a", "wins_b", "ties",
+                                  "win_rate_a", "ci_low", "ci_high", "p_value", "p_holm", "p_value_votes"],
+    "human_pairwise_tests": ["system_a", "system_b", "wins_a", "wins_b", "ties", "n_participants", "win_rate_a", "ci_low",
+                             "ci_high", "p_value", "p_holm", "p_value_votes"],
+}
+
+
+def _shown(name: str, df: pd.DataFrame) -> pd.DataFrame:
+    cols = [c for c in DISPLAY_COLUMNS.get(name, df.columns) if c in df.columns]
+    return df[cols]
+
+
 def _p(p: float) -> str:
-    return "n/a" if p != p else (f"{p:.2g}" if p >= 0.001 else "< 0.001")
+    return "n/a" if p != p else (f"= {p:.2g}" if p >= 0.001 else "< 0.001")
+
+
+def _verdict(estimate: float, p_adjusted: float, null: float = 0.0) -> str:
+    """Green or red only where the family-wise adjusted test says so; everything else reads as no clear difference."""
+    if p_adjusted != p_adjusted or p_adjusted >= 0.05:
+        return "tie"
+    return "win" if estimate > null else "lose"
 
 
 def _ci(lo: float, hi: float, fmt: str = "+.2f") -> str:
@@ -45,12 +71,12 @@ def _headline_judge(an: Analysis) -> list[dict]:
     out = []
     pc = an.tables.get("primary_contrasts", pd.DataFrame())
     for r in pc.itertuples(index=False):
-        verdict = "tie" if r.ci_low != r.ci_low else ("win" if r.ci_low > 0 else ("lose" if r.ci_high < 0 else "tie"))
         unit = " dB" if r.metric.endswith("_db") else ""
-        out.append({"metric": f"{r.contrast} ({METRIC_LABEL.get(r.metric, r.metric)})", "verdict": verdict,
+        out.append({"metric": f"{r.contrast} ({METRIC_LABEL.get(r.metric, r.metric)})",
+                    "verdict": _verdict(r.mean_difference, r.p_adjusted),
                     "text": f"difference {r.mean_difference:+.2f}{unit} ({_ci(r.ci_low, r.ci_high)}, songs as clusters); "
                             f"rank-biserial r = {r.rank_biserial:+.2f} ({_ci(r.rb_ci_low, r.rb_ci_high)}); "
-                            f"p = {_p(r.p_value)}, Holm-adjusted {_p(r.p_adjusted)} over the primary family of {len(pc)}; "
+                            f"p {_p(r.p_value)}, {an.plan.multiplicity}-adjusted p {_p(r.p_adjusted)} over the primary family of {len(pc)}; "
                             f"n = {r.n_items} items from {r.n_songs} songs"})
     return out
 
@@ -59,11 +85,10 @@ def _headline_human(an: Analysis) -> list[dict]:
     out = []
     sim = " (SIMULATED raters)" if an.simulated_humans else ""
     for r in an.tables.get("human_condition_contrasts", pd.DataFrame()).itertuples(index=False):
-        verdict = "tie" if r.ci_low != r.ci_low else ("win" if r.ci_low > 0.5 else ("lose" if r.ci_high < 0.5 else "tie"))
-        out.append({"metric": f"{r.contrast}: human preference{sim}", "verdict": verdict,
+        out.append({"metric": f"{r.contrast}: human preference{sim}", "verdict": _verdict(r.win_rate_a, r.p_holm, 0.5),
                     "text": f"{r.system_a} preferred over {r.system_b} in {r.win_rate_a:.0%} of votes (ties half; "
                             f"{_ci(r.ci_low, r.ci_high, '.0%')}, participants as clusters); participant-level sign test "
-                            f"p = {_p(r.p_value)} (Holm {_p(r.p_holm)}); vote-level binomial p = {_p(r.p_value_votes)} "
+                            f"p {_p(r.p_value)} (Holm p {_p(r.p_holm)}); vote-level binomial p {_p(r.p_value_votes)} "
                             f"(treats votes as independent); n = {r.votes} votes from {r.n_participants} participants "
                             f"on {r.n_items} items from {r.n_songs} songs"})
     return out
@@ -161,7 +186,8 @@ def write_report(store: Store, out: str | Path, human: pd.DataFrame | None = Non
     def table(name: str, title: str) -> dict | None:
         if name not in t:
             return None
-        return {"name": name, "title": title, "markdown": to_markdown(t[name]), "html": _html_table(t[name]), "simulated": name in simulated}
+        shown = _shown(name, t[name])
+        return {"name": name, "title": title, "markdown": to_markdown(shown), "html": _html_table(shown), "simulated": name in simulated}
 
     def fig(name: str) -> dict | None:
         if name not in figs:

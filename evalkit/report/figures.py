@@ -145,14 +145,15 @@ def contrasts(df: pd.DataFrame, out: Path, name: str, title: str, group: str | N
     """Forest plot of paired contrasts (mean difference, 95% CI); a missing CI is said, not drawn."""
     d = df.reset_index(drop=True)
     labels = [f"{r[group]} · {r.contrast}" if group else r.contrast for _, r in d.iterrows()]
-    fig, ax = plt.subplots(figsize=(7.2, 0.9 + 0.42 * len(d)))
+    fig, ax = plt.subplots(figsize=(8.0, 1.1 + 0.42 * len(d)))
     y = np.arange(len(d))[::-1]
     for yi, (_, r) in zip(y, d.iterrows(), strict=True):
         colour = COND_COLOURS.get(r.condition, "#555")
         if np.isfinite(r.ci_low):
             ax.plot([r.ci_low, r.ci_high], [yi, yi], color=colour, lw=2)
         else:
-            ax.text(r.mean_difference, yi + 0.18, "CI n/a (1 song)", fontsize=7, color="#666", ha="center")
+            ax.annotate("CI n/a (1 song)", (r.mean_difference, yi), xytext=(8, 0), textcoords="offset points",
+                        fontsize=7, color="#666", ha="left", va="center")
         ax.plot([r.mean_difference], [yi], "o", color=colour)
     ax.axvline(0, color="black", lw=0.7)
     ax.set_yticks(y, labels, fontsize=8)
