@@ -372,6 +372,7 @@ class Store:
             "score": j.score, "verdict": j.verdict, "parsed": j.parsed, "failure": j.failure, "body": j.model_dump_json(),
             "created_at": utc_now(),
         } for j in values]
+        rows = list({r["key"]: r for r in rows}.values())  # one row per key: PostgreSQL's upsert refuses repeats in a batch
         return self._insert(judgments, rows, update=["score", "verdict", "parsed", "failure", "body", "created_at"],
                             where=judgments.c.failure == "api")
 

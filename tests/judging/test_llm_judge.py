@@ -69,7 +69,8 @@ def test_pairwise_both_orders_unscored_kept_and_counted(small_testset, tmp_path)
             a, b = _advice_text(prompt, "Advice A"), _advice_text(prompt, "Advice B")
             if "by ear" in a + b and "Lower" in a + b:
                 return Reply("I cannot decide, both are fine")  # malformed, every time
-            verdict = "A" if len(a) >= len(b) else "B"  # position-consistent: prefers the longer advice
+            # position-consistent: prefers the longer advice; equal lengths are a tie in either order
+            verdict = "tie" if len(a) == len(b) else ("A" if len(a) > len(b) else "B")
             return Reply(json.dumps({"rationale": "more specific", "verdict": verdict}))
         return Reply(json.dumps({"rationale": "ok", "score": 4}) if n % 7 else "score: four")
 

@@ -15,7 +15,7 @@ from tests.conftest import run_cli
 from tests.fake_openai import FakeOpenAI
 from tests.reliability.conftest import deterministic_script, experiment
 
-TABLES = ["reference_scores", "rubric_scores", "judge_diagnostics", "advice_counts", "condition_contrasts"]
+TABLES = ["reference_scores", "rubric_scores", "judge_diagnostics", "advice_counts", "primary_contrasts"]
 
 
 def _tables(out):

@@ -111,7 +111,8 @@ def test_after_audio_of_the_oracle_is_the_balanced_reference(analytic_run, tmp_p
     checked = 0
     for slot in range(study.config["n_slots"]):
         for t in study.trials(f"after-{slot}"):
-            side = t.left if t.left["system"] == "oracle" else t.right if t.right["system"] == "oracle" else None
+            oracle = "oracle/stems+own-reference"  # study systems are arms: a system under one condition
+            side = t.left if t.left["system"] == oracle else t.right if t.right["system"] == oracle else None
             if side is None or ts.item(t.item_id).kind != "problem":
                 continue
             after, sr = read_audio(study.audio_path(side["after_audio"]))
