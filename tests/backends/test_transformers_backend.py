@@ -87,3 +87,32 @@ def test_audio_lm_hears_the_stems_through_its_processor(tiny_qwen2_audio, small_
     assert (tmp_path / "run" / "inputs").exists()
     # the processor turned each clip into audio tokens: prompts are far longer than their text alone
     assert calls.tokens_in.min() > 100
+
+
+@pytest.mark.slow
+def test_smollm2_converted_copy_is_the_gguf_bit_for_bit(tmp_path, monkeypatch):
+    """The first load converts the GGUF (parsing it once) and keeps a copy; a later load reads the copy.
+    Both give the weights that transformers' own GGUF loader gives, and the same greedy tokens."""
+    pytest.importorskip("gguf")
+    import torch
+    import transformers
+
+    from evalkit.backends import transformers_backend as tb
+
+    monkeypatch.setenv("EVALKIT_CACHE", str(tmp_path / "cache"))
+    d = tb.smollm2_dir()
+    plain = transformers.AutoModelForCausalLM.from_pretrained(str(d), gguf_file=tb.SMOLLM2_GGUF, dtype=torch.float32)
+    first, tok1 = tb._load_smollm2(transformers, torch.float32)
+    copy = tb.converted_cache_dir(d / tb.SMOLLM2_GGUF)
+    assert (copy / "config.json").exists()
+    second, tok2 = tb._load_smollm2(transformers, torch.float32)  # now from the copy
+    for model in (first, second):
+        for (name, a), b in zip(plain.state_dict().items(), model.state_dict().values(), strict=True):
+            assert torch.equal(a, b), name
+    text = tok1.apply_chat_template([{"role": "user", "content": "How loud should the bass be?"}], tokenize=False,
+                                    add_generation_prompt=True)
+    ids1, ids2 = tok1(text, return_tensors="pt"), tok2(text, return_tensors="pt")
+    assert torch.equal(ids1.input_ids, ids2.input_ids)
+    out1 = first.generate(**ids1, max_new_tokens=12, do_sample=False)
+    out2 = second.generate(**ids2, max_new_tokens=12, do_sample=False)
+    assert torch.equal(out1, out2)
