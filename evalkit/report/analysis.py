@@ -20,6 +20,7 @@ from evalkit.judging.diagnostics import judge_agreement, judge_diagnostics
 from evalkit.judging.reference import REFERENCE_JUDGE
 from evalkit.judging.rubrics import load_rubric
 from evalkit.records import Condition, arm_label, content_hash
+from evalkit.runners.base import BOUND_KINDS
 from evalkit.stats.agreement import (
     human_agreement,
     item_level_correlation,
@@ -43,6 +44,7 @@ class Analysis:
     plan: AnalysisPlan = field(default_factory=AnalysisPlan)
     plan_record: dict | None = None
     primary: list[Contrast] = field(default_factory=list)
+    bounds: list[str] = field(default_factory=list)
 
 
 def advice_frame(store: Store) -> pd.DataFrame:
@@ -278,6 +280,7 @@ def analyze(store: Store, human: pd.DataFrame | None = None, *, bootstrap: int =
     systems = store.get_meta("systems/test") or []
     an.plan, an.plan_record = stored_plan(store)
     an.primary = an.plan.resolve(systems)
+    an.bounds = [s["name"] for s in systems if s["kind"] in BOUND_KINDS]
     _plan_notes(an, systems)
     t = an.tables
     t["advice_counts"] = advice.groupby(["system", "condition"]).size().rename("n").reset_index() if len(advice) else pd.DataFrame()

@@ -94,8 +94,19 @@ def _headline_human(an: Analysis) -> list[dict]:
     return out
 
 
+def _headline_bounds(an: Analysis) -> list[dict]:
+    """The labelled bounds beside the contrasts, for scale (never tested against anything)."""
+    scores, systems = an.tables.get("reference_scores", pd.DataFrame()), an.bounds
+    if not len(scores) or not systems:
+        return []
+    rows = scores[(scores.metric == an.plan.primary_metric) & scores.system.isin(systems)]
+    parts = [f"{r.system} ({r.condition}) {r.mean:+.2f} (95% CI {r.ci_low:+.2f} to {r.ci_high:+.2f}, n = {r.n})"
+             for r in rows.itertuples(index=False)]
+    return [{"metric": "bounds, for scale (not tested)", "verdict": "tie", "text": "; ".join(parts)}] if parts else []
+
+
 def _headline(an: Analysis) -> list[dict]:
-    out = _headline_judge(an) + _headline_human(an)
+    out = _headline_judge(an) + _headline_bounds(an) + _headline_human(an)
     diag = an.tables.get("judge_diagnostics", pd.DataFrame()).set_index("judge") if len(an.tables.get("judge_diagnostics", [])) else None
     for r in an.tables.get("judge_human_agreement", pd.DataFrame()).itertuples(index=False):
         sim = " (SIMULATED raters)" if an.simulated_humans else ""
@@ -113,7 +124,8 @@ def _plan_intro(an: Analysis) -> str:
     return (f"Primary metric: {METRIC_LABEL.get(an.plan.primary_metric, an.plan.primary_metric)}; {len(an.primary)} primary "
             f"contrast(s), each within one system and paired by item, adjusted together ({an.plan.multiplicity}); {when}. "
             "Uncertainty treats songs as clusters (items of one song are not independent): CR1 cluster-robust standard "
-            "errors with t(G−1) intervals; the rank-biserial CI resamples whole songs. Human votes count each participant "
+            "errors with t(G−1) intervals; the rank-biserial CI takes the larger of a song-level bootstrap SE and the SE under "
+            "independence, centred on the estimate and clipped to [−1, 1]. Human votes count each participant "
             "once (participant-level sign test; CIs clustered by participant). Everything else is exploratory.")
 
 
