@@ -137,3 +137,23 @@ def test_primary_contrasts_auto_and_declared():
         AnalysisPlan(contrasts=[Contrast(system="oracle", condition="stems")]).resolve(systems)
     with pytest.raises(ConfigError, match="upper bound"):
         AnalysisPlan(contrasts=[Contrast(system="llm", condition="stems+own-reference")]).resolve(systems)
+
+
+def test_audio_layouts_order_the_clips(small_testset, tmp_path):
+    """grouped: all problem stems, then the reference track's stems; interleaved: per stem, problem then reference."""
+    ts = load_testset(small_testset)
+    item = ts.split("test")[0]
+    audio_backend = Backend("none")
+    audio_backend.supports_audio = True
+    orders = {}
+    for layout in ("grouped", "interleaved"):
+        cfg = _llm(representation="audio", layout=layout)
+        system = LLMSystem(cfg, ts, Condition.stems_reference, audio_dir=tmp_path / layout, backend=audio_backend)
+        parts = system.request(item).messages[-1]["content"]
+        orders[layout] = [p["path"].rsplit("/", 1)[1] for p in parts if p["type"] == "audio"]
+    ref = LLMSystem(_llm(representation="audio"), ts, Condition.stems_reference, audio_dir=tmp_path / "x",
+                    backend=audio_backend).reference_song(item)
+    stems = list(ts.songs[item.song_id].stems)
+    assert orders["grouped"] == [f"{s}.wav" for s in stems] + [f"reference_{ref}_{s}.wav" for s in stems]
+    assert orders["interleaved"] == [f for s in stems for f in (f"{s}.wav", f"reference_{ref}_{s}.wav")]
+    assert ref != item.song_id
