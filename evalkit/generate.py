@@ -30,7 +30,7 @@ def attach_testset(store: Store, ts: TestSet) -> None:
     if known and known != ts.checksum:
         from evalkit.errors import EvalkitInputError
 
-        raise EvalkitInputError(f"{store.url}: this run was made from another test set (checksum {known}); use a new --out")
+        raise EvalkitInputError(f"{store.display_url}: this run was made from another test set (checksum {known}); use a new --out")
     store.set_meta("testset_path", str(Path(ts.root).resolve()))
     store.set_meta("testset_checksum", ts.checksum)
     store.put_songs(ts.songs.values())

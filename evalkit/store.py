@@ -33,6 +33,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from evalkit.errors import StoreError
 from evalkit.records import Advice, Item, Judgment, Preference, Song, canonical_json, utc_now
+from evalkit.secrets import mask_url, redact
 
 metadata = MetaData()
 
@@ -209,10 +210,15 @@ class Store:
         try:
             self.engine: Engine = create_engine(self.url, future=True, pool_pre_ping=True)
         except (SQLAlchemyError, ImportError) as exc:
-            raise StoreError(f"{self.url}: cannot open the store ({exc}); check the URL and driver") from exc
+            raise StoreError(f"{self.display_url}: cannot open the store ({mask_url(str(exc))}); check the URL and driver") from exc
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self.migrate()
+
+    @property
+    def display_url(self) -> str:
+        """The store's URL for messages: credentials masked."""
+        return mask_url(self.url)
 
     @property
     def dialect(self) -> str:
@@ -230,8 +236,8 @@ class Store:
                 if "already exists" in str(exc.orig) or "locked" in str(exc.orig):
                     time.sleep(0.05 * (attempt + 1))
                     continue
-                raise StoreError(f"{self.url}: cannot write the store ({exc.orig}); is the directory read-only or the disk full?") from exc
-        raise StoreError(f"{self.url}: could not migrate the store (busy); try again")
+                raise StoreError(f"{self.display_url}: cannot write the store ({exc.orig}); is the directory read-only or the disk full?") from exc
+        raise StoreError(f"{self.display_url}: could not migrate the store (busy); try again")
 
     def _migrate_once(self) -> None:
         if self.dialect == "sqlite":
@@ -287,10 +293,10 @@ class Store:
             with self.engine.begin() as conn:
                 return len(conn.execute(stmt, list(rows)).all())
         except OperationalError as exc:
-            raise StoreError(f"{self.url}: write failed ({exc.orig}); is the directory read-only or the disk full?") from exc
+            raise StoreError(f"{self.display_url}: write failed ({exc.orig}); is the directory read-only or the disk full?") from exc
 
     def set_meta(self, key: str, value: Any) -> None:
-        self._insert(run_meta, [{"key": key, "value": canonical_json(value)}], update=["value"])
+        self._insert(run_meta, [{"key": key, "value": canonical_json(redact(value))}], update=["value"])
 
     def get_meta(self, key: str, default: Any = None) -> Any:
         with self.engine.connect() as conn:
@@ -402,14 +408,15 @@ class Store:
         """Log model calls in one transaction: stage, backend, model, params, prompt, prompt_hash, response,
         tokens_in, tokens_out, latency_s, cost_usd, error."""
         now = utc_now()
-        rows = [{**c, "params": canonical_json(c["params"]), "prompt": canonical_json(c["prompt"]), "created_at": now} for c in calls]
+        rows = [{**c, "params": canonical_json(redact(c["params"])), "prompt": canonical_json(c["prompt"]),
+                 "error": mask_url(c["error"]) if c.get("error") else c.get("error"), "created_at": now} for c in calls]
         if not rows:
             return
         try:
             with self.engine.begin() as conn:
                 conn.execute(llm_calls.insert(), rows)
         except OperationalError as exc:
-            raise StoreError(f"{self.url}: cannot log model calls ({exc.orig}); is the directory read-only or the disk full?") from exc
+            raise StoreError(f"{self.display_url}: cannot log model calls ({exc.orig}); is the directory read-only or the disk full?") from exc
 
     def calls_frame(self) -> pd.DataFrame:
         with self.engine.connect() as conn:

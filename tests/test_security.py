@@ -17,3 +17,39 @@ def test_api_key_is_used_but_never_stored_logged_or_reported(small_testset, tmp_
     assert KEY not in proc.stdout + proc.stderr
     leaks = [p for p in (tmp_path / "out").rglob("*") if p.is_file() and KEY.encode() in p.read_bytes()]
     assert leaks == []  # store.sqlite (and its WAL), tables, figures, report
+
+
+def test_a_key_in_a_config_is_refused_with_the_fix(small_testset, tmp_path):
+    import yaml
+
+    systems = tmp_path / "systems.yaml"
+    systems.write_text(yaml.safe_dump({"systems": [{"name": "api", "kind": "llm", "condition": "mix",
+                                                    "backend": {"name": "openai_compat", "model": "m", "api_key": KEY}}]}))
+    proc = run_cli("generate", "--testset", small_testset, "--systems", systems, "--out", tmp_path / "run")
+    assert proc.returncode == 2 and "OPENAI_API_KEY" in proc.stderr and "api_key" in proc.stderr
+    assert KEY not in proc.stdout + proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_credentials_in_a_base_url_are_masked_everywhere(small_testset, tmp_path):
+    """A base_url that carries user:password (a proxy) is used as given but stored masked."""
+    import yaml
+
+    with FakeOpenAI(deterministic_script(0.0)) as srv:
+        url = srv.base_url.replace("http://", "http://proxyuser:hunter2-SECRET@")
+        systems = tmp_path / "systems.yaml"
+        systems.write_text(yaml.safe_dump({"systems": [{"name": "api", "kind": "llm", "condition": "mix",
+                                                        "backend": {"name": "openai_compat", "model": "m", "base_url": url}}]}))
+        proc = run_cli("generate", "--testset", small_testset, "--systems", systems, "--out", tmp_path / "run")
+        assert proc.returncode == 0, proc.stderr
+        assert srv.requests  # the URL with credentials really worked
+    assert "hunter2-SECRET" not in proc.stdout + proc.stderr
+    leaks = [p for p in (tmp_path / "run").rglob("*") if p.is_file() and b"hunter2-SECRET" in p.read_bytes()]
+    assert leaks == []
+
+
+def test_mask_url_by_hand():
+    from evalkit.secrets import mask_url, redact
+
+    assert mask_url("postgresql://evalkit:pw@127.0.0.1:5432/db") == "postgresql://evalkit:***@127.0.0.1:5432/db"
+    assert mask_url("see http://u:p@h/x and https://h/y") == "see http://u:***@h/x and https://h/y"
+    assert redact({"backend": {"api_key": "k", "base_url": "http://a:b@h"}}) == {"backend": {"api_key": "***", "base_url": "http://a:***@h"}}

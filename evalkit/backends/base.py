@@ -64,9 +64,10 @@ class Backend:
 
     def config(self) -> dict[str, Any]:
         """The arguments this back end was built with, minus secrets: stored with every call."""
-        secret = {"api_key", "token", "password"}
-        return {"backend": self.name, "model": self.model, "max_concurrency": self.max_concurrency,
-                **{k: v for k, v in self.options.items() if k not in secret}}
+        from evalkit.secrets import SECRET_KEYS, redact
+
+        return redact({"backend": self.name, "model": self.model, "max_concurrency": self.max_concurrency,
+                       **{k: v for k, v in self.options.items() if k not in SECRET_KEYS}})
 
     @property
     def config_hash(self) -> str:

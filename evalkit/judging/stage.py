@@ -61,7 +61,7 @@ def judge_run(run: str | Path | Store, preset: JudgePreset, *, pairs: str = "all
     store = run if isinstance(run, Store) else Store(run, create=False)
     advice = store.advice()
     if not advice:
-        raise EvalkitInputError(f"{store.url}: the run has no advice yet; run `evalkit generate` first")
+        raise EvalkitInputError(f"{store.display_url}: the run has no advice yet; run `evalkit generate` first")
     items = {i.id: i for i in store.items()}
     counts: Counter = Counter()
     done = store.judgment_keys(preset.name)

@@ -152,8 +152,9 @@ def contrasts(df: pd.DataFrame, out: Path, name: str, title: str, group: str | N
         if np.isfinite(r.ci_low):
             ax.plot([r.ci_low, r.ci_high], [yi, yi], color=colour, lw=2)
         else:
-            ax.annotate("CI n/a (1 song)", (r.mean_difference, yi), xytext=(8, 0), textcoords="offset points",
-                        fontsize=7, color="#666", ha="left", va="center")
+            right = r.mean_difference <= 0  # write toward the middle of the plot, where there is room
+            ax.annotate("CI n/a (1 song)", (r.mean_difference, yi), xytext=(8 if right else -8, 0), textcoords="offset points",
+                        fontsize=7, color="#666", ha="left" if right else "right", va="center")
         ax.plot([r.mean_difference], [yi], "o", color=colour)
     ax.axvline(0, color="black", lw=0.7)
     ax.set_yticks(y, labels, fontsize=8)

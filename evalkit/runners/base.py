@@ -18,6 +18,13 @@ class BackendConfig(BaseModel):
     model_config = ConfigDict(extra="allow")
     name: str
 
+    @model_validator(mode="after")
+    def _no_keys_in_files(self) -> BackendConfig:
+        if (self.model_extra or {}).get("api_key"):
+            raise ValueError("api_key is never kept in a config file; set the key in the environment variable that "
+                             "api_key_env names (default OPENAI_API_KEY)")
+        return self
+
 
 BOUND_KINDS = ("oracle", "generic")  # labelled bounds: never part of a condition contrast
 FEATURE_LAYOUTS = ("side-by-side", "difference", "interleaved")
