@@ -197,8 +197,10 @@ def _reference_tables(store: Store, advice: pd.DataFrame, an: Analysis, *, boots
     if not ref_rows:
         return
     ref = advice.merge(pd.DataFrame(ref_rows), on="advice_id")
-    means = [system_means(ref, m, ("system", "condition"), bootstrap=bootstrap, seed=seed).assign(metric=m) for m in REFERENCE_METRICS]
-    t["reference_scores"] = pd.concat(means, ignore_index=True)[["metric", "system", "condition", "n", "mean", "ci_low", "ci_high"]]
+    means = [system_means(ref, m, ("system", "condition"), bootstrap=bootstrap, seed=seed, cluster="song_id").assign(metric=m)
+             for m in REFERENCE_METRICS]
+    t["reference_scores"] = pd.concat(means, ignore_index=True)[["metric", "system", "condition", "n", "n_clusters", "mean", "ci_low",
+                                                                 "ci_high"]].rename(columns={"n_clusters": "n_songs"})
     t["primary_contrasts"] = primary_contrasts(ref, an, bootstrap=bootstrap, seed=seed)
     t["exploratory_contrasts"] = exploratory_contrasts(ref, an, bootstrap=bootstrap, seed=seed)
     t["contrasts_by_style"] = contrasts_by_style(ref, an, bootstrap=bootstrap, seed=seed)
@@ -233,7 +235,7 @@ def _rubric_tables(store: Store, advice: pd.DataFrame, an: Analysis, *, bootstra
     agg = per.median().rename("score").to_frame().join((per.max() - per.min()).rename("spread")).reset_index()
     sc = advice.merge(agg, on="advice_id")  # median over samples; the spread between samples is kept beside it
     keys = ["judge", "rubric", "system", "condition"]
-    means = system_means(sc, "score", tuple(keys), bootstrap=bootstrap, seed=seed)
+    means = system_means(sc, "score", tuple(keys), bootstrap=bootstrap, seed=seed, cluster="song_id")
     spread = sc.groupby(keys).spread.mean().rename("mean_sample_spread").reset_index()
     an.tables["rubric_scores"] = means.merge(spread, on=keys)
     rows = [contrast_rows(g, an.primary, "score", bootstrap=bootstrap, seed=seed).assign(judge=judge, rubric=rubric)

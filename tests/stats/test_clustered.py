@@ -98,3 +98,13 @@ def test_participant_level_test_counts_people_not_votes():
     assert r["n_participants"] == 5 and r["wins_a"] == 30
     t = pairwise_tests(votes).iloc[0]
     assert t.p_value == pytest.approx(0.0625) and t.p_value_votes == pytest.approx(2 / 2**30)
+
+
+def test_system_means_resample_whole_songs():
+    from evalkit.stats.scores import system_means
+
+    # songs s1 (1, 2) and s2 (3, 6): a song bootstrap of 2 songs draws song means 1.5 / 4.5 (equal sizes), so
+    # the resampled mean is 1.5, 3 or 4.5 with probabilities 1/4, 1/2, 1/4: the 95% interval is [1.5, 4.5]
+    df = pd.DataFrame({"system": "a", "score": [1.0, 2.0, 3.0, 6.0], "song_id": ["s1", "s1", "s2", "s2"]})
+    r = system_means(df, bootstrap=4000, cluster="song_id").iloc[0]
+    assert (r["mean"], r.ci_low, r.ci_high, r.n_clusters) == (3.0, 1.5, 4.5, 2)
