@@ -1,6 +1,6 @@
 """A local endpoint injecting 20% faults (429, 500, timeouts, malformed JSON, truncated bodies):
-every item ends generated or failed, every judgment scored or unscored, each with its reason, and
-the report counts the failures."""
+every item ends generated or failed, every judgment scored, unscored (an answer that did not parse) or a
+failed call (retried on the next run), each with its reason, and the report counts them apart."""
 
 import pandas as pd
 
@@ -24,11 +24,16 @@ def test_twenty_percent_faults_are_all_accounted_for(small_testset, tmp_path):
     failed = llm[llm.status == "failed"]
     assert len(failed) > 0 and failed.error.str.len().gt(0).all()
     judgments = s.judgments("api-judge")
-    unscored = [j for j in judgments if not j.parsed]
-    assert unscored and all(j.error for j in unscored)
+    not_scored = [j for j in judgments if not j.parsed]
+    assert not_scored and all(j.error and j.failure in ("parse", "api") for j in not_scored)
+    failed_calls = [j for j in not_scored if j.failure == "api"]
+    unparsed = [j for j in not_scored if j.failure == "parse"]
+    assert failed_calls  # transport faults are failed calls, not unscored answers
+    assert all(j.raw_output for j in unparsed)  # an unscored answer keeps what the judge said
     assert len(s.calls_frame()) == n_calls  # every call, failed or not, is in the log
     diag = pd.read_csv(out / "tables" / "judge_diagnostics.csv").set_index("judge")
-    assert diag.loc["api-judge", "unscored"] == len(unscored)
+    assert diag.loc["api-judge", "unscored"] == len(unparsed)
+    assert diag.loc["api-judge", "failed_calls"] == len(failed_calls)
     failures = pd.read_csv(out / "tables" / "advice_failures.csv")
     assert len(failures) == len(failed)
     report = (out / "report" / "report.md").read_text()
