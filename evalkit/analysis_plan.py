@@ -39,6 +39,10 @@ class AnalysisPlan(BaseModel):
     primary_metric: Literal["balance_improvement_db", "direction_accuracy", "specificity"] = "balance_improvement_db"
     contrasts: list[Contrast] | Literal["auto"] = "auto"
     multiplicity: Literal["holm", "bonferroni"] = "holm"
+    swap_consistency_floor: float = Field(
+        0.5, ge=0, le=1, description="a pairwise judge below this swap consistency is flagged as position-biased")
+    exclude_position_biased_judges: bool = Field(
+        True, description="leave flagged judges out of the headline's judge–human agreement (tables keep them)")
     exploratory_metrics: list[Literal["balance_improvement_db", "direction_accuracy", "specificity", "db_error",
                                       "missed_stems", "wrong_claims"]] = Field(
         default_factory=lambda: ["direction_accuracy", "specificity", "wrong_claims"])

@@ -275,6 +275,16 @@ def _human_tables(human: pd.DataFrame, advice: pd.DataFrame, votes: dict, an: An
         t["judge_human_item_correlation"] = pd.concat(item_corr, ignore_index=True)
 
 
+def _flag_position_bias(an: Analysis) -> None:
+    """Mark, in the judge–human agreement table, judges whose swap consistency is under the declared floor."""
+    agree, diag = an.tables.get("judge_human_agreement"), an.tables.get("judge_diagnostics")
+    if agree is None or diag is None or not len(agree):
+        return
+    swap = diag.set_index("judge")["swap_consistency"]
+    agree["swap_consistency"] = agree.judge.map(swap)
+    agree["position_biased"] = agree.swap_consistency < an.plan.swap_consistency_floor
+
+
 def analyze(store: Store, human: pd.DataFrame | None = None, *, bootstrap: int = 1000, seed: int = 0) -> Analysis:
     """Every table of the report, from the run store and (optionally) the study's answers."""
     advice = advice_frame(store)
@@ -295,6 +305,7 @@ def analyze(store: Store, human: pd.DataFrame | None = None, *, bootstrap: int =
     votes = judge_votes(store, advice)
     if human is not None and len(human):
         _human_tables(human, advice, votes, an, bootstrap=bootstrap, seed=seed)
+        _flag_position_bias(an)
     for judge, v in votes.items():
         t[f"judge_bradley_terry_{judge}"] = bradley_terry(v, bootstrap=0)
     return an

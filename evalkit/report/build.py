@@ -108,12 +108,19 @@ def _headline_bounds(an: Analysis) -> list[dict]:
 def _headline(an: Analysis) -> list[dict]:
     out = _headline_judge(an) + _headline_bounds(an) + _headline_human(an)
     diag = an.tables.get("judge_diagnostics", pd.DataFrame()).set_index("judge") if len(an.tables.get("judge_diagnostics", [])) else None
+    floor = an.plan.swap_consistency_floor
     for r in an.tables.get("judge_human_agreement", pd.DataFrame()).itertuples(index=False):
         sim = " (SIMULATED raters)" if an.simulated_humans else ""
-        text = f"agreement {r.agreement_with_tie:.0%} with ties, {_fmt(r.agreement_without_tie)} without; Cohen's κ {_fmt(r.cohen_kappa)}"
         swap = diag.loc[r.judge, "swap_consistency"] if diag is not None and r.judge in diag.index else float("nan")
-        if swap == swap and swap < 0.5:
-            text += f"; its verdicts flip with the order shown (swap consistency {swap:.2f}, see Judge diagnostics)"
+        biased = swap == swap and swap < floor
+        if biased and an.plan.exclude_position_biased_judges:
+            out.append({"metric": f"judge {r.judge}: left out of judge–human agreement", "verdict": "lose",
+                        "text": f"position-biased: swap consistency {swap:.2f} is below the declared floor {floor:.2f} (its verdicts "
+                                "follow the order shown, not the advice); its agreement stays in the tables below, flagged"})
+            continue
+        text = f"agreement {r.agreement_with_tie:.0%} with ties, {_fmt(r.agreement_without_tie)} without; Cohen's κ {_fmt(r.cohen_kappa)}"
+        if biased:
+            text += f"; position-biased (swap consistency {swap:.2f} < floor {floor:.2f}, see Judge diagnostics)"
         out.append({"metric": f"judge {r.judge} vs humans{sim}", "verdict": "tie", "text": text})
     return out
 
