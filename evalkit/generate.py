@@ -38,8 +38,8 @@ def attach_testset(store: Store, ts: TestSet) -> None:
 
 
 def items_for(cfg: SystemConfig, items: list[Item]) -> list[Item]:
-    """The items a system advises on: all, or ``max_items`` spread round-robin over songs (deterministic),
-    the same for every condition so that condition contrasts stay paired."""
+    """The items a system advises on: all, or ``max_items`` spread round-robin over songs (deterministic;
+    problem items before controls), the same for every condition so that condition contrasts stay paired."""
     if not cfg.max_items or cfg.max_items >= len(items):
         return items
     by_song: dict[str, list[Item]] = {}
