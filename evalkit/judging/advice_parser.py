@@ -18,14 +18,15 @@ _NUMBER_WORDS = {
 }
 _STEMS: list[tuple[str, str]] = [
     (r"bass drums?|kick drums?|kicks?|snares?|hi-?hats?|hats|cymbals?|percussion|toms?|overheads|drum ?(?:bus|kit|stem|track)s?|drums?|(?:the )?kit\b", "drums"),
-    (r"bass guitars?|basslines?|bass lines?|sub ?bass|bass(?: stem| track)?", "bass"),
+    (r"bass guitars?|basslines?|bass lines?|sub ?bass|bass di|low[- ]end|bottom end|bass(?: stem| track)?", "bass"),
     (r"lead vocals?|backing vocals?|vocals?|vox|voices?|singers?|singing|lead vox", "vocals"),
     (r"guitars?|keys|keyboards?|pianos?|synths?|synthesizers?|pads?|strings|organs?|accompaniment|instruments? \(the 'other' stem\)|"
+     r"backing instruments?|"
      r"(?:the )?['\"]?other['\"]? (?:stem|track|instruments?)|(?:the )?other\b(?= (?:by|up|down|\d))", "other"),
 ]
 _STEM_RE = [(re.compile(rf"\b(?:{pat})\b"), stem) for pat, stem in _STEMS]
-_UP = r"rais\w*|boost\w*|bring(?:ing)? (?:\w+ ){0,4}?up|brought (?:\w+ ){0,4}?up|push\w*|turn\w* (?:\w+ ){0,4}?up|louder|increas\w*|lift\w*|add\b|more\b|buried|too (?:quiet|soft|low)|sits? too low|lost\b|barely hear|can't hear|cannot hear|not enough|lacks?|lacking|missing|needs? more|up\b"
-_DOWN = r"lower\w*|cut\w*|pull\w* (?:\w+ ){0,4}?(?:down|back)|bring(?:ing)? (?:\w+ ){0,4}?down|turn\w* (?:\w+ ){0,4}?down|attenuat\w*|quieter|reduc\w*|decreas\w*|tame\w*|back off|dial\w* (?:\w+ ){0,3}?back|too loud|too hot|too much|too high|sits? too high|overpower\w*|dominat\w*|drown\w*|fighting|less\b|down\b"
+_UP = r"rais\w*|boost\w*|nudg\w* (?:\w+ ){0,4}?up|bring(?:ing)? (?:\w+ ){0,4}?up|brought (?:\w+ ){0,4}?up|push\w*|turn\w* (?:\w+ ){0,4}?up|louder|increas\w*|lift\w*|add\b|more\b|buried|too (?:quiet|soft|low)|sits? too low|lost\b|barely hear|can't hear|cannot hear|not enough|lacks?|lacking|missing|needs? more|up\b"
+_DOWN = r"lower\w*|cut\w*|drop\w*|tuck\w*|mut(?:e|ed|ing)\b|nudg\w* (?:\w+ ){0,4}?down|hot\b|pull\w* (?:\w+ ){0,4}?(?:down|back)|bring(?:ing)? (?:\w+ ){0,4}?down|turn\w* (?:\w+ ){0,4}?down|attenuat\w*|quieter|reduc\w*|decreas\w*|tame\w*|back off|dial\w* (?:\w+ ){0,3}?back|too loud|too hot|too much|too high|sits? too high|overpower\w*|dominat\w*|drown\w*|fighting|less\b|down\b"
 _UP_RE, _DOWN_RE = re.compile(rf"\b(?:{_UP})"), re.compile(rf"\b(?:{_DOWN})")
 _NEG_RE = re.compile(r"\b(?:don't|do not|dont|never|no need to|shouldn't|should not|avoid|wouldn't|would not|won't|not)\b(?:\s+\w+){0,3}?\s*$")
 _LEAVE_RE = re.compile(r"\b(?:leave|keep|left|untouched|as (?:it|they) (?:is|are)|as is|fine|sits? (?:fine|well|right)|don't touch|do not touch|"
@@ -36,11 +37,18 @@ _PRONOUN_RE = re.compile(r"\b(?:it|them|that|this|those|these|her|him)\b")
 _LEAVE_ALL_RE = re.compile(r"\b(?:leave|keep|don't touch|do not touch|wouldn't touch|no change|nothing needs)\b")
 _ALL_RE = re.compile(r"\b(?:every (?:stem|track|fader|level)|all (?:the )?(?:stems|tracks|faders|levels)|everything|the (?:levels|faders|balance))\b")
 _ALL_STEMS = ("drums", "bass", "other", "vocals")
+_STEM_TEXT = {"drums": "the drums", "bass": "the bass", "other": "the other stem", "vocals": "the vocals"}
+# "everything except the vocals", "all the stems but the bass and drums": the stems named after the exception
+_EXCEPT_RE = re.compile(r"\b(?:everything(?: else)?|all (?:the )?(?:other )?(?:stems|tracks|faders|instruments)|every (?:other )?(?:stem|track)|"
+                        r"the rest)\s+(?:except(?: for)?|but|apart from|other than|besides|save)\s+(?P<named>.+?)"
+                        r"(?=\s+(?:by|up|down|a bit|slightly|a touch|\d|-?\d)|[,;.]|$)")
+# "..., not the other stem", "rather than the bass", "instead of the keys": stems set aside in a clause
+_EXCLUDE_RE = re.compile(r"(?:,\s*|\s+)(?:but\s+)?(?:not|rather than|instead of)\s+(?P<named>.+)$")
 _HALF_RE = re.compile(r"\b(?:by half|halve\w*|in half|half as loud)\b")
 _DOUBLE_RE = re.compile(r"\b(?:double\w*|twice as loud)\b")
 _SLIGHT_RE = re.compile(r"\b(?:slightly|a touch|a tad|a bit|a little|a hair|subtly|gently|a smidge)\b")
 _CLAUSE_SPLIT = re.compile(
-    r"(?<!\d)\.|\.(?!\d)|[;!?\n]+|,\s*(?:so|and|but|then|while|whereas)\s+|\s+(?:but|then|while|whereas)\s+|,\s+(?=(?:and\s+)?(?:" + _UP + "|" + _DOWN + r"|leave|keep)\b)"
+    r"(?<!\d)\.|\.(?!\d)|[;!?\n]+|\s+-\s+(?=[a-z])|,\s*(?:so|and|but|then|while|whereas)\s+|\s+(?:but|then|while|whereas)\s+|,\s+(?=(?:and\s+)?(?:" + _UP + "|" + _DOWN + r"|leave|keep)\b)"
     r"|\s+and\s+(?=(?:\w+\s+){0,2}?(?:" + _UP + "|" + _DOWN + r"|leave|keep)\b)")
 
 
@@ -75,13 +83,26 @@ class ParsedAdvice:
                 "leave": self.leave, "specificity": self.specificity}
 
 
+def _expand_exceptions(t: str) -> str:
+    """"lower everything except the vocals" -> "lower the drums, the bass and the other stem"."""
+    def repl(m: re.Match) -> str:
+        named = {s for _, s in _stems_in(m["named"])}
+        rest = [_STEM_TEXT[s] for s in _ALL_STEMS if s not in named]
+        if not named or not rest:
+            return m[0]
+        return rest[0] if len(rest) == 1 else ", ".join(rest[:-1]) + " and " + rest[-1]
+    return _EXCEPT_RE.sub(repl, t)
+
+
 def _normalise(text: str) -> str:
     t = text.lower().replace("’", "'").replace("−", "-").replace("–", "-")
+    t = re.sub(r"^\s*(?:[*•]\s*|-\s+(?=[a-z]))", "", t)
+    t = re.sub(r"\n\s*(?:[*•]\s*|-\s+(?=[a-z]))", "\n", t)  # list markers ("- vocals too high") are not minus signs ("-6 db")
     for word, num in sorted(_NUMBER_WORDS.items(), key=lambda kv: -len(kv[0])):
         t = re.sub(rf"\b{word}\b(?=\s*(?:or \w+ )?(?:-\s*\w+\s*)?(?:db|decibels?)\b)", f"{num:g}", t)
         t = re.sub(rf"\b{word}\s*(?:-|to|or)\s*(\d)", f"{num:g}-\\1", t)
     t = re.sub(r"(\d+(?:\.\d+)?)\s*or\s*(\d+(?:\.\d+)?)\s*(db|decibels?)", r"\1-\2 \3", t)
-    return re.sub(r"\bdbs\b", "db", t)
+    return _expand_exceptions(re.sub(r"\bdbs\b", "db", t))
 
 
 def _stems_in(clause: str) -> list[tuple[int, str]]:
@@ -131,8 +152,10 @@ def _direction(clause: str) -> str | None:
     return "up" if first_up < first_down else "down"
 
 
-def _clauses(text: str) -> list[str]:
-    """Clauses of the advice; a list such as "bass +3 dB, drums -2 dB" is cut at each stem."""
+def _clauses(text: str) -> list[tuple[str, bool]]:
+    """Clauses of the advice, each with whether it continues the one before: a list such as "bass +3 dB,
+    drums -2 dB" or "push the vocals 2 dB and the other stem 1 dB" is cut at each stem, and a cut-off
+    piece with no verb of its own takes the direction of the piece before it."""
     out = []
     for clause in _CLAUSE_SPLIT.split(_normalise(text)):
         if not clause:
@@ -140,19 +163,37 @@ def _clauses(text: str) -> list[str]:
         stems = _stems_in(clause)
         if len(stems) >= 2 and len(_DB_RE.findall(clause)) >= len(stems):
             cuts = [p for p, _ in stems[1:]]
-            out += [clause[a:b] for a, b in zip([0, *cuts], [*cuts, len(clause)], strict=True)]
+            pieces = [clause[a:b] for a, b in zip([0, *cuts], [*cuts, len(clause)], strict=True)]
+            out += [(piece, k > 0) for k, piece in enumerate(pieces)]
         else:
-            out.append(clause)
+            out.append((clause, False))
     return out
+
+
+def _set_aside(clause: str) -> tuple[str, list[str]]:
+    """The clause without a trailing "not the X" / "rather than X" / "instead of X", and the stems it set aside."""
+    cue = _UP_RE.search(clause) or _DOWN_RE.search(clause)
+    if cue is None:
+        return clause, []
+    m = _EXCLUDE_RE.search(clause, cue.end())
+    if m is None:
+        return clause, []
+    aside = [s for _, s in _stems_in(m["named"])]
+    return (clause[: m.start()], aside) if aside else (clause, [])
 
 
 def parse_advice(text: str) -> ParsedAdvice:
     out = ParsedAdvice()
     claimed: dict[str, Claim] = {}
     last_stems: list[tuple[int, str]] = []
-    for clause in _clauses(text):
+    last_direction: str | None = None
+    for clause, continued in _clauses(text):
         if not clause or not clause.strip():
             continue
+        clause, aside = _set_aside(clause)
+        for s in aside:
+            if s not in claimed and s not in out.leave:
+                out.leave.append(s)
         stems = _stems_in(clause)
         if not stems and _PRONOUN_RE.search(clause):
             stems = last_stems  # "the kick is buried; push it up 3 dB"
@@ -165,6 +206,8 @@ def parse_advice(text: str) -> ParsedAdvice:
         amount, sign = _amount(clause)
         if direction is None and sign is not None:
             direction = "up" if sign > 0 else "down"
+        if direction is None and continued and amount is not None:
+            direction = last_direction  # "push the vocals 2 dB and the other stem 1 dB"
         elif sign is not None and direction is not None and _DB_RE.search(clause) and not re.search(r"\b(?:rais|lower|cut|boost|pull|push|bring|turn)", clause):
             direction = "up" if sign > 0 else "down"
         negated = False
@@ -177,6 +220,7 @@ def parse_advice(text: str) -> ParsedAdvice:
                     if s not in claimed and s not in out.leave:
                         out.leave.append(s)
             continue
+        last_direction = direction
         hedged = amount is None and bool(_SLIGHT_RE.search(clause))
         for _, s in stems:
             if s in claimed:
