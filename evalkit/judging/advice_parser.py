@@ -25,14 +25,22 @@ _STEMS: list[tuple[str, str]] = [
      r"(?:the )?['\"]?other['\"]? (?:stem|track|instruments?)|(?:the )?other\b(?= (?:by|up|down|\d))", "other"),
 ]
 _STEM_RE = [(re.compile(rf"\b(?:{pat})\b"), stem) for pat, stem in _STEMS]
-_UP = r"rais\w*|boost\w*|nudg\w* (?:\w+ ){0,4}?up|bring(?:ing)? (?:\w+ ){0,4}?up|brought (?:\w+ ){0,4}?up|push\w*|turn\w* (?:\w+ ){0,4}?up|louder|increas\w*|lift\w*|add\b|more\b|buried|too (?:quiet|soft|low)|sits? too low|lost\b|barely hear|can't hear|cannot hear|not enough|lacks?|lacking|missing|needs? more|up\b"
-_DOWN = r"lower\w*|cut\w*|drop\w*|tuck\w*|mut(?:e|ed|ing)\b|nudg\w* (?:\w+ ){0,4}?down|hot\b|pull\w* (?:\w+ ){0,4}?(?:down|back)|bring(?:ing)? (?:\w+ ){0,4}?down|turn\w* (?:\w+ ){0,4}?down|attenuat\w*|quieter|reduc\w*|decreas\w*|tame\w*|back off|dial\w* (?:\w+ ){0,3}?back|too loud|too hot|too much|too high|sits? too high|overpower\w*|dominat\w*|drown\w*|fighting|less\b|down\b"
+_UP = r"rais\w*|boost\w*|nudg\w* (?:\w+ ){0,4}?up|(?:too )?far back|(?:brought|bring \w+|come|comes|coming) forward|barely (?:audible|there)|" \
+      r"hardly (?:audible|hear)|inaudible|hard to hear|low\b(?![- ](?:end|pass))|quiet\b|" \
+      r"bring(?:ing)? (?:\w+ ){0,4}?up|brought (?:\w+ ){0,4}?up|push\w*|turn\w* (?:\w+ ){0,4}?up|louder|increas\w*|lift\w*|add\b|more\b|buried|too (?:quiet|soft|low)|sits? too low|lost\b|barely hear|can't hear|cannot hear|not enough|lacks?|lacking|missing|needs? more|up\b"
+_DOWN = r"lower\w*|cut\w*|drop\w*|tuck\w*|mut(?:e|ed|ing)\b|nudg\w* (?:\w+ ){0,4}?down|hot\b|(?:too )?far forward|" \
+        r"too (?:prominent|present|dominant|upfront|in your face)|high\b(?![- ](?:end|pass))|loud\b|" \
+        r"pull\w* (?:\w+ ){0,4}?(?:down|back)|bring(?:ing)? (?:\w+ ){0,4}?down|turn\w* (?:\w+ ){0,4}?down|attenuat\w*|quieter|reduc\w*|decreas\w*|tame\w*|back off|dial\w* (?:\w+ ){0,3}?back|too loud|too hot|too much|too high|sits? too high|overpower\w*|dominat\w*|drown\w*|fighting|less\b|down\b"
 _UP_RE, _DOWN_RE = re.compile(rf"\b(?:{_UP})"), re.compile(rf"\b(?:{_DOWN})")
 _NEG_RE = re.compile(r"\b(?:don't|do not|dont|never|no need to|shouldn't|should not|avoid|wouldn't|would not|won't|not)\b(?:\s+\w+){0,3}?\s*$")
 _LEAVE_RE = re.compile(r"\b(?:leave|keep|left|untouched|as (?:it|they) (?:is|are)|as is|fine|sits? (?:fine|well|right)|don't touch|do not touch|"
                        r"wouldn't touch|where (?:it|they) (?:is|are)|alone|no change|doesn't need|don't need|good as)\b")
 _RANGE_RE = re.compile(r"([+-]?\d+(?:\.\d+)?)\s*(?:-|–|to)\s*([+-]?\d+(?:\.\d+)?)\s*(?:db|decibels?)\b")
 _DB_RE = re.compile(r"([+\-−]?\s?\d+(?:\.\d+)?)\s*(?:db|decibels?)\b")
+_BARE_RE = re.compile(r"\b(?:up|down|by|boost|cut|raise|lower)\s+(?:about\s+|around\s+|roughly\s+)?(\d+(?:\.\d+)?)\b"
+                      r"(?!\s*(?:%|x\b|times|bars?|beats?|hz|khz|ms|seconds?|s\b|db\b|decibels?|\.\d|-\s*\d))")
+_CORRECTION_RE = re.compile(r"\b(?:actually|make (?:that|it)|i mean|correction|scratch that|on second thought)\b")
+_SAME_RE = re.compile(r"\b(?:by )?the same(?: amount)?\b")
 _PRONOUN_RE = re.compile(r"\b(?:it|them|that|this|those|these|her|him)\b")
 _LEAVE_ALL_RE = re.compile(r"\b(?:leave|keep|don't touch|do not touch|wouldn't touch|no change|nothing needs)\b")
 _ALL_RE = re.compile(r"\b(?:every (?:stem|track|fader|level)|all (?:the )?(?:stems|tracks|faders|levels)|everything|the (?:levels|faders|balance))\b")
@@ -135,6 +143,9 @@ def _amount(clause: str) -> tuple[float | None, int | None]:
         raw = m.group(1).replace(" ", "")
         sign = -1 if raw.startswith(("-", "−")) else (1 if raw.startswith("+") else None)
         return abs(float(raw.lstrip("+-−"))), sign
+    m = _BARE_RE.search(clause)
+    if m:  # "bass up 2": a move word and a plain number read as dB
+        return abs(float(m.group(1))), None
     if _HALF_RE.search(clause):
         return 6.0, -1
     if _DOUBLE_RE.search(clause):
@@ -161,9 +172,11 @@ def _clauses(text: str) -> list[tuple[str, bool]]:
         if not clause:
             continue
         stems = _stems_in(clause)
-        if len(stems) >= 2 and len(_DB_RE.findall(clause)) >= len(stems):
-            cuts = [p for p, _ in stems[1:]]
-            pieces = [clause[a:b] for a, b in zip([0, *cuts], [*cuts, len(clause)], strict=True)]
+        cuts = [p for p, _ in stems[1:]]
+        pieces = [clause[a:b] for a, b in zip([0, *cuts], [*cuts, len(clause)], strict=True)]
+        own_amounts = len(stems) >= 2 and len(_DB_RE.findall(clause)) + len(_BARE_RE.findall(clause)) >= len(stems)
+        own_directions = len(stems) >= 2 and all(_UP_RE.search(p) or _DOWN_RE.search(p) for p in pieces)
+        if own_amounts or own_directions:  # "bass +3 dB, drums -2 dB"; "drums too quiet, vocals too loud"
             out += [(piece, k > 0) for k, piece in enumerate(pieces)]
         else:
             out.append((clause, False))
@@ -187,6 +200,7 @@ def parse_advice(text: str) -> ParsedAdvice:
     claimed: dict[str, Claim] = {}
     last_stems: list[tuple[int, str]] = []
     last_direction: str | None = None
+    last_amount: float | None = None
     for clause, continued in _clauses(text):
         if not clause or not clause.strip():
             continue
@@ -204,6 +218,13 @@ def parse_advice(text: str) -> ParsedAdvice:
         last_stems = stems
         direction = _direction(clause)
         amount, sign = _amount(clause)
+        if direction is None and amount is not None and _CORRECTION_RE.search(clause):
+            for _, s in stems:  # "raise the bass 3 dB. actually, make that 2 dB"
+                if s in claimed:
+                    claimed[s].db = amount
+            continue
+        if amount is None and _SAME_RE.search(clause):
+            amount = last_amount  # "... and the bass by the same amount"
         if direction is None and sign is not None:
             direction = "up" if sign > 0 else "down"
         if direction is None and continued and amount is not None:
@@ -220,7 +241,7 @@ def parse_advice(text: str) -> ParsedAdvice:
                     if s not in claimed and s not in out.leave:
                         out.leave.append(s)
             continue
-        last_direction = direction
+        last_direction, last_amount = direction, amount if amount is not None else last_amount
         hedged = amount is None and bool(_SLIGHT_RE.search(clause))
         for _, s in stems:
             if s in claimed:

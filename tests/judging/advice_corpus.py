@@ -109,4 +109,20 @@ CORPUS: list[tuple[str, set, set]] = [
     ("The bass DI is a touch hot.", {("bass", D, None)}, set()),
     ("- vocals too high - bass too low", {("vocals", D, None), ("bass", U, None)}, set()),
     ("-6 dB on the hi-hats, - and leave the vocals", {("drums", D, 6.0)}, {"vocals"}),
+    # listeners' comments: short, informal, mostly without amounts
+    ("vocals sit too far back", {("vocals", U, None)}, set()),
+    ("guitars barely audible", {("other", U, None)}, set()),
+    ("can hardly hear the bass", {("bass", U, None)}, set()),
+    ("drums too quiet, vocals too loud", {("drums", U, None), ("vocals", D, None)}, set()),
+    ("The vocal is too far forward", {("vocals", D, None)}, set()),
+    ("Piano is too prominent", {("other", D, None)}, set()),
+    ("vocals a little low", {("vocals", U, None)}, set()),
+    ("vocals need to be brought forward", {("vocals", U, None)}, set()),
+    ("the low end is too loud", {("bass", D, None)}, set()),
+    # amounts without a unit, self-corrections, "the same amount"
+    ("Bass up 2", {("bass", U, 2.0)}, set()),
+    ("vocals up 2, drums down 1", {("vocals", U, 2.0), ("drums", D, 1.0)}, set()),
+    ("Raise the vocals by 2 bars later in the song", {("vocals", U, None)}, set()),  # bars are not dB
+    ("Raise the bass 3 dB. Actually, make that 2 dB.", {("bass", U, 2.0)}, set()),
+    ("Raise the drums 2 dB and the bass by the same amount", {("drums", U, 2.0), ("bass", U, 2.0)}, set()),
 ]
