@@ -9,16 +9,21 @@ from evalkit.store import Store
 
 
 def run_logged(backend: Backend, requests: Sequence[GenerationRequest], store: Store, stage: str) -> list[GenerationResult]:
-    results = backend.generate_sync(requests)
+    """Each call is written to the log the moment it completes, so a kill loses no completed (and billed)
+    call's record, only the calls still in flight."""
     config = backend.config()
-    store.log_calls([
-        {"stage": stage, "backend": backend.name, "model": res.model or backend.model,
-         "params": {**config, "max_tokens": req.max_tokens, "temperature": req.temperature, "seed": req.seed,
-                    "json_schema": bool(req.json_schema), "attempts": res.attempts, "key": req.key},
-         "prompt": req.messages, "prompt_hash": req.prompt_hash, "response": res.text, "tokens_in": res.tokens_in,
-         "tokens_out": res.tokens_out, "latency_s": res.latency_s, "cost_usd": res.cost_usd, "error": res.error}
-        for req, res in zip(requests, results, strict=True)])
-    return results
+    requests = list(requests)
+
+    def log(k: int, res: GenerationResult) -> None:
+        req = requests[k]
+        store.log_calls([
+            {"stage": stage, "backend": backend.name, "model": res.model or backend.model,
+             "params": {**config, "max_tokens": req.max_tokens, "temperature": req.temperature, "seed": req.seed,
+                        "json_schema": bool(req.json_schema), "attempts": res.attempts, "key": req.key},
+             "prompt": req.messages, "prompt_hash": req.prompt_hash, "response": res.text, "tokens_in": res.tokens_in,
+             "tokens_out": res.tokens_out, "latency_s": res.latency_s, "cost_usd": res.cost_usd, "error": res.error}])
+
+    return backend.generate_sync(requests, on_result=log)
 
 
 __all__ = ["run_logged"]

@@ -79,6 +79,29 @@ def test_generate_survives_kill_9(small_testset, tmp_path):
     assert all(before[a.id] == a.text for a in after if a.id in before)  # finished work untouched
 
 
+def test_each_completed_call_is_logged_before_a_kill(small_testset, tmp_path):
+    """One chunk of many concurrent calls, killed with SIGKILL midway: the calls that had completed are in
+    the log (the chunk's advice is not written yet, and is redone on the next run)."""
+    with FakeOpenAI(lambda r, n: Reply("Lower the drums 2 dB.", delay_s=0.3)) as srv:
+        cfg = {"systems": [{"name": "slow-llm", "kind": "llm", "condition": "mix", "chunk": 100,
+                            "backend": {"name": "openai_compat", "model": "fake", "base_url": srv.base_url, "max_concurrency": 2}}]}
+        (tmp_path / "systems.yaml").write_text(yaml.safe_dump(cfg))
+        args = [sys.executable, "-m", "evalkit.cli", "generate", "--testset", str(small_testset), "--systems",
+                str(tmp_path / "systems.yaml"), "--out", str(tmp_path / "run"), "--quiet"]
+        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.time() + 60
+        while time.time() < deadline and len(srv.requests) < 6:
+            time.sleep(0.02)
+        received = len(srv.requests)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    store = Store(tmp_path / "run")
+    assert received < len(store.items("test"))  # killed inside the one chunk
+    assert store.advice() == []  # the chunk's advice was never written...
+    # ...but every call that had completed was: with 2 in flight, at least received - 2 had answered
+    assert len(store.calls_frame()) >= received - 2 >= 4
+
+
 def test_systems_yaml_typos_are_clear_errors(small_testset, tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("systems:\n  - {name: x, kind: oracle, condition: stems, colour: red}\n")

@@ -50,6 +50,17 @@ class GenerationResult:
         return self.error is None and self.text is not None
 
 
+OnResult = Callable[[int, "GenerationResult"], None]
+
+
+def report_each(results: list[GenerationResult], on_result: OnResult | None) -> list[GenerationResult]:
+    """For back ends that finish a whole batch at once: hand each result to ``on_result`` in order."""
+    if on_result is not None:
+        for k, res in enumerate(results):
+            on_result(k, res)
+    return results
+
+
 class Backend:
     """Base class. Subclasses implement ``_generate_one`` (async) or override ``generate``."""
 
@@ -76,11 +87,12 @@ class Backend:
     async def _generate_one(self, request: GenerationRequest) -> GenerationResult:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    async def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
-        """Run a batch with at most ``max_concurrency`` in flight; results keep the request order."""
+    async def generate(self, requests: Sequence[GenerationRequest], on_result: OnResult | None = None) -> list[GenerationResult]:
+        """Run a batch with at most ``max_concurrency`` in flight; results keep the request order.
+        ``on_result(index, result)`` is called as each call completes (the call log writes it at once)."""
         sem = asyncio.Semaphore(self.max_concurrency)
 
-        async def one(r: GenerationRequest) -> GenerationResult:
+        async def one(k: int, r: GenerationRequest) -> GenerationResult:
             async with sem:
                 t = time.perf_counter()
                 try:
@@ -89,17 +101,19 @@ class Backend:
                     res = GenerationResult(text=None, error=f"{type(exc).__name__}: {exc}"[:500], model=self.model)
                 if res.latency_s is None:
                     res.latency_s = time.perf_counter() - t
+                if on_result is not None:
+                    on_result(k, res)
                 return res
 
-        return list(await asyncio.gather(*(one(r) for r in requests)))
+        return list(await asyncio.gather(*(one(k, r) for k, r in enumerate(requests))))
 
-    def generate_sync(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
+    def generate_sync(self, requests: Sequence[GenerationRequest], on_result: OnResult | None = None) -> list[GenerationResult]:
         """Run ``generate`` on this back end's own event loop, kept for its lifetime: HTTP clients bind
         their connection pools to the loop they first ran on, so a fresh loop per batch would break them."""
         loop = getattr(self, "_loop", None)
         if loop is None or loop.is_closed():
             loop = self._loop = asyncio.new_event_loop()
-        return loop.run_until_complete(self.generate(list(requests)))
+        return loop.run_until_complete(self.generate(list(requests), on_result=on_result))
 
     def close(self) -> None:
         """Release models or clients, and the event loop."""

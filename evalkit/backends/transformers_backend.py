@@ -17,7 +17,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from evalkit.backends.base import Backend, GenerationRequest, GenerationResult, register_backend, text_of
+from evalkit.backends.base import (
+    Backend,
+    GenerationRequest,
+    GenerationResult,
+    register_backend,
+    report_each,
+    text_of,
+)
 from evalkit.errors import ConfigError, MissingDependencyError, require
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -316,16 +323,17 @@ class TransformersBackend(Backend):
         backend._model, backend._tok = model, tokenizer
         return backend
 
-    async def generate(self, requests):
+    async def generate(self, requests, on_result=None):
         requests = list(requests)
         if not requests:
             return []
         try:
-            return await asyncio.to_thread(self._generate_batch, requests)
+            results = await asyncio.to_thread(self._generate_batch, requests)
         except (ConfigError, MissingDependencyError):
             raise
         except Exception as exc:
-            return [GenerationResult(text=None, error=f"{type(exc).__name__}: {exc}"[:500], model=self.model) for _ in requests]
+            results = [GenerationResult(text=None, error=f"{type(exc).__name__}: {exc}"[:500], model=self.model) for _ in requests]
+        return report_each(results, on_result)
 
 
 @register_backend("transformers")

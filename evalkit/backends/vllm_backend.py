@@ -10,7 +10,14 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from evalkit.backends.base import Backend, GenerationRequest, GenerationResult, register_backend, text_of
+from evalkit.backends.base import (
+    Backend,
+    GenerationRequest,
+    GenerationResult,
+    register_backend,
+    report_each,
+    text_of,
+)
 from evalkit.errors import require
 
 AUDIO_PLACEHOLDER = "<|audio_bos|><|AUDIO|><|audio_eos|>"  # Qwen2-Audio's; set audio_placeholder for other audio LMs
@@ -81,8 +88,8 @@ class VLLMBackend(Backend):
         return [GenerationResult(text=o.outputs[0].text, tokens_in=len(o.prompt_token_ids or []),
                                  tokens_out=len(o.outputs[0].token_ids), model=self.model) for o in outs]
 
-    async def generate(self, requests):
-        return await asyncio.to_thread(self._run, list(requests))
+    async def generate(self, requests, on_result=None):
+        return report_each(await asyncio.to_thread(self._run, list(requests)), on_result)
 
 
 @register_backend("vllm")
