@@ -52,15 +52,20 @@ def test_llm_system_over_http_logs_every_call_and_records_failures(small_testset
     assert "| stem | loudness (LUFS)" in prompts[0]  # the stems condition shows a per-stem table
 
 
+def _start_slow_generate(testset, tmp_path, base_url: str, *, chunk: int, concurrency: int) -> subprocess.Popen:
+    """`evalkit generate` in its own process group (so a test can SIGKILL it), one LLM system over ``base_url``."""
+    cfg = {"systems": [{"name": "slow-llm", "kind": "llm", "condition": "mix", "chunk": chunk,
+                        "backend": {"name": "openai_compat", "model": "fake", "base_url": base_url, "max_concurrency": concurrency}}]}
+    (tmp_path / "systems.yaml").write_text(yaml.safe_dump(cfg))
+    args = [sys.executable, "-m", "evalkit.cli", "generate", "--testset", str(testset), "--systems",
+            str(tmp_path / "systems.yaml"), "--out", str(tmp_path / "run"), "--quiet"]
+    return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+
 def test_generate_survives_kill_9(small_testset, tmp_path):
     """A `generate` subprocess killed with SIGKILL mid-run, then rerun: nothing lost, nothing duplicated."""
     with FakeOpenAI(lambda r, n: Reply(f"Lower the drums {1 + n % 5} dB.", delay_s=0.15)) as srv:
-        cfg = {"systems": [{"name": "slow-llm", "kind": "llm", "condition": "mix", "chunk": 1,
-                            "backend": {"name": "openai_compat", "model": "fake", "base_url": srv.base_url, "max_concurrency": 1}}]}
-        (tmp_path / "systems.yaml").write_text(yaml.safe_dump(cfg))
-        args = [sys.executable, "-m", "evalkit.cli", "generate", "--testset", str(small_testset), "--systems",
-                str(tmp_path / "systems.yaml"), "--out", str(tmp_path / "run"), "--quiet"]
-        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        proc = _start_slow_generate(small_testset, tmp_path, srv.base_url, chunk=1, concurrency=1)
         store_path = tmp_path / "run" / "store.sqlite"
         deadline = time.time() + 60
         while time.time() < deadline:
@@ -83,12 +88,7 @@ def test_each_completed_call_is_logged_before_a_kill(small_testset, tmp_path):
     """One chunk of many concurrent calls, killed with SIGKILL midway: the calls that had completed are in
     the log (the chunk's advice is not written yet, and is redone on the next run)."""
     with FakeOpenAI(lambda r, n: Reply("Lower the drums 2 dB.", delay_s=0.3)) as srv:
-        cfg = {"systems": [{"name": "slow-llm", "kind": "llm", "condition": "mix", "chunk": 100,
-                            "backend": {"name": "openai_compat", "model": "fake", "base_url": srv.base_url, "max_concurrency": 2}}]}
-        (tmp_path / "systems.yaml").write_text(yaml.safe_dump(cfg))
-        args = [sys.executable, "-m", "evalkit.cli", "generate", "--testset", str(small_testset), "--systems",
-                str(tmp_path / "systems.yaml"), "--out", str(tmp_path / "run"), "--quiet"]
-        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        proc = _start_slow_generate(small_testset, tmp_path, srv.base_url, chunk=100, concurrency=2)
         deadline = time.time() + 60
         while time.time() < deadline and len(srv.requests) < 6:
             time.sleep(0.02)
