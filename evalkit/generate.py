@@ -104,9 +104,10 @@ def generate(testset: str | Path | TestSet, systems: list[SystemConfig], run_dir
     items = ts.split(split)
     status = store.advice_status()
     counts: Counter = Counter()
-    todo = {(s.name, c): [i for i in items_for(s, items) if status.get(advice_id(i.id, s.name, c)) != "ok"]
+    chosen = {s.name: items_for(s, items) for s in systems}
+    todo = {(s.name, c): [i for i in chosen[s.name] if status.get(advice_id(i.id, s.name, c)) != "ok"]
             for s in systems for c in s.condition_list}
-    counts["skipped"] = sum(len(items_for(s, items)) for s in systems for _ in s.condition_list) - sum(len(v) for v in todo.values())
+    counts["skipped"] = sum(len(chosen[s.name]) * len(s.condition_list) for s in systems) - sum(len(v) for v in todo.values())
     with progress_bar(not show_progress) as bar:
         task = bar.add_task("generating advice", total=sum(len(v) for v in todo.values()))
         for cfg in systems:

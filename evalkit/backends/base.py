@@ -15,6 +15,7 @@ from typing import Any
 
 from evalkit.errors import ConfigError
 from evalkit.records import content_hash
+from evalkit.secrets import SECRET_KEYS, redact
 
 
 @dataclass
@@ -75,8 +76,6 @@ class Backend:
 
     def config(self) -> dict[str, Any]:
         """The arguments this back end was built with, minus secrets: stored with every call."""
-        from evalkit.secrets import SECRET_KEYS, redact
-
         return redact({"backend": self.name, "model": self.model, "max_concurrency": self.max_concurrency,
                        **{k: v for k, v in self.options.items() if k not in SECRET_KEYS}})
 

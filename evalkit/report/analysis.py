@@ -15,7 +15,7 @@ import pandas as pd
 from sqlalchemy import select
 
 from evalkit import __version__
-from evalkit.analysis_plan import REFERENCE_METRICS, AnalysisPlan, Contrast, stored_plan
+from evalkit.analysis_plan import REFERENCE_METRICS, AnalysisPlan, Contrast, conditions_of, stored_plan
 from evalkit.judging.diagnostics import judge_agreement, judge_diagnostics
 from evalkit.judging.reference import REFERENCE_JUDGE
 from evalkit.judging.rubrics import load_rubric
@@ -184,8 +184,7 @@ def _plan_notes(an: Analysis, systems: list[dict]) -> None:
     if not an.primary:
         an.notes.append("No primary contrast: no system (bounds excluded) ran under mix and another condition. Run one "
                         "system under several conditions (conditions: [mix, stems, stems+reference]) to compare like with like.")
-    if any(Condition.stems_own_reference.value in (s.get("conditions") or [s.get("condition")]) or s.get("reference") == "own"
-           for s in systems if s["kind"] not in ("oracle",)):
+    if any(Condition.stems_own_reference in conditions_of(s) for s in systems if s["kind"] != "oracle"):
         an.notes.append("stems+own-reference shows the advisor a balanced copy of the item's own song, which gives the "
                         "answer away: it is an upper bound and never part of a contrast.")
 

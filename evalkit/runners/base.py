@@ -86,10 +86,6 @@ class SystemConfig(BaseModel):
     def is_bound(self) -> bool:
         return self.kind in BOUND_KINDS
 
-    @property
-    def config_hash(self) -> str:
-        return content_hash(self.model_dump(mode="json"))
-
     def run_hash(self, condition: Condition) -> str:
         """The hash of this system under one condition: the config that produced one advice."""
         body = self.model_dump(mode="json", exclude={"conditions", "condition"})
