@@ -40,6 +40,7 @@ def build_study(root: Path, participants: int, answers: int, store_url: str | No
 
 
 def run_participants(study_dir: str, pids: list[str], reload_every: int = 7) -> list[float]:
+    from evalkit.study.simulate import admit
     from evalkit.study.store import StudyStore
 
     study = StudyStore(study_dir)
@@ -47,7 +48,7 @@ def run_participants(study_dir: str, pids: list[str], reload_every: int = 7) -> 
     lock = threading.Lock()
 
     def participant(pid: str) -> None:
-        study.participant(pid, simulated=True)
+        admit(study, pid)  # consent, screening and the slot claim, as the app does
         k = 0
         while True:
             trial, done, total = study.next_trial(pid)  # what every page load does
@@ -57,7 +58,7 @@ def run_participants(study_dir: str, pids: list[str], reload_every: int = 7) -> 
                 study.next_trial(pid)  # a reload: the same question again
             for _ in range(2):  # a double submit
                 t = time.perf_counter()
-                study.save_answer(pid, trial.trial_id, "A" if k % 2 else "B", simulated=True)
+                study.save_answer(pid, trial.trial_id, {"specificity": "A", "helpfulness": "A" if k % 2 else "B"}, simulated=True)
                 with lock:
                     latencies.append(time.perf_counter() - t)
             k += 1
@@ -120,7 +121,7 @@ def _run(participants: int, answers: int, processes: int, store_url: str | None)
         from evalkit.study.store import StudyStore
 
         s = StudyStore(study)
-        prefs = s.store.preferences()
+        prefs = [p for p in s.store.preferences(s.study_id) if p.criterion == "helpfulness"]  # one row per trial and question
         keys = {(p.participant_id, p.trial_id) for p in prefs}
         expected = sum(len(s.trials(pid)) for pid in pids)
         return {"participants": participants, "answers_each": answers, "processes": processes,

@@ -198,16 +198,17 @@ def report_cmd(
     out: Annotated[Path, typer.Option(help="where report/, tables/ and figures/ go")],
     answers: Annotated[Path | None, typer.Option(help="human answers CSV (evalkit study export)")] = None,
     bootstrap: Annotated[int, typer.Option(help="bootstrap rounds")] = 1000,
+    include_simulated: Annotated[bool, typer.Option(help="report SIMULATED raters' answers (labelled as such)")] = False,
 ) -> None:
     """Markdown + HTML report, LaTeX tables, CSVs and figures for a run."""
     from evalkit.report.build import write_report
-    from evalkit.stats.preference import validate_preferences
+    from evalkit.stats.preference import analysis_rows
     from evalkit.store import Store
 
     human = _read_csv(answers, "answers") if answers else None
     if human is not None:
-        validate_preferences(human, str(answers))
-    typer.echo(f"report: {write_report(Store(run, create=False), out, human, bootstrap=bootstrap)}")
+        analysis_rows(human, str(answers), include_simulated=include_simulated)  # refuse unusable answers before any work
+    typer.echo(f"report: {write_report(Store(run, create=False), out, human, bootstrap=bootstrap, include_simulated=include_simulated)}")
 
 
 # -- stats ----------------------------------------------------------------------------------------
@@ -231,14 +232,18 @@ def stats_preferences(
     ties: Annotated[str, typer.Option(help="half | drop | davidson (Bradley–Terry)")] = "half",
     bootstrap: Annotated[int, typer.Option(help="bootstrap rounds (by participant)")] = 1000,
     seed: Annotated[int, typer.Option(help="bootstrap seed")] = 0,
+    criterion: Annotated[str, typer.Option(help="which study question: helpfulness | specificity")] = "helpfulness",
+    include_excluded: Annotated[bool, typer.Option(help="keep participants the study excluded")] = False,
+    include_simulated: Annotated[bool, typer.Option(help="keep SIMULATED raters")] = False,
 ) -> None:
     """Bradley–Terry scores with CIs and pairwise sign tests (Holm) from preference votes."""
-    from evalkit.stats.preference import pairwise_tests, validate_preferences, win_rates
+    from evalkit.stats.preference import analysis_rows, pairwise_tests, win_rates
     from evalkit.stats.ranking import bradley_terry
 
     if ties not in ("half", "drop", "davidson"):
         raise EvalkitInputError(f"--ties {ties!r}: use half, drop or davidson")
-    df = validate_preferences(_read_csv(prefs, "preferences"), str(prefs))
+    df = analysis_rows(_read_csv(prefs, "preferences"), str(prefs), criterion=criterion, include_excluded=include_excluded,
+                       include_simulated=include_simulated)
     out.mkdir(parents=True, exist_ok=True)
     bt = bradley_terry(df, ties=ties, bootstrap=bootstrap, seed=seed)
     bt[["system", "score", "ci_low", "ci_high"]].to_csv(out / "bradley_terry.csv", index=False)
@@ -273,13 +278,17 @@ def stats_agreement(
     judge: Annotated[Path, typer.Argument(help="judge votes CSV (preferences format)")],
     human: Annotated[Path, typer.Argument(help="human votes CSV (preferences format)")],
     out: Annotated[Path, typer.Option(help="output directory")],
+    criterion: Annotated[str, typer.Option(help="which study question the judge is compared with")] = "helpfulness",
+    include_excluded: Annotated[bool, typer.Option(help="keep participants the study excluded")] = False,
+    include_simulated: Annotated[bool, typer.Option(help="keep SIMULATED raters")] = False,
 ) -> None:
     """Judge vs human agreement (MT-Bench definitions, Cohen's κ), human ceiling, ranking correlation."""
     from evalkit.stats.agreement import human_agreement, ranking_correlation_ci, vote_agreement
-    from evalkit.stats.preference import validate_preferences
+    from evalkit.stats.preference import analysis_rows, validate_preferences
 
     j = validate_preferences(_read_csv(judge, "judge votes"), str(judge))
-    h = validate_preferences(_read_csv(human, "human votes"), str(human))
+    h = analysis_rows(_read_csv(human, "human votes"), str(human), criterion=criterion, include_excluded=include_excluded,
+                      include_simulated=include_simulated)
     out.mkdir(parents=True, exist_ok=True)
     for name, t in (("vote_agreement", vote_agreement(j, h)), ("human_agreement", human_agreement(h)),
                     ("ranking_correlation", ranking_correlation_ci(j, h))):
@@ -322,7 +331,7 @@ def study_create(
     systems: Annotated[str | None, typer.Option(help="comma-separated systems (default: all)")] = None,
     ratings: Annotated[int, typer.Option(help="ratings per (item, pair)")] = 4,
     trials: Annotated[int, typer.Option(help="trials per participant")] = 12,
-    gold: Annotated[int, typer.Option(help="gold (attention) trials per participant")] = 1,
+    gold: Annotated[int, typer.Option(help="gold (attention) trials per participant, at random positions")] = 2,
     max_items: Annotated[int | None, typer.Option(help="at most this many items")] = None,
     after_audio: Annotated[bool, typer.Option(help="render each advice's 'after' audio")] = False,
     stems_audio: Annotated[bool, typer.Option(help="offer the problem stems too")] = False,
@@ -330,16 +339,26 @@ def study_create(
     completion_code: Annotated[str | None, typer.Option(help="fixed completion code (e.g. Prolific's)")] = None,
     completion_url: Annotated[str | None, typer.Option(help="redirect after completion (e.g. Prolific's)")] = None,
     no_headphone_check: Annotated[bool, typer.Option(help="skip the headphone screening")] = False,
+    consent: Annotated[Path | None, typer.Option(help="Markdown consent text: researcher, ethics reference, contact, withdrawal")] = None,
+    screenout_code: Annotated[str | None, typer.Option(help="Prolific code for people screened out")] = None,
+    screenout_url: Annotated[str | None, typer.Option(help="where screened-out people return (Prolific's link)")] = None,
+    listen_min: Annotated[float, typer.Option(help="seconds each clip must play before answers unlock (0: off)", min=0)] = 3.0,
+    slot_timeout: Annotated[float, typer.Option(help="minutes without an answer before a slot goes to someone else", min=1)] = 60.0,
+    prolific_study_id: Annotated[str | None, typer.Option(help="refuse links whose STUDY_ID differs")] = None,
     seed: Annotated[int, typer.Option(help="design seed")] = 0,
 ) -> None:
-    """A counterbalanced pairwise study from a run, with gold trials and loudness-matched stimuli."""
+    """A pairwise study from a run: many pairs per participant, sides balanced, gold trials, loudness-matched stimuli."""
     from evalkit.study.design import create_study
 
     cfg = create_study(run, out, systems=systems.split(",") if systems else None, ratings=ratings, trials_per_participant=trials,
                        gold_per_participant=gold, max_items=max_items, after_audio=after_audio, stems_audio=stems_audio,
                        store_url=store_url, completion_code=completion_code, completion_url=completion_url,
-                       headphone_check=not no_headphone_check, seed=seed)
+                       headphone_check=not no_headphone_check, consent=consent, screenout_code=screenout_code,
+                       screenout_url=screenout_url, listen_min_s=listen_min or None, slot_timeout_min=slot_timeout,
+                       prolific_study_id=prolific_study_id, seed=seed)
     typer.echo(f"study {cfg['study_id']}: {len(cfg['items'])} items, {cfg['n_slots']} participant slots -> {out}")
+    if cfg["consent_is_example"]:
+        typer.echo("warning: the consent page shows the bundled EXAMPLE text; pass --consent your.md for a real study", err=True)
 
 
 @study_app.command("serve")
@@ -368,10 +387,11 @@ def study_export(
     out: Annotated[Path, typer.Option(help="CSV to write (evalkit stats preferences format)")],
     include_gold: Annotated[bool, typer.Option(help="include gold trials")] = False,
 ) -> None:
-    """Answers as CSV for `evalkit stats preferences`."""
+    """Answers as CSV for `evalkit stats preferences`: one row per trial and question, with timings, plays and exclusions."""
+    from evalkit.study.outcomes import export_answers
     from evalkit.study.store import StudyStore
 
-    df = StudyStore(study).export(include_gold=include_gold)
+    df = export_answers(StudyStore(study), include_gold=include_gold)
     out.parent.mkdir(parents=True, exist_ok=True)
     df.to_csv(out, index=False)
     typer.echo(f"wrote {len(df)} answers from {df.participant_id.nunique()} participants to {out}")
@@ -388,7 +408,7 @@ def study_simulate(
     from evalkit.study.simulate import simulate
 
     n = simulate(study, participants=participants, seed=seed, inattentive=inattentive)
-    typer.echo(f"{n} simulated answers saved")
+    typer.echo(f"{n} simulated trials answered")
 
 
 def main() -> None:

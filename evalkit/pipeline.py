@@ -55,6 +55,7 @@ class SimulateOptions(Strict):
     seed: int = 0
     noise_db: float = 1.0
     inattentive: float = Field(0.1, ge=0, le=1)
+    fail_screening: float = Field(0.05, ge=0, le=1)
 
 
 class StudyOptions(Strict):
@@ -62,7 +63,7 @@ class StudyOptions(Strict):
     systems: list[str] | None = None
     ratings: int = Field(4, ge=1)
     trials_per_participant: int = Field(12, ge=1)
-    gold_per_participant: int = Field(1, ge=0)
+    gold_per_participant: int = Field(2, ge=0)
     max_items: int | None = None
     after_audio: bool = False
     simulate: SimulateOptions | None = Field(default_factory=SimulateOptions)
@@ -104,6 +105,34 @@ def load_experiment(path: str | Path) -> ExperimentConfig:
 def _log(msg: str, quiet: bool) -> None:
     if not quiet:
         print(msg, flush=True)
+
+
+def _study_stage(config: ExperimentConfig, out: Path, config_dir: Path, quiet: bool) -> tuple[pd.DataFrame | None, pd.DataFrame | None, bool]:
+    """Create the study once; answers come from a CSV the user gives or from simulated raters (labelled).
+    Returns (answers, participant flow, whether the answers are simulated)."""
+    from evalkit.study.design import create_study
+    from evalkit.study.outcomes import export_answers, flow_table
+    from evalkit.study.simulate import simulate
+    from evalkit.study.store import StudyStore
+
+    opts, study_dir = config.study, out / "study"
+    if not (study_dir / "study.json").exists():
+        _log("[4/6] creating the listening study", quiet)
+        create_study(out, study_dir, systems=opts.systems, ratings=opts.ratings, trials_per_participant=opts.trials_per_participant,
+                     gold_per_participant=opts.gold_per_participant, max_items=opts.max_items, after_audio=opts.after_audio,
+                     seed=config.report.seed, show_progress=not quiet)
+    if opts.answers_csv:
+        return pd.read_csv(_resolve(opts.answers_csv, config_dir)), None, False
+    if not opts.simulate:
+        return None, None, False
+    sim = opts.simulate
+    _log(f"[4/6] simulating {sim.participants} raters (marked SIMULATED)", quiet)
+    simulate(study_dir, participants=sim.participants, seed=sim.seed, noise_db=sim.noise_db, inattentive=sim.inattentive,
+             fail_screening=sim.fail_screening)
+    study = StudyStore(study_dir)
+    human = export_answers(study)
+    human.to_csv(study_dir / "answers.csv", index=False)
+    return human, flow_table(study), True
 
 
 def run_experiment(config: ExperimentConfig, out: str | Path, *, config_dir: Path = ROOT, quiet: bool = False) -> dict[str, Any]:
@@ -173,34 +202,15 @@ def run_experiment(config: ExperimentConfig, out: str | Path, *, config_dir: Pat
 
     # 4. study
     t = time.perf_counter()
-    human = None
-    if config.study.enabled:
-        from evalkit.study.design import create_study
-        from evalkit.study.simulate import simulate
-        from evalkit.study.store import StudyStore
-
-        study_dir = out / "study"
-        if not (study_dir / "study.json").exists():
-            _log("[4/6] creating the listening study", quiet)
-            create_study(out, study_dir, systems=config.study.systems, ratings=config.study.ratings,
-                         trials_per_participant=config.study.trials_per_participant,
-                         gold_per_participant=config.study.gold_per_participant, max_items=config.study.max_items,
-                         after_audio=config.study.after_audio, seed=config.report.seed, show_progress=not quiet)
-        if config.study.answers_csv:
-            human = pd.read_csv(_resolve(config.study.answers_csv, config_dir))
-        elif config.study.simulate:
-            sim = config.study.simulate
-            _log(f"[4/6] simulating {sim.participants} raters (marked SIMULATED)", quiet)
-            simulate(study_dir, participants=sim.participants, seed=sim.seed, noise_db=sim.noise_db, inattentive=sim.inattentive)
-            human = StudyStore(study_dir).export()
-            human.to_csv(out / "study" / "answers.csv", index=False)
+    human, flow, simulated = _study_stage(config, out, config_dir, quiet) if config.study.enabled else (None, None, False)
     stage("study_s", t)
 
     # 5–6. stats and report
     t = time.perf_counter()
     _log("[5/6] statistics", quiet)
     _log("[6/6] writing the report", quiet)
-    report = write_report(store, out, human, bootstrap=config.report.bootstrap, seed=config.report.seed)
+    report = write_report(store, out, human, bootstrap=config.report.bootstrap, seed=config.report.seed,
+                          include_simulated=simulated, flow=flow)
     stage("report_s", t)
     if notes:
         md = out / "report" / "report.md"

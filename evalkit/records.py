@@ -188,10 +188,14 @@ class Preference(Record):
     started_at: str | None = None
     answered_at: str = Field(default_factory=utc_now)
     simulated: bool = False
+    study_id: str | None = None
+    # Which question the answer is to: "helpfulness" (which advice would you rather follow) or
+    # "specificity" (which advice is more specific); the names match the LLM judges' rubrics.
+    criterion: Literal["helpfulness", "specificity"] = "helpfulness"
 
     @property
     def key(self) -> str:
-        return content_hash({"participant": self.participant_id, "trial": self.trial_id})
+        return content_hash({"participant": self.participant_id, "trial": self.trial_id, "criterion": self.criterion})
 
 
 __all__ = [

@@ -152,10 +152,56 @@ preferences = Table(
     Column("simulated", Boolean, nullable=False),
     Column("body", Text, nullable=False),
     Column("answered_at", String(40), nullable=False),
+    Column("study_id", String(100), index=True),  # added by migration 4 to stores made before it
+    Column("criterion", String(20)),
+)
+
+# Study tables (migration 4): participants keyed by (study, participant) so studies sharing a store stay
+# apart; slots are claimed (one row per claim) only after consent and screening; every flow step,
+# browser mismatch and play event is an idempotent row in study_events.
+study_participants = Table(
+    "study_participants",
+    metadata,
+    Column("study_id", String(100), primary_key=True),
+    Column("participant_id", String(200), primary_key=True),
+    Column("slot", Integer),  # None until claimed
+    Column("session_id", String(200)),
+    Column("browser_key", String(64)),
+    Column("opened_at", String(40), nullable=False),
+    Column("consented_at", String(40)),
+    Column("headphone_passed", Boolean),
+    Column("headphone_score", Integer),
+    Column("screened_out_at", String(40)),
+    Column("claimed_at", String(40)),
+    Column("withdrawn_at", String(40)),
+    Column("completed_at", String(40)),
+    Column("completion_code", String(40)),
+    Column("simulated", Boolean, nullable=False, default=False),
+)
+slot_claims = Table(
+    "slot_claims",
+    metadata,
+    Column("study_id", String(100), primary_key=True),
+    Column("slot", Integer, primary_key=True),
+    Column("round", Integer, primary_key=True),  # the n-th claim of this slot: a concurrent claim of the same round loses
+    Column("participant_id", String(200), nullable=False),
+    Column("claimed_at", String(40), nullable=False),
+)
+study_events = Table(
+    "study_events",
+    metadata,
+    Column("key", String(40), primary_key=True),
+    Column("study_id", String(100), nullable=False, index=True),
+    Column("participant_id", String(200), nullable=False, index=True),
+    Column("trial_id", String(40)),
+    Column("kind", String(30), nullable=False),
+    Column("detail", Text),
+    Column("at", String(40), nullable=False),
 )
 
 _CORE = [schema_migrations, run_meta, songs, items, advice, judgments, llm_calls]
 _STUDY = [study_trials, participants, preferences]
+_STUDY_V2 = [study_participants, slot_claims, study_events]
 
 def _judgment_failure_column(conn) -> None:
     """Tell a failed call from an unparsed answer. Stores made before this migration get the column and a
@@ -170,11 +216,32 @@ def _judgment_failure_column(conn) -> None:
                  {"f": False})
 
 
+def _study_v2(conn) -> None:
+    """Per-study participants, slot claims and events; answers learn their study and criterion. Old
+    participants are copied over (their slot counts as claimed) and old answers are 'helpfulness'."""
+    from sqlalchemy import inspect
+
+    metadata.create_all(conn, tables=_STUDY_V2)
+    cols = {c["name"] for c in inspect(conn).get_columns("preferences")}
+    for name, kind in (("study_id", "VARCHAR(100)"), ("criterion", "VARCHAR(20)")):
+        if name not in cols:
+            conn.execute(text(f"ALTER TABLE preferences ADD COLUMN {name} {kind}"))
+    conn.execute(text("UPDATE preferences SET criterion = 'helpfulness' WHERE criterion IS NULL"))
+    conn.execute(text("UPDATE preferences SET study_id = (SELECT t.study_id FROM study_trials t WHERE t.trial_id = preferences.trial_id) "
+                      "WHERE study_id IS NULL"))
+    conn.execute(text(
+        "INSERT INTO study_participants (study_id, participant_id, slot, session_id, opened_at, consented_at, headphone_passed, "
+        "claimed_at, completed_at, completion_code, simulated) SELECT p.study_id, p.participant_id, p.slot, p.session_id, p.created_at, "
+        "p.consented_at, p.headphone_passed, p.created_at, p.completed_at, p.completion_code, p.simulated FROM participants p "
+        "WHERE NOT EXISTS (SELECT 1 FROM study_participants s WHERE s.study_id = p.study_id AND s.participant_id = p.participant_id)"))
+
+
 # Append-only: never edit an entry, add a new one.
 MIGRATIONS: list[tuple[int, str, Callable[[Any], None]]] = [
     (1, "core tables: songs, items, advice, judgments, llm_calls", lambda c: metadata.create_all(c, tables=_CORE)),
     (2, "study tables: trials, participants, preferences", lambda c: metadata.create_all(c, tables=_STUDY)),
     (3, "judgments.failure: parse vs api failures", _judgment_failure_column),
+    (4, "study v2: per-study participants, slot claims, events; answers by criterion", _study_v2),
 ]
 
 
@@ -294,6 +361,10 @@ class Store:
                 return len(conn.execute(stmt, list(rows)).all())
         except OperationalError as exc:
             raise StoreError(f"{self.display_url}: write failed ({exc.orig}); is the directory read-only or the disk full?") from exc
+
+    def insert_rows(self, table: Table, rows: Sequence[dict[str, Any]]) -> int:
+        """Insert rows whose key is new (a rerun writes nothing twice); returns how many were written."""
+        return self._insert(table, rows)
 
     def set_meta(self, key: str, value: Any) -> None:
         self._insert(run_meta, [{"key": key, "value": canonical_json(redact(value))}], update=["value"])
@@ -425,16 +496,23 @@ class Store:
     # -- preferences --------------------------------------------------------------------------
     def put_preference(self, value: Preference) -> bool:
         """Save one answer; True if it was new. A second submit of the same trial changes nothing."""
-        return self._insert(preferences, [{
-            "key": value.key, "participant_id": value.participant_id, "trial_id": value.trial_id,
-            "item_id": value.item_id, "system_a": value.system_a, "system_b": value.system_b,
-            "choice": value.choice, "simulated": value.simulated, "body": value.model_dump_json(),
-            "answered_at": value.answered_at,
-        }]) == 1
+        return self.put_preferences([value]) == 1
 
-    def preferences(self) -> list[Preference]:
+    def put_preferences(self, values: Sequence[Preference]) -> int:
+        """Save the answers of one trial (one per criterion) in one transaction; returns how many were new."""
+        return self._insert(preferences, [{
+            "key": v.key, "participant_id": v.participant_id, "trial_id": v.trial_id, "item_id": v.item_id,
+            "system_a": v.system_a, "system_b": v.system_b, "choice": v.choice, "simulated": v.simulated,
+            "body": v.model_dump_json(), "answered_at": v.answered_at, "study_id": v.study_id, "criterion": v.criterion,
+        } for v in values])
+
+    def preferences(self, study_id: str | None = None) -> list[Preference]:
+        """All answers, or one study's: studies sharing a store never see each other's answers."""
+        q = select(preferences.c.body).order_by(preferences.c.answered_at)
+        if study_id is not None:
+            q = q.where(preferences.c.study_id == study_id)
         with self.engine.connect() as conn:
-            return [Preference.model_validate_json(r.body) for r in conn.execute(select(preferences.c.body).order_by(preferences.c.answered_at))]
+            return [Preference.model_validate_json(r.body) for r in conn.execute(q)]
 
     def count(self, table: str) -> int:
         with self.engine.connect() as conn:

@@ -1,5 +1,5 @@
-"""Admin: progress and the CSV export, behind a token from the environment (EVALKIT_ADMIN_TOKEN)
-or the study config. Without a configured token the page is off."""
+"""Admin: the participant flow, coverage per system pair, progress and the CSV export, behind a token
+from the environment (EVALKIT_ADMIN_TOKEN) or the study config. Without a configured token the page is off."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import os
 
 import streamlit as st
 from common import get_study
+
+from evalkit.study.outcomes import coverage_table, export_answers, flow_table, participant_status
 
 
 def render() -> None:
@@ -22,11 +24,22 @@ def render() -> None:
         if given:
             st.error("Wrong token.")
         st.stop()
-    progress = study.progress()
-    answers = study.export()
+    if study.config.get("consent_is_example"):
+        st.warning("This study shows the bundled EXAMPLE consent text. Recreate it with `--consent your.md` before real participants.")
+    status = participant_status(study)
+    answers = export_answers(study)
     c1, c2, c3 = st.columns(3)
-    c1.metric("Participants", len(progress))
-    c2.metric("Completed", int(progress.completed_at.notna().sum()) if len(progress) else 0)
+    c1.metric("Participants", len(status))
+    c2.metric("Included", int((~status.excluded).sum()) if len(status) else 0)
     c3.metric("Answers", len(answers))
-    st.dataframe(progress[["participant_id", "slot", "answers", "completed_at", "headphone_passed", "simulated"]])
+    st.subheader("Participant flow")
+    st.dataframe(flow_table(study, status), hide_index=True)
+    st.subheader("Coverage per system pair (included participants)")
+    cov = coverage_table(study, status)
+    if len(cov) and (cov.ratings == 0).any():
+        st.warning(f"{int((cov.ratings == 0).sum())} of {len(cov)} pairs have no ratings yet.")
+    st.dataframe(cov, hide_index=True)
+    st.subheader("Participants")
+    st.dataframe(status[["participant_id", "slot", "consented", "headphone_score", "completed", "gold_correct", "gold_total",
+                         "excluded", "exclusion_reason", "simulated"]], hide_index=True)
     st.download_button("Download answers (CSV)", answers.to_csv(index=False), file_name="preferences.csv", mime="text/csv")

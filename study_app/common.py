@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import streamlit as st
 
@@ -18,7 +19,22 @@ def get_study(study_dir: str | None = None) -> StudyStore:
     return StudyStore(Path(study_dir), url=os.environ.get("EVALKIT_STUDY_STORE_URL"))
 
 
+@st.cache_data(max_entries=512)
+def _clip_bytes(path: str) -> bytes:
+    return Path(path).read_bytes()
+
+
 def audio(study: StudyStore, rel: str, label: str) -> None:
     """Play a stimulus; only files inside the study's stimuli folder are ever read."""
     st.caption(label)
-    st.audio(study.audio_path(rel).read_bytes(), format="audio/wav")
+    st.audio(_clip_bytes(str(study.audio_path(rel))), format="audio/wav")
+
+
+def prolific_link(url: str | None, code: str | None) -> str:
+    """Prolific's return link with the code as ``cc`` (kept if the URL already has one)."""
+    url = url or "https://app.prolific.com/submissions/complete"
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query))
+    if code and "cc" not in query:
+        query["cc"] = code
+    return urlunsplit(parts._replace(query=urlencode(query)))

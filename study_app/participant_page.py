@@ -1,98 +1,188 @@
-"""The participant's flow: consent → headphone check → instructions → trials → completion code.
+"""The participant's flow: consent → headphone check → instructions → trials → completion code, with
+a screen-out page and a way to leave at every step (never a dead end).
 
 Where a participant is comes from the database on every run, never from widget state, so a reload,
-a reconnect or a closed tab resumes exactly where they were.
+a reconnect or a closed tab resumes exactly where they were. After consent the participant is bound
+to their browser (a random key in the URL and in localStorage); the same ID in another browser
+gets a page that says so, and the attempt is logged.
 """
 
 from __future__ import annotations
 
 import streamlit as st
-from common import audio, get_study
+from browser_side import listening, page_helper
+from common import audio, get_study, prolific_link
 
 from evalkit.errors import EvalkitInputError
 from evalkit.records import utc_now
-from evalkit.study.headphone import TRIALS, passed
+from evalkit.study.headphone import TRIALS, participant_clips
 from evalkit.study.store import valid_participant_id
 
-CHOICES = {"Advice A": "A", "Advice B": "B", "No preference": "tie"}
+CHOICES = {"Advice A": "A", "Advice B": "B", "No difference": "tie"}
+CONFIDENCE = {1: "1 · guessing", 2: "2 · unsure", 3: "3 · fairly sure", 4: "4 · sure", 5: "5 · certain"}
+QUESTIONS = {"specificity": "Which advice is more specific?", "helpfulness": "Which advice would you rather follow?"}
 
 
 def consent(study, pid: str) -> None:
-    st.title("Which mixing advice would you follow?")
-    st.write("In this study you will listen to short music mixes whose balance is off, and read two pieces of advice "
-             "on how to fix them. You will say which advice you would rather follow. It takes about 10–15 minutes. "
-             "Your answers are stored under your Prolific ID only; you may stop at any time.")
+    st.markdown((study.dir / study.config.get("consent_file", "consent.md")).read_text(encoding="utf-8"))
     with st.form("consent"):
         agreed = st.checkbox("I am 18 or older, I have read the information above, and I agree to take part.")
         if st.form_submit_button("Continue"):
             if not agreed:
-                st.warning("Please tick the box to give your consent, or close this tab to leave the study.")
+                st.warning("Please tick the box to give your consent, or close this tab and return the study to leave.")
             else:
-                study.update_participant(pid, consented_at=utc_now())
+                key = study.consent(pid)
+                if key:  # None: another browser consented first, and the next run says so
+                    st.query_params["k"] = key
                 st.rerun()
+
+
+def other_browser(study, pid: str) -> None:
+    qp = st.query_params
+    if "k" not in qp and not page_helper(_slot(study, pid), restore=True):
+        st.caption("Checking this browser…")  # the browser looks for its key; it reloads with it, or reports none
+        st.stop()
+    study.log(pid, "browser_mismatch", {"session_id": qp.get("SESSION_ID"), "had_key": "k" in qp})
+    st.title("This study is open in another browser")
+    st.error("You started this study in a different browser (or a private window). To protect your answers, please "
+             "continue in the browser where you gave consent. If you cannot, contact the researcher named on the "
+             "information page; nothing you have answered is lost.")
+    st.stop()
 
 
 def headphone_check(study, pid: str) -> None:
     st.title("Sound check")
     st.write("Put on headphones. Each clip plays three tones: pick the **quietest** one.")
+    clips = participant_clips(study.config, pid)
     with st.form("headphones"):
         responses = []
-        for k in range(TRIALS):
-            audio(study, f"stimuli/headphone/trial_{k}.wav", f"Clip {k + 1}")
+        for k, clip in enumerate(clips[:TRIALS]):
+            audio(study, clip["file"], f"Clip {k + 1}")
             responses.append(st.radio(f"Quietest tone in clip {k + 1}", [1, 2, 3], index=None, horizontal=True, key=f"hc{k}"))
         if st.form_submit_button("Continue"):
             if any(r is None for r in responses):
                 st.warning("Please answer every clip.")
             else:
-                study.update_participant(pid, headphone_passed=passed(responses, study.config["headphone_answers"]))
+                study.screen(pid, responses)
                 st.rerun()
 
 
-def instructions() -> None:
+def screened_out(study) -> None:
+    st.title("Thank you for your time")
+    st.info("This study needs headphones, and the sound check suggests they were not in use, so the study ends here. "
+            "This is not a judgement of your hearing.")
+    code, url = study.config.get("screenout_code"), study.config.get("screenout_url")
+    if code:
+        st.success(f"Your screen-out code: {code}")
+    if url or code:
+        st.link_button("Return to Prolific", prolific_link(url, code))
+    else:
+        st.write("Please return the study on Prolific (*Stop without completing*); you will not be penalised.")
+
+
+def left_study(study) -> None:
+    st.title("You have left the study")
+    st.write("Thank you. Your slot goes to the next participant. Please return the study on Prolific "
+             "(*Stop without completing*). To have the answers you gave deleted, write to the contact on the information page.")
+    if study.config.get("completion_url"):
+        st.link_button("Back to Prolific", study.config["completion_url"].split("?")[0])
+
+
+def instructions(study) -> None:
+    min_s = study.config.get("listen_min_s")
     st.title("How it works")
-    st.write("On each page you hear a mix whose instruments (drums, bass, other instruments, vocals) are out of balance. "
-             "Below it are two pieces of advice from different assistants. Choose the advice you would rather follow to fix "
-             "the balance, or *No preference* if they are equally good or bad.")
+    st.markdown(
+        "Each question shows a short **mix** whose instruments (drums, bass, other instruments, vocals) are out of balance, "
+        "and two pieces of advice, **Advice A** and **Advice B**, from different assistants. On every question:\n\n"
+        f"1. **Play the mix** with the ▶ button{f' (at least {min_s:g} seconds; the questions unlock when you have)' if min_s else ''}."
+        + (" Play the *after* clip under each advice too: it is the mix after following that advice." if study.config.get("after_audio") else "")
+        + "\n2. **Which advice is more specific?** Pick A, B, or *No difference*. Specific advice says which instrument to change "
+        "and by how much.\n3. **Which advice would you rather follow?** Pick the one you would act on to fix this mix.\n"
+        "4. **How sure are you?** From *1 · guessing* to *5 · certain*.\n5. **Comment** (optional): anything that helped you decide.\n"
+        "6. Press **Submit answer**. Your answer is saved at once and the next question appears.\n\n"
+        "You can leave at any time with **Leave the study** at the bottom of the page.")
     st.info("**Example.** Advice A: *Raise the vocals by 3 dB; they are buried.* Advice B: *Make it sound better.* "
-            "If the vocals are indeed too quiet, A is the advice to follow.")
+            "A is more specific; if the vocals are indeed too quiet, A is also the advice to follow.")
     if st.button("Start"):
         st.session_state["started"] = True
         st.rerun()
 
 
+def _clip(study, trial, name: str, rel: str, label: str) -> None:
+    with st.container(key=f"clip-{trial.trial_id}-{name}"):
+        audio(study, rel, label)
+
+
+def _locked(study, pid: str, trial) -> bool:
+    """Answers unlock once every required clip was played for the study's minimum; plays are logged."""
+    min_s = study.config.get("listen_min_s")
+    if not min_s:
+        return False
+    events = listening(trial.trial_id, f"clip-{trial.trial_id}", list(trial.required_clips), float(min_s))
+    if events:
+        study.log_plays(pid, trial.trial_id, events)
+    missing = set(trial.required_clips) - study.listened(pid, trial.trial_id)
+    if missing:
+        names = " and ".join("the mix" if m == "mix" else f"the after clip of Advice {m[-1].upper()}" for m in sorted(missing))
+        st.info(f"Play {names} (at least {float(min_s):g} s) to unlock the questions.")
+    return bool(missing)
+
+
 def trial_page(study, pid: str, trial, done: int, total: int) -> None:
+    page_helper(_slot(study, pid), top=trial.trial_id)
+    note = st.session_state.get("saved_note")
+    if note and note[0] == done:  # shown on every run of this question (components rerun the page), gone on the next
+        st.success(note[1])
     st.progress(done / total, text=f"Question {done + 1} of {total}")
-    audio(study, trial.mix_audio, "The mix")
-    for stem, rel in trial.stems_audio.items():
-        audio(study, rel, f"Stem: {stem}")
     started = st.session_state.setdefault(f"started-{trial.trial_id}", utc_now())
-    left, right = st.columns(2)
-    for col, label, side in ((left, "Advice A", trial.left), (right, "Advice B", trial.right)):
-        with col:
-            st.subheader(label)
-            st.write(side["text"])
-            if side.get("after_audio"):
-                audio(study, side["after_audio"], f"The mix after following {label}")
-    with st.form(f"trial-{trial.trial_id}"):
-        choice = st.radio("Which advice would you rather follow?", list(CHOICES), index=None, horizontal=True)
-        strength = st.select_slider("How sure are you?", options=[1, 2, 3, 4, 5], value=3)
-        comment = st.text_input("Comment (optional)", max_chars=500)
-        if st.form_submit_button("Submit answer"):
-            if choice is None:
-                st.warning("Please choose Advice A, Advice B or No preference.")
-            else:
-                study.save_answer(pid, trial.trial_id, CHOICES[choice], strength=strength, comment=comment, started_at=started)
-                st.rerun()
+    with st.container(key=f"trial-{trial.trial_id}"):
+        _clip(study, trial, "mix", trial.mix_audio, "The mix")
+        for stem, rel in trial.stems_audio.items():
+            audio(study, rel, f"Stem: {stem}")
+        for col, label, side, name in zip(st.columns(2), ("Advice A", "Advice B"), (trial.left, trial.right), ("after_a", "after_b"),
+                                          strict=True):
+            with col:
+                st.subheader(label)
+                st.write(side["text"])
+                if side.get("after_audio"):
+                    _clip(study, trial, name, side["after_audio"], f"The mix after following {label}")
+        locked = _locked(study, pid, trial)
+        with st.form(f"form-{trial.trial_id}"):
+            picks = {c: st.radio(q, list(CHOICES), index=None, horizontal=True, disabled=locked, key=f"{c}-{trial.trial_id}")
+                     for c, q in QUESTIONS.items()}
+            confidence = st.radio("How sure are you?", list(CONFIDENCE), format_func=CONFIDENCE.get, index=None, horizontal=True,
+                                  disabled=locked, key=f"conf-{trial.trial_id}")
+            comment = st.text_area("Comment (optional)", max_chars=500, disabled=locked, key=f"comment-{trial.trial_id}")
+            if st.form_submit_button("Submit answer", disabled=locked):
+                if any(v is None for v in picks.values()) or confidence is None:
+                    st.warning("Please answer both questions and say how sure you are.")
+                else:
+                    study.save_answer(pid, trial.trial_id, {c: CHOICES[v] for c, v in picks.items()}, confidence=confidence,
+                                      comment=comment, started_at=started)
+                    st.session_state["saved_note"] = (done + 1, f"Answer {done + 1} saved.")
+                    st.rerun()
+    leave_button(study, pid)
+
+
+def leave_button(study, pid: str) -> None:
+    with st.expander("Leave the study"):
+        st.write("You can stop at any time without giving a reason. Answers already given are kept unless you ask "
+                 "the researcher to delete them.")
+        if st.button("Leave the study now", key="leave"):
+            study.withdraw(pid)
+            st.rerun()
 
 
 def done_page(study, pid: str) -> None:
     code = study.complete(pid)
     st.title("Thank you!")
     st.success(f"Your completion code: {code}")
-    url = study.config.get("completion_url")
-    if url:
-        target = url if "cc=" in url else f"{url}{'&' if '?' in url else '?'}cc={code}"
-        st.link_button("Return to Prolific", target)
+    if study.config.get("completion_url"):
+        st.link_button("Return to Prolific", prolific_link(study.config["completion_url"], code))
+
+
+def _slot(study, pid: str) -> str:
+    return f"evalkit:{study.study_id}:{pid}"
 
 
 def render() -> None:
@@ -104,20 +194,26 @@ def render() -> None:
         st.error(str(exc))
         st.stop()
     expected = study.config.get("prolific_study_id")
-    if expected and qp.get("STUDY_ID") not in (None, expected):
-        st.error("This link belongs to another study (STUDY_ID does not match). Please use the link from Prolific.")
+    if expected and qp.get("STUDY_ID") != expected:
+        st.error("This link belongs to another study (STUDY_ID does not match). Please open the study from its Prolific link.")
         st.stop()
-    p = study.participant(pid, session_id=qp.get("SESSION_ID"))
+    p = study.open(pid, session_id=qp.get("SESSION_ID"))
+    if p["withdrawn_at"]:
+        return left_study(study)
     if not p["consented_at"]:
         return consent(study, pid)
+    if not study.browser_ok(pid, qp.get("k")):
+        return other_browser(study, pid)
+    page_helper(_slot(study, pid), store_key=qp.get("k"), key="keeper")
     if study.config.get("headphone_check") and p["headphone_passed"] is None:
         return headphone_check(study, pid)
     if p["headphone_passed"] is False:
-        st.error("Thank you for your time. This study needs headphones, so it ends here.")
-        st.stop()
+        return screened_out(study)
+    if p["slot"] is None:
+        study.claim_slot(pid)
     trial, done, total = study.next_trial(pid)
     if trial is None:
         return done_page(study, pid)
     if done == 0 and not st.session_state.get("started"):
-        return instructions()
+        return instructions(study)
     trial_page(study, pid, trial, done, total)

@@ -28,7 +28,7 @@ from evalkit.stats.agreement import (
     vote_agreement,
 )
 from evalkit.stats.clustered import paired_contrast, preference_contrast
-from evalkit.stats.preference import canonical, holm, pairwise_tests, win_matrix, win_rates
+from evalkit.stats.preference import analysis_rows, canonical, holm, pairwise_tests, win_matrix, win_rates
 from evalkit.stats.ranking import bradley_terry
 from evalkit.stats.scores import friedman, paired_tests, system_means
 from evalkit.store import Store, run_meta
@@ -244,18 +244,36 @@ def _rubric_tables(store: Store, advice: pd.DataFrame, an: Analysis, *, bootstra
         an.tables["rubric_contrasts"] = pd.concat(rows, ignore_index=True).assign(family="exploratory (unadjusted)")
 
 
-def _human_tables(human: pd.DataFrame, advice: pd.DataFrame, votes: dict, an: Analysis, *, bootstrap: int, seed: int) -> None:
+def _exclusion_note(human: pd.DataFrame) -> str | None:
+    """Who the study excluded and why, in one sentence (the rule lives in study/outcomes.py)."""
+    if "excluded" not in human.columns:
+        return None
+    people = human.drop_duplicates("participant_id")
+    flags = people.excluded.astype(str).str.lower().isin(("true", "1"))
+    if not flags.any():
+        return f"All {len(people)} participants with answers met the inclusion rule (completed, gold trials passed)."
+    reasons = people[flags].exclusion_reason.fillna("excluded").value_counts()
+    return (f"{int(flags.sum())} of {len(people)} participants with answers were excluded from every human analysis ("
+            + ", ".join(f"{n} {r}" for r, n in reasons.items()) + ").")
+
+
+def _human_tables(human: pd.DataFrame, advice: pd.DataFrame, votes: dict, an: Analysis, *, bootstrap: int, seed: int,
+                  include_simulated: bool = False) -> None:
     t = an.tables
     an.has_humans = True
-    an.simulated_humans = bool(human.get("simulated", pd.Series([False])).astype(bool).any())
-    if "gold_passed" in human and human.gold_passed.notna().any():
-        kept = human[human.gold_passed.fillna(True).astype(bool)]
-        failed = human.participant_id.nunique() - kept.participant_id.nunique()
-        an.notes.append(f"{failed} of {human.participant_id.nunique()} participants failed a gold (attention) trial and were excluded."
-                        if failed else f"All {human.participant_id.nunique()} participants passed their gold (attention) trials.")
-        human = kept
+    if "gold_passed" in human and "excluded" not in human and human.gold_passed.notna().any():  # an export from before the flags
+        human = human.assign(excluded=~human.gold_passed.fillna(True).astype(bool), exclusion_reason="failed gold trials")
+    note = _exclusion_note(human)
+    if note:
+        an.notes.append(note)
+    by_criterion = {c: analysis_rows(human, "human answers", criterion=c, include_simulated=include_simulated)
+                    for c in (sorted(human.criterion.dropna().unique()) if "criterion" in human else ["helpfulness"])}
+    human = by_criterion.get("helpfulness", next(iter(by_criterion.values())))
+    an.simulated_humans = bool(human.get("simulated", pd.Series([False])).astype(str).str.lower().isin(("true", "1")).any())
     song_of = advice.drop_duplicates("item_id").set_index("item_id")["song_id"].to_dict()
     t["human_condition_contrasts"] = human_contrasts(human, an.primary, song_of)
+    if "specificity" in by_criterion:
+        t["human_condition_contrasts_specificity"] = human_contrasts(by_criterion["specificity"], an.primary, song_of)
     t["human_win_rates"] = win_rates(human)
     t["human_pairwise_tests"] = pairwise_tests(human)
     t["human_bradley_terry"] = bradley_terry(human, bootstrap=bootstrap, seed=seed)
@@ -284,7 +302,8 @@ def _flag_position_bias(an: Analysis) -> None:
     agree["position_biased"] = agree.swap_consistency < an.plan.swap_consistency_floor
 
 
-def analyze(store: Store, human: pd.DataFrame | None = None, *, bootstrap: int = 1000, seed: int = 0) -> Analysis:
+def analyze(store: Store, human: pd.DataFrame | None = None, *, bootstrap: int = 1000, seed: int = 0,
+            include_simulated: bool = False, flow: pd.DataFrame | None = None) -> Analysis:
     """Every table of the report, from the run store and (optionally) the study's answers."""
     advice = advice_frame(store)
     an = Analysis(provenance=_provenance(store, advice))
@@ -303,8 +322,10 @@ def analyze(store: Store, human: pd.DataFrame | None = None, *, bootstrap: int =
     t["judge_agreement"] = judge_agreement(store)
     votes = judge_votes(store, advice)
     if human is not None and len(human):
-        _human_tables(human, advice, votes, an, bootstrap=bootstrap, seed=seed)
+        _human_tables(human, advice, votes, an, bootstrap=bootstrap, seed=seed, include_simulated=include_simulated)
         _flag_position_bias(an)
+    if flow is not None:
+        t["participant_flow"] = flow
     for judge, v in votes.items():
         t[f"judge_bradley_terry_{judge}"] = bradley_terry(v, bootstrap=0)
     return an

@@ -18,7 +18,8 @@ from evalkit.store import Store
 
 TEMPLATES = Path(__file__).parent / "templates"
 HUMAN_TABLES = {"human_win_rates", "human_pairwise_tests", "human_bradley_terry", "human_win_matrix", "human_agreement",
-                "judge_human_agreement", "judge_human_ranking", "judge_human_item_correlation", "human_condition_contrasts"}
+                "judge_human_agreement", "judge_human_ranking", "judge_human_item_correlation", "human_condition_contrasts",
+                "human_condition_contrasts_specificity", "participant_flow"}
 HUMAN_FIGURES = {"win_matrix", "bradley_terry", "judge_human_agreement"}
 METRIC_LABEL = {"balance_improvement_db": "balance improvement (dB, reference judge)",
                 "direction_accuracy": "direction accuracy (reference judge)", "specificity": "specificity (quantified claims)"}
@@ -42,6 +43,8 @@ DISPLAY_COLUMNS = {  # what the report shows; the CSVs keep every column
     "contrasts_by_style": ["style", "contrast", "n_songs", "n_items", "mean_difference", "ci_low", "ci_high", "p_value"],
     "human_condition_contrasts": ["contrast", "n_participants", "n_items", "n_songs", "votes", "wins_a", "wins_b", "ties",
                                   "win_rate_a", "ci_low", "ci_high", "p_value", "p_holm", "p_value_votes"],
+    "human_condition_contrasts_specificity": ["contrast", "n_participants", "n_items", "votes", "wins_a", "wins_b", "ties",
+                                              "win_rate_a", "ci_low", "ci_high", "p_value", "p_holm"],
     "human_pairwise_tests": ["system_a", "system_b", "wins_a", "wins_b", "ties", "n_participants", "win_rate_a", "ci_low",
                              "ci_high", "p_value", "p_holm", "p_value_votes"],
 }
@@ -140,7 +143,8 @@ def _sections(an: Analysis) -> list[tuple]:
     return [
         ("Primary contrasts (declared before the data)", _plan_intro(an), ["primary_contrasts"],
          [("primary_contrasts", "Primary family: condition contrasts within each system (reference judge)"),
-          ("human_condition_contrasts", "The same contrasts in human votes")]),
+          ("human_condition_contrasts", "The same contrasts in human votes: which advice would you rather follow (helpfulness)"),
+          ("human_condition_contrasts_specificity", "The same contrasts in human votes: which advice is more specific (exploratory)")]),
         ("Results by style", "The primary contrasts within each style or genre (exploratory; a style with one song has no CI).",
          ["contrasts_by_style"], [("contrasts_by_style", "Primary contrasts by style")]),
         ("Reference judge: advice against the true gains", "The reference judge parses each advice into claims and applies them: "
@@ -155,8 +159,10 @@ def _sections(an: Analysis) -> list[tuple]:
         ("LLM judges: rubric scores", None, [],
          [("rubric_scores", "Rubric scores (median over samples), 95% CI: bootstrap over songs"),
           ("rubric_contrasts", "Condition contrasts on rubric scores (exploratory, songs as clusters)")]),
-        ("Human preferences", None, ["bradley_terry", "win_matrix"],
-         [("human_bradley_terry", "Bradley–Terry (bootstrap by participant)"),
+        ("Human preferences", "Answers to 'which advice would you rather follow', from included participants only: the participant "
+         "flow below says who was excluded and why.", ["bradley_terry", "win_matrix"],
+         [("participant_flow", "Participant flow (opened → included)"),
+          ("human_bradley_terry", "Bradley–Terry (bootstrap by participant)"),
           ("human_pairwise_tests", "Pairwise tests: p_value participant-level sign test (Holm, BH); p_value_votes treats votes as independent"),
           ("human_win_rates", "Win rates (ties half, Wilson CI over votes)")]),
         ("Judges against humans", "Vote agreement follows MT-Bench's definitions; human–human agreement is the ceiling.",
@@ -170,12 +176,14 @@ def _sections(an: Analysis) -> list[tuple]:
     ]
 
 
-def write_report(store: Store, out: str | Path, human: pd.DataFrame | None = None, *, bootstrap: int = 1000, seed: int = 0) -> Path:
+def write_report(store: Store, out: str | Path, human: pd.DataFrame | None = None, *, bootstrap: int = 1000, seed: int = 0,
+                 include_simulated: bool = False, flow: pd.DataFrame | None = None) -> Path:
+    """Write the report; human answers are used after the study's exclusions (simulated ones only if asked)."""
     out = Path(out)
     fig_dir, tab_dir, rep_dir = out / "figures", out / "tables", out / "report"
     for d in (fig_dir, tab_dir, rep_dir):
         d.mkdir(parents=True, exist_ok=True)
-    an = analyze(store, human, bootstrap=bootstrap, seed=seed)
+    an = analyze(store, human, bootstrap=bootstrap, seed=seed, include_simulated=include_simulated, flow=flow)
     simulated = HUMAN_TABLES if an.simulated_humans else set()
     write_tables(an.tables, tab_dir, an.provenance, simulated)
     (tab_dir / "provenance.json").write_text(json.dumps(an.provenance, indent=2))

@@ -75,7 +75,13 @@ def bradley_terry(bt: pd.DataFrame, out: Path, simulated: bool, name: str = "bra
     d = bt.sort_values("score")
     fig, ax = plt.subplots(figsize=(5.6, 0.6 + 0.4 * len(d)))
     y = np.arange(len(d))
-    ax.errorbar(d.score, y, xerr=[d.score - d.ci_low, d.ci_high - d.score], fmt="o", capsize=3)
+    # Interval as drawn segments: a percentile interval need not straddle the estimate, and a study stopped
+    # early has systems without one (n/a), neither of which an error bar can show.
+    ax.hlines(y, d.ci_low, d.ci_high, color="C0", lw=1.5)
+    ax.plot(d.score, y, "o", color="C0")
+    for k, r in enumerate(d.itertuples(index=False)):
+        if r.ci_low != r.ci_low:
+            ax.annotate("CI n/a", (r.score, k), xytext=(6, 0), textcoords="offset points", va="center", fontsize=7, color="0.4")
     ax.set_yticks(y, d.system, fontsize=8)
     ax.set_xlabel("log-strength (95% CI, bootstrap by participant)")
     ax.set_title(f"{title} ({raters(simulated)})", fontsize=10)

@@ -34,6 +34,33 @@ def validate_preferences(df: pd.DataFrame, source: str = "preferences") -> pd.Da
     return df
 
 
+def _flag(col: pd.Series) -> pd.Series:
+    return col.map(lambda v: str(v).strip().lower() in ("true", "1", "yes") if not isinstance(v, bool) else v).astype(bool)
+
+
+def analysis_rows(df: pd.DataFrame, source: str = "preferences", *, criterion: str = "helpfulness",
+                  include_excluded: bool = False, include_simulated: bool = False) -> pd.DataFrame:
+    """The rows an analysis uses: the answers to one question, without excluded or simulated participants
+    unless asked. Files without these columns (older exports, judge votes) pass through unchanged."""
+    out = df
+    if "criterion" in out.columns:
+        have = sorted(out.criterion.dropna().astype(str).unique())
+        out = out[out.criterion.astype(str) == criterion]
+        if out.empty:
+            raise EvalkitInputError(f"{source}: no answers to the {criterion!r} question (have {', '.join(have) or 'none'}); "
+                                    "pass --criterion with one of those")
+    if "excluded" in out.columns and not include_excluded:
+        out = out[~_flag(out.excluded.fillna(False))]
+        if out.empty:
+            raise EvalkitInputError(f"{source}: every participant is excluded (see exclusion_reason); "
+                                    "pass --include-excluded to analyse them anyway")
+    if "simulated" in out.columns and not include_simulated:
+        out = out[~_flag(out.simulated.fillna(False))]
+        if out.empty:
+            raise EvalkitInputError(f"{source}: every answer is from SIMULATED raters; pass --include-simulated to analyse them")
+    return validate_preferences(out, source)
+
+
 def canonical(df: pd.DataFrame) -> pd.DataFrame:
     """Rows rewritten so system_a sorts before system_b (choice flipped accordingly)."""
     df = df.copy()

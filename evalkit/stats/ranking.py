@@ -93,7 +93,7 @@ def bradley_terry(df: pd.DataFrame, *, ties: str = "half", bootstrap: int = 1000
     else:
         score = fit_bt_mm(total)
     lo = hi = np.full(len(systems), np.nan)
-    if bootstrap > 0:
+    if bootstrap > 0 and wins.shape[0] >= 2:  # resampling one participant says nothing about the spread: no CI
         rng = np.random.default_rng(seed)
         P = wins.shape[0]
         weights = rng.multinomial(P, np.full(P, 1.0 / P), size=bootstrap).astype(float)  # [B, P]

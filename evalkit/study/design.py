@@ -1,126 +1,170 @@
-"""`evalkit study create`: a counterbalanced, balanced study design from a run, with gold trials and
-loudness-matched stimuli.
+"""`evalkit study create`: a pairwise listening study from a run.
 
-Each (item, system pair) gets ``ratings`` ratings, half shown with one system on the left and half
-with the other; trials are dealt round-robin into participant slots so every slot has the same
-load and no slot sees the same (item, pair) twice. Each slot also gets gold trials: advice that
-follows the truth beside advice that contradicts it, to check attention.
+The design (`blocks.py`) gives each participant slot many system pairs, each system on both sides
+equally often, and every (item, pair) in both orders across slots. Each slot also gets gold trials
+at random positions: advice that follows the truth beside advice that contradicts it, worded like
+any other advice, to check attention. Stimuli are loudness-matched; the consent text is the
+researcher's own Markdown file.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import secrets
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from rich.progress import track
 
 from evalkit.audio.io import write_audio
 from evalkit.audio.render import loudness_match, mixdown
-from evalkit.data.testset import load_testset
+from evalkit.data.testset import TestSet, load_testset
 from evalkit.errors import EvalkitInputError
 from evalkit.judging.advice_parser import parse_advice
-from evalkit.records import content_hash
+from evalkit.records import Advice, Item, content_hash
 from evalkit.runners.analytic import phrase_corrections
 from evalkit.store import Store, study_trials
+from evalkit.study.blocks import design_blocks
+from evalkit.study.consent import install_consent
+
+GOLD_TRUTH, GOLD_CONTRADICTION = "gold-truth", "gold-contradiction"
+
+
+def _arms_and_items(run_store: Store, systems: list[str] | None) -> tuple[list[str], dict[str, dict[str, Advice]]]:
+    """The arms people compare (a system name selects all its conditions) and each item's advice by arm."""
+    advice = run_store.advice()
+    if not advice:
+        raise EvalkitInputError(f"{run_store.display_url}: the run has no advice; run `evalkit generate` first")
+    all_arms = sorted({a.arm for a in advice})
+    unknown = set(systems or []) - set(all_arms) - {a.system for a in advice}
+    if unknown:
+        raise EvalkitInputError(f"--systems: {', '.join(sorted(unknown))} not in the run (have {', '.join(all_arms)})")
+    arms = sorted({a.arm for a in advice if not systems or a.arm in systems or a.system in systems})
+    if len(arms) < 2:
+        raise EvalkitInputError("a pairwise study needs at least two systems (or conditions of one system)")
+    by_item: dict[str, dict[str, Advice]] = {}
+    for a in advice:
+        if a.arm in arms:
+            by_item.setdefault(a.item_id, {})[a.arm] = a
+    return arms, {i: d for i, d in by_item.items() if len(d) == len(arms)}
+
+
+class _Stimuli:
+    """Loudness-matched WAVs under ``out/stimuli``, rendered once each."""
+
+    def __init__(self, ts: TestSet, out: Path) -> None:
+        self.ts, self.out = ts, out
+
+    def render(self, item_id: str, name: str, gains: dict[str, float]) -> str:
+        item = self.ts.item(item_id)
+        path = self.out / "stimuli" / item_id / f"{name}.wav"
+        if not path.exists():
+            stems, sr = self.ts.stems(item.song_id)
+            write_audio(path, loudness_match(mixdown(stems, gains), sr, -23.0), sr)
+        return str(path.relative_to(self.out))
+
+    def mix(self, item: Item) -> str:
+        return self.render(item.id, "mix", item.offsets_db)
+
+    def after(self, a: Advice) -> str:
+        """The mix after following the advice as parsed: what a listener would get by following it."""
+        item = self.ts.item(a.item_id)
+        gains = {s: item.offsets_db.get(s, 0) + g for s, g in parse_advice(a.text).gains().items()}
+        return self.render(a.item_id, f"after_{a.id}", {**item.offsets_db, **gains})
+
+    def stems(self, item: Item) -> dict[str, str]:
+        return {s: self.render(item.id, f"stem_{s}", {s: item.offsets_db.get(s, 0)}) for s in self.ts.songs[item.song_id].stems}
+
+
+def _side(a: Advice, stimuli: _Stimuli, after_audio: bool) -> dict[str, Any]:
+    d: dict[str, Any] = {"advice_id": a.id, "system": a.arm, "text": a.text}
+    if after_audio:
+        d["after_audio"] = stimuli.after(a)
+    return d
+
+
+def _gold_trial(item: Item, rng: np.random.Generator, stimuli: _Stimuli) -> dict[str, Any]:
+    """Advice that follows the truth beside advice that contradicts it, in random order."""
+    truth = {"advice_id": f"gold-{item.id}", "system": GOLD_TRUTH, "text": phrase_corrections(item.correction_db, rng)}
+    wrong = {"advice_id": f"gold-wrong-{item.id}", "system": GOLD_CONTRADICTION,
+             "text": phrase_corrections({s: -v for s, v in item.correction_db.items()}, rng)}
+    left, right = (truth, wrong) if rng.random() < 0.5 else (wrong, truth)
+    return {"item_id": item.id, "gold": True, "gold_answer": "a" if left is truth else "b", "left": left, "right": right,
+            "mix_audio": stimuli.mix(item), "stems_audio": {}}
+
+
+def _slot_trials(block, by_item, golds: list[Item], rng, stimuli: _Stimuli, *, after_audio: bool, stems_audio: bool) -> list[dict]:
+    trials = []
+    for item_id, left, right in block:
+        item = stimuli.ts.item(item_id)
+        trials.append({"item_id": item_id, "gold": False, "left": _side(by_item[item_id][left], stimuli, after_audio),
+                       "right": _side(by_item[item_id][right], stimuli, after_audio), "mix_audio": stimuli.mix(item),
+                       "stems_audio": stimuli.stems(item) if stems_audio else {}})
+    # Gold trials go to random positions (never told apart by place) among the slot's trials.
+    positions = sorted(rng.choice(len(trials) + len(golds), size=len(golds), replace=False).tolist())
+    for pos, item in zip(positions, golds, strict=True):
+        trials.insert(pos, _gold_trial(item, rng, stimuli))
+    return trials
 
 
 def create_study(run: str | Path, out: str | Path, *, systems: list[str] | None = None, ratings: int = 4,
-                 trials_per_participant: int = 12, gold_per_participant: int = 1, max_items: int | None = None,
+                 trials_per_participant: int = 12, gold_per_participant: int = 2, max_items: int | None = None,
                  after_audio: bool = False, stems_audio: bool = False, seed: int = 0, store_url: str | None = None,
                  completion_code: str | None = None, completion_url: str | None = None, headphone_check: bool = True,
+                 consent: str | Path | None = None, screenout_code: str | None = None, screenout_url: str | None = None,
+                 listen_min_s: float | None = 3.0, slot_timeout_min: float = 60.0, prolific_study_id: str | None = None,
                  show_progress: bool = True) -> dict:
+    """Write the study (study.json, consent.md, stimuli/, trials in the store) and return its config."""
+    if trials_per_participant < 1 or gold_per_participant < 0 or ratings < 1:
+        raise EvalkitInputError("--trials and --ratings must be at least 1 and --gold at least 0")
     run_store = Store(run, create=False)
     ts = load_testset(run_store.get_meta("testset_path"))
-    advice = run_store.advice()
-    if not advice:
-        raise EvalkitInputError(f"{run}: the run has no advice; run `evalkit generate` first")
-    # What people compare are arms: one system under one condition (a system name selects all its arms).
-    all_arms = sorted({a.arm for a in advice})
-    names = {a.system for a in advice}
-    unknown = set(systems or []) - set(all_arms) - names
-    if unknown:
-        raise EvalkitInputError(f"--systems: {', '.join(sorted(unknown))} not in the run (have {', '.join(all_arms)})")
-    systems = sorted({a.arm for a in advice if not systems or a.arm in systems or a.system in systems})
-    if len(systems) < 2:
-        raise EvalkitInputError("a pairwise study needs at least two systems (or conditions of one system)")
-    by_item: dict[str, dict[str, object]] = {}
-    for a in advice:
-        if a.arm in systems:
-            by_item.setdefault(a.item_id, {})[a.arm] = a
-    items = sorted(i for i, d in by_item.items() if len(d) == len(systems))
+    arms, by_item = _arms_and_items(run_store, systems)
     rng = np.random.default_rng(seed)
+    items = sorted(by_item)
     if max_items:
         items = sorted(rng.choice(items, size=min(max_items, len(items)), replace=False).tolist())
+    if not items:
+        raise EvalkitInputError("no item has advice from every chosen system; generate for all of them first")
     out = Path(out)
     (out / "stimuli").mkdir(parents=True, exist_ok=True)
-    study_id = content_hash({"run": run_store.get_meta("testset_checksum"), "systems": systems, "items": items, "seed": seed, "r": ratings})
-
-    def stimulus(item_id: str, name: str, gains: dict[str, float]) -> str:
-        item = ts.item(item_id)
-        stems, sr = ts.stems(item.song_id)
-        path = out / "stimuli" / item_id / f"{name}.wav"
-        if not path.exists():
-            write_audio(path, loudness_match(mixdown(stems, gains), sr, -23.0), sr)
-        return str(path.relative_to(out))
-
-    def side(a) -> dict:
-        d = {"advice_id": a.id, "system": a.arm, "text": a.text}
-        if after_audio:
-            item = ts.item(a.item_id)
-            gains = {s: item.offsets_db.get(s, 0) + g for s, g in parse_advice(a.text).gains().items()}
-            d["after_audio"] = stimulus(a.item_id, f"after_{a.id}", {**item.offsets_db, **gains})
-        return d
-
-    comparisons = []
-    for item_id in items:
-        for sa, sb in itertools.combinations(systems, 2):
-            for r in range(ratings):
-                left, right = (sa, sb) if r % 2 == 0 else (sb, sa)  # counterbalanced across participants
-                comparisons.append((item_id, left, right))
-    order = rng.permutation(len(comparisons))
-    comparisons = [comparisons[k] for k in order]
-    n_slots = max(1, int(np.ceil(len(comparisons) / trials_per_participant)))
-    slots: list[list] = [[] for _ in range(n_slots)]
-    # Round-robin dealing keeps loads equal; the (item, pair) repeats of one comparison land in different slots.
-    comparisons.sort(key=lambda c: (c[0], tuple(sorted(c[1:]))))
-    for k, c in enumerate(comparisons):
-        slots[k % n_slots].append(c)
-    problem_items = [i for i in items if ts.item(i).kind == "problem"] or items
+    consent_info = install_consent(consent, out)
+    secret = secrets.token_hex(16)  # per study: the headphone answer keys and the study id are never the same twice
+    study_id = content_hash({"run": run_store.get_meta("testset_checksum"), "systems": arms, "items": items, "seed": seed,
+                             "r": ratings, "nonce": secret})
+    blocks = design_blocks(items, arms, ratings=ratings, per_block=trials_per_participant, seed=seed)
+    stimuli = _Stimuli(ts, out)
+    gold_pool = [ts.item(i) for i in items if ts.item(i).kind == "problem"] or [ts.item(i) for i in items]
     rows = []
-    for slot, comps in enumerate(track(slots, description="rendering stimuli", disable=not show_progress)):
-        comps = [comps[k] for k in rng.permutation(len(comps))]
-        trials = []
-        for item_id, left, right in comps:
-            a, b = by_item[item_id][left], by_item[item_id][right]
-            stems = {s: stimulus(item_id, f"stem_{s}", {s: ts.item(item_id).offsets_db.get(s, 0)}) for s in ts.songs[ts.item(item_id).song_id].stems} if stems_audio else {}
-            trials.append({"item_id": item_id, "gold": False, "left": side(a), "right": side(b),
-                           "mix_audio": stimulus(item_id, "mix", ts.item(item_id).offsets_db), "stems_audio": stems})
-        for g in range(gold_per_participant):
-            item = ts.item(problem_items[(slot + g) % len(problem_items)])
-            g_rng = np.random.default_rng([seed, slot, g])
-            truth = {"advice_id": f"gold-{item.id}", "system": "gold-truth", "text": phrase_corrections(item.correction_db, g_rng)}
-            wrong = {"advice_id": f"gold-wrong-{item.id}", "system": "gold-contradiction",
-                     "text": phrase_corrections({s: -v for s, v in item.correction_db.items()}, g_rng)}
-            pair = (truth, wrong) if g_rng.random() < 0.5 else (wrong, truth)
-            trials.insert(int(g_rng.integers(1, max(2, len(trials)))), {"item_id": item.id, "gold": True, "left": pair[0], "right": pair[1],
-                                                                    "mix_audio": stimulus(item.id, "mix", item.offsets_db), "stems_audio": {}})
-        for pos, t in enumerate(trials):
+    for slot, block in enumerate(track(blocks, description="rendering stimuli", disable=not show_progress)):
+        slot_rng = np.random.default_rng([seed, slot, 77])
+        golds = [gold_pool[k] for k in slot_rng.permutation(len(gold_pool))[:gold_per_participant]]
+        golds += [gold_pool[slot_rng.integers(len(gold_pool))] for _ in range(gold_per_participant - len(golds))]
+        for pos, t in enumerate(_slot_trials(block, by_item, golds, slot_rng, stimuli, after_audio=after_audio,
+                                             stems_audio=stems_audio)):
             rows.append({"trial_id": content_hash({"study": study_id, "slot": slot, "pos": pos, "t": t}), "study_id": study_id,
                          "slot": slot, "position": pos, "body": json.dumps(t)})
-    config = {"study_id": study_id, "run": str(Path(run).resolve()) if "://" not in str(run) else str(run), "systems": systems,
+    config = {"study_id": study_id, "run": str(Path(run).resolve()) if "://" not in str(run) else str(run), "systems": arms,
               "items": items, "ratings_per_pair": ratings, "trials_per_participant": trials_per_participant,
-              "gold_per_participant": gold_per_participant, "n_slots": n_slots, "after_audio": after_audio,
+              "gold_per_participant": gold_per_participant, "n_slots": len(blocks), "after_audio": after_audio,
               "stems_audio": stems_audio, "headphone_check": headphone_check, "completion_code": completion_code,
-              "completion_url": completion_url, "store_url": store_url, "seed": seed}
+              "completion_url": completion_url, "screenout_code": screenout_code, "screenout_url": screenout_url,
+              "listen_min_s": listen_min_s, "slot_timeout_min": slot_timeout_min, "prolific_study_id": prolific_study_id,
+              "store_url": store_url, "seed": seed, "secret": secret, **consent_info}
     if headphone_check:
-        from evalkit.study.headphone import make_headphone_check
+        from evalkit.study.headphone import make_headphone_clips
 
-        config["headphone_answers"] = make_headphone_check(out, seed)
+        config["headphone_clips"] = make_headphone_clips(out, secret)
     (out / "study.json").write_text(json.dumps(config, indent=2))
-    Store(store_url or out)._insert(study_trials, rows)
+    Store(store_url or out).insert_rows(study_trials, rows)
     return config
 
 
-__all__ = ["create_study"]
+def planned_pairs(config: dict) -> list[tuple[str, str]]:
+    """Every system pair the study asks about (sorted names), for coverage tables."""
+    return list(itertools.combinations(sorted(config["systems"]), 2))
+
+
+__all__ = ["GOLD_CONTRADICTION", "GOLD_TRUTH", "create_study", "planned_pairs"]

@@ -3,17 +3,23 @@ facilitate web-based auditory experiments", Attention, Perception, & Psychophysi
 
 Each trial plays three 200 Hz tones; one is 6 dB quieter (the answer), one is in antiphase between
 the ears (over loudspeakers it cancels and sounds quietest; over headphones it does not). Listeners
-who pick the antiphase tone are probably not on headphones. Pass: at least 5 of 6 correct. The
-answers live in study.json, never in the served stimuli.
+who pick the antiphase tone are probably not on headphones. Pass: at least 5 of 6 correct.
+
+The six clips are the six orders of (quiet, antiphase, normal), so no two are alike. Their file names
+are opaque, the answers live in study.json only, and each participant hears the clips in their own
+random order (from the study's secret and their id): the answer key differs per participant and per
+study, and a key shared on a forum is worthless.
 """
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
 
 from evalkit.audio.io import write_audio
+from evalkit.records import content_hash
 
 SR = 22050
 TRIALS = 6
@@ -27,24 +33,29 @@ def _tone(level_db: float, antiphase: bool) -> np.ndarray:
     return np.stack([x, -x if antiphase else x])
 
 
-def make_headphone_check(study_dir: Path, seed: int = 0) -> list[int]:
-    """Write stimuli/headphone/trial_K.wav and return the answer (1–3) of each trial."""
-    rng = np.random.default_rng([seed, 2017])
-    answers = []
+def make_headphone_clips(study_dir: Path, secret: str) -> list[dict]:
+    """Write the six distinct clips under stimuli/headphone/ and return [{file, answer (1–3)}]."""
     gap = np.zeros((2, int(SR * 0.5)))
-    for k in range(TRIALS):
-        kinds = ["quiet", "antiphase", "normal"]
-        order = [kinds[i] for i in rng.permutation(3)]
+    clips = []
+    for order in itertools.permutations(["quiet", "antiphase", "normal"]):
         parts = []
         for kind in order:
             parts += [_tone(-6.0 if kind == "quiet" else 0.0, kind == "antiphase"), gap]
-        write_audio(study_dir / "stimuli" / "headphone" / f"trial_{k}.wav", np.concatenate(parts, axis=1), SR)
-        answers.append(order.index("quiet") + 1)
-    return answers
+        rel = f"stimuli/headphone/{content_hash([secret, order], 12)}.wav"
+        write_audio(study_dir / rel, np.concatenate(parts, axis=1), SR)
+        clips.append({"file": rel, "answer": order.index("quiet") + 1})
+    return clips
 
 
-def passed(responses: list[int], answers: list[int]) -> bool:
-    return sum(r == a for r, a in zip(responses, answers, strict=False)) >= PASS_AT
+def participant_clips(config: dict, participant_id: str) -> list[dict]:
+    """This participant's clips in their own order (the same on every reload)."""
+    clips = config["headphone_clips"]
+    rng = np.random.default_rng(int(content_hash([config["secret"], participant_id], 15), 16))
+    return [clips[k] for k in rng.permutation(len(clips))][:TRIALS]
 
 
-__all__ = ["PASS_AT", "TRIALS", "make_headphone_check", "passed"]
+def score(responses: list[int], clips: list[dict]) -> int:
+    return sum(r == c["answer"] for r, c in zip(responses, clips, strict=False))
+
+
+__all__ = ["PASS_AT", "TRIALS", "make_headphone_clips", "participant_clips", "score"]

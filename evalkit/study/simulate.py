@@ -1,53 +1,81 @@
 """Simulated raters for dry runs and power planning — always flagged ``simulated``.
 
-A Thurstone-style model: a rater prefers the advice whose reference-judge balance improvement
-(plus the rater's own Gaussian noise) is higher; differences under a threshold are ties; a share of
-inattentive raters answer at random. Answers go through the same StudyStore path as the app's.
+A Thurstone-style model per question: a rater would rather *follow* the advice whose reference-judge
+balance improvement (plus the rater's Gaussian noise) is higher, and finds *more specific* the advice
+that names more stems with amounts (plus noise); differences under a threshold are ties. A share of
+inattentive raters answer at random, and a share fail the headphone check. Everyone goes through the
+same StudyStore flow as a person in the app: open, consent, screening, slot claim, answers, code.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from evalkit.judging.advice_parser import parse_advice
 from evalkit.judging.reference import judge_reference
 from evalkit.records import content_hash
 from evalkit.store import Store
+from evalkit.study.design import GOLD_TRUTH
+from evalkit.study.headphone import participant_clips
 from evalkit.study.store import StudyStore
 
 
-def _utilities(study: StudyStore) -> dict[str, float]:
+def _utilities(study: StudyStore) -> dict[str, tuple[float, float]]:
+    """advice id -> (what following it is worth, how specific it reads)."""
     run = Store(study.config["run"], create=False)
     items = {i.id: i for i in run.items()}
-    return {a.id: judge_reference(a, items[a.item_id]).score for a in run.advice()}
+    return {a.id: (judge_reference(a, items[a.item_id]).score, float(sum(c.db is not None for c in parse_advice(a.text).claims)))
+            for a in run.advice()}
 
 
-def _utility(trial, side: dict, util: dict[str, float]) -> float:
-    """What following this advice is worth to a careful listener (gold truth far above its contradiction)."""
-    if trial.gold:
-        return 5.0 if side["system"] == "gold-truth" else -5.0
-    return util.get(side["advice_id"], 0.0)
+def _worth(trial, side: dict, util: dict) -> tuple[float, float]:
+    if trial.gold:  # a careful listener follows the truth; both gold texts are equally specific
+        return (5.0 if side["system"] == GOLD_TRUTH else -5.0, 0.0)
+    return util.get(side["advice_id"], (0.0, 0.0))
+
+
+def _choose(d: float, tie: float) -> str:
+    return "tie" if abs(d) < tie else ("A" if d > 0 else "B")
+
+
+def admit(study: StudyStore, pid: str, *, pass_screening: bool = True) -> bool:
+    """Take a simulated person through consent and the headphone check (right or wrong answers) and, if
+    they pass, claim their slot: the same steps and the same store calls as the app makes."""
+    study.open(pid, simulated=True)
+    study.consent(pid)
+    if study.config.get("headphone_check"):
+        clips = participant_clips(study.config, pid)
+        if not study.screen(pid, [c["answer"] if pass_screening else c["answer"] % 3 + 1 for c in clips]):
+            return False
+    study.claim_slot(pid)
+    return True
 
 
 def simulate(study_dir, participants: int = 20, seed: int = 0, noise_db: float = 1.0, tie_db: float = 0.3,
-             inattentive: float = 0.1) -> int:
+             inattentive: float = 0.1, fail_screening: float = 0.0) -> int:
+    """Run ``participants`` simulated people through the study; returns the number of trials answered."""
     study = StudyStore(study_dir)
     util = _utilities(study)
     rng = np.random.default_rng(seed)
     saved = 0
     for k in range(participants):
         pid = f"sim-{content_hash([study.study_id, seed, k], 10)}"
-        study.participant(pid, simulated=True)
+        if (p := study.participant(pid)) is not None and p["completed_at"]:
+            continue  # idempotent per seed: the same raters answer nothing twice
+        if not admit(study, pid, pass_screening=rng.random() >= fail_screening):
+            continue
         careless = rng.random() < inattentive
-        rater_noise = noise_db * (0.5 + rng.random())
+        noise = noise_db * (0.5 + rng.random())
         for trial in study.trials(pid):
             if careless:
-                choice = str(rng.choice(["A", "B", "tie"], p=[0.45, 0.45, 0.1]))
+                picks = [str(rng.choice(["A", "B", "tie"], p=[0.45, 0.45, 0.1])) for _ in range(2)]
             else:
-                d = _utility(trial, trial.left, util) - _utility(trial, trial.right, util) + rng.normal(0, rater_noise)
-                choice = "tie" if abs(d) < tie_db else ("A" if d > 0 else "B")
-            saved += study.save_answer(pid, trial.trial_id, choice, strength=int(rng.integers(1, 6)), simulated=True)
+                a, b = _worth(trial, trial.left, util), _worth(trial, trial.right, util)
+                picks = [_choose(a[1] - b[1] + rng.normal(0, 0.7), 0.5), _choose(a[0] - b[0] + rng.normal(0, noise), tie_db)]
+            saved += study.save_answer(pid, trial.trial_id, {"specificity": picks[0], "helpfulness": picks[1]},
+                                       confidence=int(rng.integers(1, 6)), simulated=True)
         study.complete(pid)
     return saved
 
 
-__all__ = ["simulate"]
+__all__ = ["admit", "simulate"]

@@ -1,26 +1,33 @@
-"""The study's data layer: trials, participants and answers. Never imports streamlit, so it is tested
-without a browser and shared by the app, the CLI and the simulator.
+"""The study's data layer: participants, slots, trials, answers and events. Never imports streamlit,
+so it is tested without a browser and shared by the app, the CLI and the simulator.
 
-Every answer is written the moment it is given under an idempotent key (participant + trial); a
-reload or a second process asks the database where the participant is, never widget state.
+Every answer and event is written the moment it happens under an idempotent key; a reload or a
+second process asks the database where the participant is, never widget state. A participant is
+opened on the first visit, but holds a slot (a block of trials) only after consent and screening;
+a slot whose holder withdrew or went silent for ``slot_timeout_min`` goes to the next person.
 """
 
 from __future__ import annotations
 
+import hmac
 import json
 import secrets
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from sqlalchemy import func, select
 
-from evalkit.errors import EvalkitInputError
-from evalkit.records import Preference, utc_now
-from evalkit.store import Store, participants, preferences, study_trials
+from evalkit.errors import EvalkitInputError, StoreError
+from evalkit.records import Preference, content_hash, utc_now
+from evalkit.store import Store, preferences, slot_claims, study_events, study_participants, study_trials
+from evalkit.study.headphone import PASS_AT, participant_clips, score
 
 _PID_OK = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
+CRITERIA = ("specificity", "helpfulness")
+SHOWN = {"A": "a", "B": "b", "tie": "tie"}
 
 
 def valid_participant_id(pid: str | None) -> str:
@@ -30,21 +37,36 @@ def valid_participant_id(pid: str | None) -> str:
     return pid
 
 
-@dataclass
+@dataclass(frozen=True)
 class Trial:
+    """One question: a mix and two pieces of advice (left is shown as A). Gold trials carry their answer."""
+
     trial_id: str
     position: int
     item_id: str
     gold: bool
-    left: dict[str, Any]  # shown as "A": {advice_id, system, text, after_audio}
+    left: dict[str, Any]  # {advice_id, system, text, after_audio?}
     right: dict[str, Any]
     mix_audio: str
     stems_audio: dict[str, str]
+    gold_answer: str | None = None
 
     @classmethod
     def from_row(cls, row) -> Trial:
-        body = json.loads(row.body)
-        return cls(trial_id=row.trial_id, position=row.position, **body)
+        return cls(trial_id=row.trial_id, position=row.position, **json.loads(row.body))
+
+    @property
+    def required_clips(self) -> dict[str, str]:
+        """The clips a participant must play before answering: the mix and each advice's 'after' clip."""
+        clips = {"mix": self.mix_audio}
+        for name, side in (("after_a", self.left), ("after_b", self.right)):
+            if side.get("after_audio"):
+                clips[name] = side["after_audio"]
+        return clips
+
+
+def _ts(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
 
 
 class StudyStore:
@@ -56,35 +78,122 @@ class StudyStore:
         self.config = json.loads(cfg.read_text())
         self.study_id = self.config["study_id"]
         self.store = Store(url or self.config.get("store_url") or self.dir)
-        # A participant's slot and a slot's trials never change once written: cache them per process.
+        # A participant's slot and a slot's trials never change once written: cached per process.
         self._slot_of: dict[str, int] = {}
         self._slot_trials: dict[int, list[Trial]] = {}
 
     # -- participants ---------------------------------------------------------------------------
-    def participant(self, pid: str, session_id: str | None = None, simulated: bool = False) -> dict[str, Any]:
-        """Get or create a participant; a new one takes the least-used slot (balanced assignment)."""
-        pid = valid_participant_id(pid)
-        with self.store.engine.begin() as conn:
-            row = conn.execute(select(participants).where(participants.c.participant_id == pid)).first()
-            if row:
-                return dict(row._mapping)
-            used = dict(conn.execute(select(participants.c.slot, func.count()).where(participants.c.study_id == self.study_id)
-                                     .group_by(participants.c.slot)).all())
-            n_slots = self.config["n_slots"]
-            slot = min(range(n_slots), key=lambda s: (used.get(s, 0), s))
-        self.store._insert(participants, [{"participant_id": pid, "study_id": self.study_id, "slot": slot, "session_id": session_id,
-                                           "simulated": simulated, "created_at": utc_now()}])
-        return self.participant(pid)
+    def _key(self, pid: str):
+        return (study_participants.c.study_id == self.study_id) & (study_participants.c.participant_id == pid)
 
-    def update_participant(self, pid: str, **values: Any) -> None:
-        with self.store.engine.begin() as conn:
-            conn.execute(participants.update().where(participants.c.participant_id == pid).values(**values))
+    def participant(self, pid: str) -> dict[str, Any] | None:
+        with self.store.engine.connect() as conn:
+            row = conn.execute(select(study_participants).where(self._key(valid_participant_id(pid)))).first()
+        return dict(row._mapping) if row else None
 
+    def open(self, pid: str, session_id: str | None = None, simulated: bool = False) -> dict[str, Any]:
+        """Get or create the participant (step one of the flow: opened the link); takes no slot."""
+        p = self.participant(pid)
+        if p is None:
+            self.store.insert_rows(study_participants, [{"study_id": self.study_id, "participant_id": pid, "session_id": session_id,
+                                                         "opened_at": utc_now(), "simulated": simulated}])
+            p = self.participant(pid)
+        return p  # type: ignore[return-value]
+
+    def _update(self, pid: str, **values: Any) -> None:
+        with self.store.engine.begin() as conn:
+            conn.execute(study_participants.update().where(self._key(pid)).values(**values))
+
+    def log(self, pid: str, kind: str, detail: dict | None = None, trial_id: str | None = None, key: Any = None) -> bool:
+        """One study event (idempotent when ``key`` is given; otherwise every call is a new event)."""
+        at = utc_now()
+        ident = content_hash([self.study_id, pid, kind, trial_id, key if key is not None else [at, secrets.token_hex(4)]])
+        return self.store.insert_rows(study_events, [{"key": ident, "study_id": self.study_id, "participant_id": pid,
+                                                      "trial_id": trial_id, "kind": kind, "detail": json.dumps(detail or {}),
+                                                      "at": at}]) == 1
+
+    def consent(self, pid: str) -> str | None:
+        """Record consent and bind the participant to this browser: returns the key the browser keeps,
+        or None when another browser consented first (the key is never handed out twice)."""
+        self.open(pid)
+        key = secrets.token_urlsafe(16)
+        with self.store.engine.begin() as conn:
+            won = conn.execute(study_participants.update().where(self._key(pid) & study_participants.c.browser_key.is_(None))
+                               .values(consented_at=utc_now(), browser_key=key)).rowcount
+        return key if won else None
+
+    def browser_ok(self, pid: str, key: str | None) -> bool:
+        """Is this the browser the participant consented in (or are they not bound yet)?"""
+        p = self.participant(pid)
+        if p is None or not p["browser_key"]:
+            return True
+        return bool(key) and hmac.compare_digest(str(key), p["browser_key"])
+
+    def screen(self, pid: str, responses: list[int]) -> bool:
+        """Score the headphone check against this participant's own key; failing screens them out."""
+        points = score(responses, participant_clips(self.config, pid))
+        ok = points >= PASS_AT
+        self._update(pid, headphone_passed=ok, headphone_score=points, screened_out_at=None if ok else utc_now())
+        return ok
+
+    def screened_in(self, p: dict[str, Any]) -> bool:
+        return bool(p["consented_at"]) and (not self.config.get("headphone_check") or p["headphone_passed"] is True)
+
+    # -- slots ------------------------------------------------------------------------------------
+    def _slot_loads(self) -> tuple[dict[int, int], dict[int, int]]:
+        """Per slot: how many claims still count (completed, or held and active), and how many claims exist."""
+        timeout = timedelta(minutes=float(self.config.get("slot_timeout_min") or 60))
+        now = datetime.fromisoformat(utc_now())
+        with self.store.engine.connect() as conn:
+            claims = conn.execute(select(slot_claims.c.slot, slot_claims.c.participant_id, slot_claims.c.claimed_at)
+                                  .where(slot_claims.c.study_id == self.study_id)).all()
+            people = {r.participant_id: r for r in conn.execute(
+                select(study_participants.c.participant_id, study_participants.c.completed_at, study_participants.c.withdrawn_at)
+                .where(study_participants.c.study_id == self.study_id))}
+            last = dict(conn.execute(select(preferences.c.participant_id, func.max(preferences.c.answered_at))
+                                     .where(preferences.c.study_id == self.study_id).group_by(preferences.c.participant_id)).all())
+        loads = {s: 0 for s in range(self.config["n_slots"])}
+        rounds = dict(loads)
+        for c in claims:
+            rounds[c.slot] += 1
+            p = people.get(c.participant_id)
+            active = max(filter(None, [_ts(c.claimed_at), _ts(last.get(c.participant_id))]))
+            if p is not None and (p.completed_at or (not p.withdrawn_at and now - active < timeout)):
+                loads[c.slot] += 1
+        return loads, rounds
+
+    def claim_slot(self, pid: str) -> int:
+        """Give a screened-in participant the least-covered slot (free ones first, lowest number first).
+        Two processes claiming at once cannot both win one round of a slot: the loser retries."""
+        p = self.open(pid)
+        if p["slot"] is not None:
+            return p["slot"]
+        if not self.screened_in(p):
+            raise EvalkitInputError(f"participant {pid} has not consented and passed screening; no slot yet")
+        for _ in range(50):
+            loads, rounds = self._slot_loads()
+            slot = min(loads, key=lambda s: (loads[s], s))
+            now = utc_now()
+            if self.store.insert_rows(slot_claims, [{"study_id": self.study_id, "slot": slot, "round": rounds[slot],
+                                                     "participant_id": pid, "claimed_at": now}]):
+                self._update(pid, slot=slot, claimed_at=now)
+                return slot
+        raise StoreError("could not claim a study slot (busy); try again")
+
+    def withdraw(self, pid: str) -> None:
+        """The participant left (or returned the study): their slot goes to the next person."""
+        self._update(pid, withdrawn_at=utc_now())
+        self.log(pid, "withdrew", key="withdrew")
+
+    # -- trials and answers ------------------------------------------------------------------------
     def trials(self, pid: str) -> list[Trial]:
-        """This participant's trials in order: only their own slot's."""
+        """This participant's trials in order (their slot's); empty before a slot is claimed."""
         slot = self._slot_of.get(pid)
         if slot is None:
-            slot = self._slot_of[pid] = self.participant(pid)["slot"]
+            p = self.participant(pid)
+            if p is None or p["slot"] is None:
+                return []
+            slot = self._slot_of[pid] = p["slot"]
         if slot not in self._slot_trials:
             with self.store.engine.connect() as conn:
                 rows = conn.execute(select(study_trials).where((study_trials.c.study_id == self.study_id) & (study_trials.c.slot == slot))
@@ -94,7 +203,8 @@ class StudyStore:
 
     def answered(self, pid: str) -> set[str]:
         with self.store.engine.connect() as conn:
-            return {r[0] for r in conn.execute(select(preferences.c.trial_id).where(preferences.c.participant_id == pid))}
+            return {r[0] for r in conn.execute(select(preferences.c.trial_id).where(
+                (preferences.c.participant_id == pid) & (preferences.c.study_id == self.study_id)))}
 
     def next_trial(self, pid: str) -> tuple[Trial | None, int, int]:
         """(next unanswered trial or None, number done, total): where a reload resumes."""
@@ -103,67 +213,58 @@ class StudyStore:
         nxt = next((t for t in trials if t.trial_id not in done), None)
         return nxt, len(done & {t.trial_id for t in trials}), len(trials)
 
-    def save_answer(self, pid: str, trial_id: str, shown_choice: str, strength: int | None = None, comment: str | None = None,
-                    started_at: str | None = None, simulated: bool = False) -> bool:
-        """Save one answer (choice as shown: A = left, B = right, tie); True if new, False if already saved."""
+    def save_answer(self, pid: str, trial_id: str, choices: dict[str, str], confidence: int | None = None,
+                    comment: str | None = None, started_at: str | None = None, simulated: bool = False) -> bool:
+        """Save one trial's answers, one per criterion (as shown: A = left, B = right, tie), in one
+        transaction; True if new, False if this trial was already answered (a double submit)."""
         trial = next((t for t in self.trials(pid) if t.trial_id == trial_id), None)
         if trial is None:
             raise EvalkitInputError(f"trial {trial_id} is not one of participant {pid}'s trials")
-        if shown_choice not in ("A", "B", "tie"):
-            raise EvalkitInputError(f"choice {shown_choice!r}: use A, B or tie")
-        # Canonical frame: "a" is the left advice as stored; the trial already encodes counterbalancing.
-        choice = {"A": "a", "B": "b", "tie": "tie"}[shown_choice]
-        pref = Preference(participant_id=pid, trial_id=trial_id, item_id=trial.item_id, advice_id_a=trial.left["advice_id"],
-                          advice_id_b=trial.right["advice_id"], system_a=trial.left["system"], system_b=trial.right["system"],
-                          shown_left="a", choice=choice, strength=strength, comment=(comment or None) and comment[:2000],
-                          started_at=started_at, simulated=simulated)
-        return self.store.put_preference(pref)
+        if set(choices) != set(CRITERIA) or not set(choices.values()) <= set(SHOWN):
+            raise EvalkitInputError(f"answers {choices!r}: give A, B or tie for each of {', '.join(CRITERIA)}")
+        now = utc_now()
+        rows = [Preference(participant_id=pid, trial_id=trial_id, item_id=trial.item_id, advice_id_a=trial.left["advice_id"],
+                           advice_id_b=trial.right["advice_id"], system_a=trial.left["system"], system_b=trial.right["system"],
+                           shown_left="a", choice=SHOWN[choices[c]], strength=confidence, comment=(comment or None) and comment[:2000],
+                           started_at=started_at, answered_at=now, simulated=simulated, study_id=self.study_id, criterion=c)
+                for c in CRITERIA]
+        return self.store.put_preferences(rows) > 0
+
+    def log_plays(self, pid: str, trial_id: str, events: list[dict]) -> int:
+        """Play events from the browser (each with its page id and sequence number: logged once)."""
+        return sum(self.log(pid, str(e.get("kind", "play"))[:30], {k: e.get(k) for k in ("clip", "listened_s", "position_s", "page")},
+                            trial_id=trial_id, key=[e.get("page"), e.get("seq")]) for e in events)
+
+    def listened(self, pid: str, trial_id: str) -> set[str]:
+        """Clips of this trial the participant has played for at least the study's minimum."""
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(select(study_events.c.detail).where(
+                (study_events.c.study_id == self.study_id) & (study_events.c.participant_id == pid)
+                & (study_events.c.trial_id == trial_id) & (study_events.c.kind == "listened"))).all()
+        return {json.loads(r[0]).get("clip") for r in rows}
 
     def complete(self, pid: str) -> str:
         """Mark complete (once) and return the completion code."""
-        p = self.participant(pid)
+        p = self.open(pid)
         if p["completion_code"]:
             return p["completion_code"]
         code = self.config.get("completion_code") or secrets.token_hex(4).upper()
-        self.update_participant(pid, completed_at=utc_now(), completion_code=code)
+        self._update(pid, completed_at=utc_now(), completion_code=code)
         return code
 
-    # -- admin ------------------------------------------------------------------------------------
-    def progress(self) -> pd.DataFrame:
+    # -- admin and export --------------------------------------------------------------------------
+    def participants_frame(self) -> pd.DataFrame:
         with self.store.engine.connect() as conn:
-            parts = pd.read_sql(select(participants).where(participants.c.study_id == self.study_id), conn)
-            answers = pd.read_sql(select(preferences.c.participant_id, preferences.c.trial_id), conn)
-        per = answers.groupby("participant_id").size().rename("answers")
-        return parts.merge(per, left_on="participant_id", right_index=True, how="left").fillna({"answers": 0})
+            return pd.read_sql(select(study_participants).where(study_participants.c.study_id == self.study_id), conn)
 
-    def export(self, include_gold: bool = False) -> pd.DataFrame:
-        """Answers in the `evalkit stats preferences` format, plus gold-check and simulation flags."""
-        prefs = self.store.preferences()
-        gold_ids = self._gold_trials()
-        rows = []
-        gold_pass: dict[str, list[bool]] = {}
-        for p in prefs:
-            if p.trial_id in gold_ids:
-                gold_pass.setdefault(p.participant_id, []).append(p.choice == gold_ids[p.trial_id])
-        for p in prefs:
-            if p.trial_id in gold_ids and not include_gold:
-                continue
-            checks = gold_pass.get(p.participant_id, [])
-            rows.append({"participant_id": p.participant_id, "item_id": p.item_id, "system_a": p.system_a, "system_b": p.system_b,
-                         "choice": p.choice, "strength": p.strength, "trial_id": p.trial_id, "simulated": p.simulated,
-                         "gold_passed": all(checks) if checks else None, "answered_at": p.answered_at})
-        cols = ["participant_id", "item_id", "system_a", "system_b", "choice", "strength", "trial_id", "simulated", "gold_passed", "answered_at"]
-        return pd.DataFrame(rows, columns=cols)
-
-    def _gold_trials(self) -> dict[str, str]:
-        """trial_id -> the correct canonical choice for gold trials."""
-        out = {}
+    def events_frame(self) -> pd.DataFrame:
         with self.store.engine.connect() as conn:
-            for r in conn.execute(select(study_trials.c.trial_id, study_trials.c.body).where(study_trials.c.study_id == self.study_id)):
-                body = json.loads(r.body)
-                if body["gold"]:
-                    out[r.trial_id] = "a" if body["left"]["system"] == "gold-truth" else "b"
-        return out
+            return pd.read_sql(select(study_events).where(study_events.c.study_id == self.study_id), conn)
+
+    def all_trials(self) -> list[Trial]:
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(select(study_trials).where(study_trials.c.study_id == self.study_id)).all()
+        return [Trial.from_row(r) for r in rows]
 
     def audio_path(self, rel: str) -> Path:
         """Resolve a stimulus path, refusing anything outside the study's own stimuli folder."""
@@ -173,5 +274,9 @@ class StudyStore:
             raise EvalkitInputError(f"{rel}: not a stimulus of this study")
         return target
 
+    def answers_frame(self) -> pd.DataFrame:
+        rows = [p.model_dump() for p in self.store.preferences(self.study_id)]
+        return pd.DataFrame(rows, columns=list(Preference.model_fields))
 
-__all__ = ["StudyStore", "Trial", "valid_participant_id"]
+
+__all__ = ["CRITERIA", "StudyStore", "Trial", "valid_participant_id"]

@@ -14,7 +14,7 @@ import urllib.request
 import pytest
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--autoplay-policy=no-user-gesture-required", "--disable-background-networking", "--disable-component-update",
          "--disable-sync", "--disable-quic", "--no-first-run"]
 
 
@@ -56,16 +56,45 @@ def settle(page) -> None:
     page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden")
 
 
-def answer(page, choice: str = "Advice A", double: bool = False) -> None:
+def play_to_unlock(page) -> None:
+    """Play the trial's clips (as a participant pressing ▶) until the questions unlock."""
+    settle(page)
+    for player in page.locator("[class*='st-key-clip-'] audio").all():
+        player.evaluate("a => a.play()")
+    page.get_by_text("to unlock the questions").wait_for(state="detached")
+    settle(page)
+
+
+def answer(page, follow: str = "Advice A", specific: str = "Advice A", confidence: str = "4 · sure", double: bool = False) -> None:
     from playwright.sync_api import expect
 
     settle(page)
-    group = page.get_by_role("radiogroup", name="Which advice would you rather follow?")
-    group.get_by_text(choice, exact=True).click()
-    expect(group.get_by_role("radio", name=choice)).to_be_checked()
+    for question, choice in (("Which advice is more specific?", specific), ("Which advice would you rather follow?", follow),
+                             ("How sure are you?", confidence)):
+        group = page.get_by_role("radiogroup", name=question)
+        group.get_by_text(choice, exact=True).click()
+        expect(group.get_by_role("radio", name=choice)).to_be_checked()
     button = page.get_by_role("button", name="Submit answer")
     button.dblclick() if double else button.click()
     settle(page)
+
+
+def consent_and_screen(page, url: str, pid: str, config: dict | None, *, passing: bool = True) -> None:
+    """Open the link, consent, and answer the sound check (rightly or wrongly) as a participant would."""
+    from evalkit.study.headphone import participant_clips
+
+    page.goto(f"{url}/?PROLIFIC_PID={pid}")
+    page.get_by_text("I am 18 or older").click()
+    page.get_by_role("button", name="Continue").click()
+    settle(page)
+    if config and config.get("headphone_check"):
+        page.get_by_text("Sound check").wait_for()
+        settle(page)
+        for k, clip in enumerate(participant_clips(config, pid)):
+            ans = clip["answer"] if passing else clip["answer"] % 3 + 1
+            page.get_by_role("radiogroup", name=f"Quietest tone in clip {k + 1}").get_by_text(str(ans), exact=True).click()
+        page.get_by_role("button", name="Continue").click()
+        settle(page)
 
 
 @contextlib.contextmanager

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from evalkit.study.headphone import participant_clips
 from evalkit.study.store import StudyStore
 
 APP = str(Path(__file__).resolve().parents[2] / "study_app" / "app.py")
@@ -37,51 +38,100 @@ def test_missing_or_bad_participant_id(app):
     assert "participant id missing or malformed" in _texts(app(PROLIFIC_PID="../etc"))
 
 
+def _consent_and_screen(app, study_dir, pid, *, pass_check=True, **params):
+    at = app(PROLIFIC_PID=pid, **params)
+    at.checkbox[0].check()
+    at.button[0].click().run()
+    clips = participant_clips(json.loads((study_dir / "study.json").read_text()), pid)
+    for k, clip in enumerate(clips):
+        at.radio(key=f"hc{k}").set_value(clip["answer"] if pass_check else clip["answer"] % 3 + 1)
+    at.button[0].click().run()
+    return at
+
+
+def _answer(at, spec="Advice A", follow="Advice B", confidence=4):
+    at.radio[0].set_value(spec)
+    at.radio[1].set_value(follow)
+    at.radio[2].set_value(confidence)
+    at.button[0].click().run()
+
+
 def test_full_flow_with_headphone_check_resume_and_code(app, study_dir):
-    cfg = json.loads((study_dir / "study.json").read_text())
     at = app(PROLIFIC_PID="p1", STUDY_ID="s", SESSION_ID="x")
     at.button[0].click().run()  # submit without ticking
     assert "tick the box" in _texts(at)
-    at.checkbox[0].check()
-    at.button[0].click().run()
-    assert "Sound check" in _texts(at)
-    for k, ans in enumerate(cfg["headphone_answers"]):
-        at.radio(key=f"hc{k}").set_value(ans)
-    at.button[0].click().run()
-    assert StudyStore(study_dir).participant("p1")["headphone_passed"] is True
+    at = _consent_and_screen(app, study_dir, "p1")
+    key = at.query_params["k"]  # the browser key the page keeps after consent
+    study = StudyStore(study_dir)
+    assert study.participant("p1")["headphone_passed"] is True and study.participant("p1")["slot"] is not None
     assert "How it works" in _texts(at)
     at.button[0].click().run()
-    total = StudyStore(study_dir).next_trial("p1")[2]
+    total = study.next_trial("p1")[2]
     for k in range(total):
-        if k == 2:  # a reload mid-study: a fresh session resumes at the next unanswered question
-            at = app(PROLIFIC_PID="p1")
+        if k == 2:  # a reload mid-study (same browser: same key) resumes at the next unanswered question
+            at = app(PROLIFIC_PID="p1", k=key)
             assert f"Question {k + 1} of {total}" in " ".join(p.proto.text for p in at.get("progress"))
-        at.radio[0].set_value("Advice A")
-        at.button[0].click().run()
+            assert "Answer 2 saved." not in _texts(at)  # the note is for the submit that made it, not a reload
+        _answer(at)
+        if k + 1 < total:
+            assert f"Answer {k + 1} saved." in _texts(at)
     assert "C0DE1234" in _texts(at)
-    assert len(StudyStore(study_dir).answered("p1")) == total
+    answers = study.answers_frame()
+    assert len(study.answered("p1")) == total and len(answers) == 2 * total  # two questions per trial
+    assert set(answers.criterion) == {"specificity", "helpfulness"} and set(answers.strength) == {4}
 
 
-def test_headphone_failure_screens_out(app, study_dir):
-    cfg = json.loads((study_dir / "study.json").read_text())
-    at = app(PROLIFIC_PID="p2")
-    at.checkbox[0].check()
-    at.button[0].click().run()
-    for k, ans in enumerate(cfg["headphone_answers"]):
-        at.radio(key=f"hc{k}").set_value(ans % 3 + 1)  # always wrong
-    at.button[0].click().run()
-    assert "needs headphones" in _texts(at)
-    assert StudyStore(study_dir).participant("p2")["headphone_passed"] is False
+def test_headphone_failure_screens_out_with_a_code_never_a_dead_end(app, study_dir):
+    at = _consent_and_screen(app, study_dir, "p2", pass_check=False)
+    text = _texts(at)
+    assert "needs headphones" in text and "SCR33N" in text
+    assert [b.proto.url for b in at.get("link_button")] == ["https://app.prolific.com/submissions/complete?cc=SCR33N"]
+    p = StudyStore(study_dir).participant("p2")
+    assert p["headphone_passed"] is False and p["slot"] is None  # a screened-out person never holds a slot
 
 
-def test_choice_is_required(app, study_dir):
-    study = StudyStore(study_dir)
-    study.participant("p3")
-    study.update_participant("p3", consented_at="now", headphone_passed=True)
-    at = app(PROLIFIC_PID="p3")
+def test_answers_are_required(app, study_dir):
+    at = _consent_and_screen(app, study_dir, "p3")
     at.button[0].click().run()  # instructions -> first trial
-    at.button[0].click().run()  # submit with no choice
-    assert "Please choose" in _texts(at) and not study.answered("p3")
+    at.radio[0].set_value("Advice A")
+    at.button[0].click().run()  # one question unanswered, no confidence
+    assert "Please answer both questions" in _texts(at) and not StudyStore(study_dir).answered("p3")
+    assert at.radio[2].value is None  # confidence has no default
+
+
+def test_another_browser_with_the_same_id_is_refused_and_logged(app, study_dir):
+    _consent_and_screen(app, study_dir, "p4")
+    at = app(PROLIFIC_PID="p4", k="a-key-from-somewhere-else")
+    assert "open in another browser" in _texts(at) and not at.radio
+    events = StudyStore(study_dir).events_frame()
+    assert (events[events.participant_id == "p4"].kind == "browser_mismatch").sum() == 1
+
+
+def test_leaving_releases_the_slot_and_ends_politely(app, study_dir):
+    at = _consent_and_screen(app, study_dir, "p5")
+    study = StudyStore(study_dir)
+    slot = study.participant("p5")["slot"]
+    at.button[0].click().run()
+    at.button(key="leave").click().run()
+    assert "You have left the study" in _texts(at)
+    study.open("p6")
+    study.consent("p6")
+    study.screen("p6", [c["answer"] for c in participant_clips(study.config, "p6")])
+    assert study.claim_slot("p6") == slot  # the freed slot goes to the next person
+
+
+def test_a_link_for_another_study_is_refused(study_dir, monkeypatch):
+    cfg = json.loads((study_dir / "study.json").read_text())
+    (study_dir / "study.json").write_text(json.dumps({**cfg, "prolific_study_id": "S-MAIN"}))
+    monkeypatch.setenv("EVALKIT_STUDY_DIR", str(study_dir))
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.query_params["PROLIFIC_PID"] = "p7"
+    at.query_params["STUDY_ID"] = "S-PILOT"
+    at.run()
+    from common import get_study
+
+    get_study.clear()
+    assert "belongs to another study" in _texts(at) and StudyStore(study_dir).participant("p7") is None
 
 
 def _admin(study_dir, monkeypatch, token_env="s3cret", **params):
@@ -119,3 +169,8 @@ def test_admin_with_the_token_shows_progress_and_export(study_dir, monkeypatch):
     at = _admin(study_dir, monkeypatch, token="s3cret")
     assert [m.value for m in at.metric][0] == "3"
     assert at.get("download_button")
+    assert "EXAMPLE consent" in _texts(at)  # the study was made without --consent
+    flow, coverage = at.dataframe[0].value, at.dataframe[1].value
+    assert list(flow.step) == ["opened the link", "consented", "passed screening", "completed", "passed gold trials", "included"]
+    assert flow.simulated.iloc[0] == 3 and flow.participants.sum() == 0
+    assert len(coverage) == 10 and {"planned_ratings", "ratings", "participants"} <= set(coverage.columns)  # C(5, 2) pairs

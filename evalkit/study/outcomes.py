@@ -1,0 +1,108 @@
+"""What a study produced: each participant's status and exclusion, the participant flow table, the
+coverage of every system pair, and the answers export that `evalkit stats` and the report read.
+
+One rule decides exclusion, here, and every analysis uses its flag: a participant is included when
+they completed, did not withdraw, and answered every gold trial correctly on the "follow" question
+(the gold contradiction is as specific as the truth, so gold says nothing about specificity).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+
+from evalkit.study.design import planned_pairs
+from evalkit.study.store import StudyStore
+
+FLOW_STEPS = ("opened the link", "consented", "passed screening", "completed", "passed gold trials", "included")
+EXPORT_COLUMNS = ["participant_id", "item_id", "system_a", "system_b", "choice", "criterion", "strength", "comment", "trial_id",
+                  "gold", "started_at", "answered_at", "duration_s", "plays", "listened_s", "simulated", "gold_passed",
+                  "excluded", "exclusion_reason"]
+
+
+def participant_status(study: StudyStore) -> pd.DataFrame:
+    """One row per participant: flow flags, gold score, and the exclusion decision with its reason."""
+    parts = study.participants_frame()
+    answers = study.answers_frame()
+    gold = {t.trial_id: t.gold_answer for t in study.all_trials() if t.gold}
+    follow = answers[(answers.criterion == "helpfulness") & answers.trial_id.isin(gold)]
+    correct = follow.assign(ok=follow.choice == follow.trial_id.map(gold)).groupby("participant_id").ok.agg(["size", "sum"])
+    parts["gold_total"] = parts.participant_id.map(correct["size"]).fillna(0).astype(int)
+    parts["gold_correct"] = parts.participant_id.map(correct["sum"]).fillna(0).astype(int)
+    parts["gold_passed"] = (parts.gold_correct == parts.gold_total).where(parts.gold_total > 0)
+    headphones = bool(study.config.get("headphone_check"))
+    parts["consented"] = parts.consented_at.notna()
+    parts["screened_in"] = parts.consented & (parts.headphone_passed.eq(True) if headphones else True)
+    parts["completed"] = parts.completed_at.notna()
+    reasons = []
+    for p in parts.itertuples():
+        reason = ("withdrew" if pd.notna(p.withdrawn_at) else "did not consent" if not p.consented
+                  else "failed headphone screening" if not p.screened_in else "incomplete" if not p.completed
+                  else "failed gold trials" if p.gold_passed is False or p.gold_passed == 0.0 else "")
+        reasons.append(reason)
+    parts["exclusion_reason"] = reasons
+    parts["excluded"] = parts.exclusion_reason != ""
+    return parts
+
+
+def flow_table(study: StudyStore, status: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Participants at each step (opened → … → included), real and simulated counted apart."""
+    s = participant_status(study) if status is None else status
+    steps = [pd.Series(True, index=s.index), s.consented, s.screened_in, s.screened_in & s.completed,
+             s.screened_in & s.completed & s.gold_passed.ne(False), ~s.excluded]
+    sim = s.simulated.astype(bool)
+    return pd.DataFrame({"step": FLOW_STEPS, "participants": [int((m & ~sim).sum()) for m in steps],
+                         "simulated": [int((m & sim).sum()) for m in steps]})
+
+
+def coverage_table(study: StudyStore, status: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per system pair: planned ratings, ratings from included participants, and how many of them judged it."""
+    s = participant_status(study) if status is None else status
+    included = set(s.participant_id[~s.excluded])
+    answers = study.answers_frame()
+    answers = answers[(answers.criterion == "helpfulness") & answers.participant_id.isin(included)]
+    planned: dict[tuple[str, str], int] = {}
+    for t in study.all_trials():
+        if not t.gold:
+            pair = tuple(sorted((t.left["system"], t.right["system"])))
+            planned[pair] = planned.get(pair, 0) + 1
+    rows = []
+    for pair in planned_pairs(study.config):
+        got = answers[answers[["system_a", "system_b"]].apply(lambda r: tuple(sorted(r)), axis=1) == pair] if len(answers) else answers
+        rows.append({"system_a": pair[0], "system_b": pair[1], "planned_ratings": planned.get(pair, 0), "ratings": len(got),
+                     "participants": got.participant_id.nunique(), "share_of_included": got.participant_id.nunique() / max(1, len(included))})
+    return pd.DataFrame(rows)
+
+
+def _play_stats(study: StudyStore) -> pd.DataFrame:
+    ev = study.events_frame()
+    ev = ev[ev.trial_id.notna()]
+    if ev.empty:
+        return pd.DataFrame(columns=["participant_id", "trial_id", "plays", "listened_s"])
+    detail = ev.detail.map(json.loads)
+    ev = ev.assign(clip=detail.map(lambda d: d.get("clip")), listened=detail.map(lambda d: d.get("listened_s") or 0.0))
+    plays = ev[ev.kind == "play"].groupby(["participant_id", "trial_id"]).size().rename("plays")
+    heard = ev.groupby(["participant_id", "trial_id", "clip"]).listened.max().groupby(["participant_id", "trial_id"]).sum()
+    return pd.concat([plays, heard.rename("listened_s")], axis=1).fillna({"plays": 0}).reset_index()
+
+
+def export_answers(study: StudyStore, include_gold: bool = False) -> pd.DataFrame:
+    """Every answer (one row per trial and criterion) with timings, plays and the exclusion flags."""
+    answers = study.answers_frame()
+    if answers.empty:
+        return pd.DataFrame(columns=EXPORT_COLUMNS)
+    status = participant_status(study).set_index("participant_id")
+    gold = {t.trial_id for t in study.all_trials() if t.gold}
+    df = answers.assign(gold=answers.trial_id.isin(gold))
+    if not include_gold:
+        df = df[~df.gold]
+    df = df.merge(_play_stats(study), on=["participant_id", "trial_id"], how="left").fillna({"plays": 0, "listened_s": 0.0})
+    start, end = pd.to_datetime(df.started_at, errors="coerce", utc=True), pd.to_datetime(df.answered_at, utc=True)
+    df["duration_s"] = (end - start).dt.total_seconds()
+    for col in ("gold_passed", "excluded", "exclusion_reason"):
+        df[col] = df.participant_id.map(status[col])
+    return df[EXPORT_COLUMNS].reset_index(drop=True)
+
+
+__all__ = ["EXPORT_COLUMNS", "FLOW_STEPS", "coverage_table", "export_answers", "flow_table", "participant_status"]
