@@ -397,6 +397,21 @@ def study_export(
     typer.echo(f"wrote {len(df)} answers from {df.participant_id.nunique()} participants to {out}")
 
 
+@study_app.command("release")
+def study_release(
+    study: Annotated[Path, typer.Argument(help="study directory")],
+    participant: Annotated[str, typer.Argument(help="the participant's ID (e.g. one Prolific reports as returned)")],
+) -> None:
+    """Mark a participant as withdrawn (e.g. they returned the study on Prolific): their slot goes to the next person."""
+    from evalkit.study.store import StudyStore
+
+    s = StudyStore(study)
+    if s.participant(participant) is None:
+        raise EvalkitInputError(f"{participant}: no such participant in study {s.study_id}; check the ID (evalkit study export lists them)")
+    s.withdraw(participant)
+    typer.echo(f"{participant}: withdrawn; their answers are kept and flagged, their slot is free")
+
+
 @study_app.command("simulate")
 def study_simulate(
     study: Annotated[Path, typer.Argument(help="study directory")],

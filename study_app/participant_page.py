@@ -129,7 +129,7 @@ def _locked(study, pid: str, trial) -> bool:
 
 
 def trial_page(study, pid: str, trial, done: int, total: int) -> None:
-    page_helper(_slot(study, pid), top=trial.trial_id)
+    page_helper(_slot(study, pid), store_key=st.query_params.get("k"), top=trial.trial_id)  # one helper per page: it costs a mount
     note = st.session_state.get("saved_note")
     if note and note[0] == done:  # shown on every run of this question (components rerun the page), gone on the next
         st.success(note[1])
@@ -204,16 +204,21 @@ def render() -> None:
         return consent(study, pid)
     if not study.browser_ok(pid, qp.get("k")):
         return other_browser(study, pid)
-    page_helper(_slot(study, pid), store_key=qp.get("k"), key="keeper")
     if study.config.get("headphone_check") and p["headphone_passed"] is None:
-        return headphone_check(study, pid)
+        return _kept(study, pid, headphone_check, study, pid)
     if p["headphone_passed"] is False:
         return screened_out(study)
     if p["slot"] is None:
         study.claim_slot(pid)
     trial, done, total = study.next_trial(pid)
     if trial is None:
-        return done_page(study, pid)
+        return _kept(study, pid, done_page, study, pid)
     if done == 0 and not st.session_state.get("started"):
-        return instructions(study)
+        return _kept(study, pid, instructions, study)
     trial_page(study, pid, trial, done, total)
+
+
+def _kept(study, pid: str, page, *args) -> None:
+    """Render a page of a bound participant, with the helper that keeps their browser key in localStorage."""
+    page_helper(_slot(study, pid), store_key=st.query_params.get("k"))
+    page(*args)

@@ -89,13 +89,15 @@ class JudgePreset(BaseModel):
     reference_guided: bool = False
     parse_retries: int = Field(default=1, ge=0, le=5)
     max_pairs: int | None = Field(default=None, ge=1, description="judge at most this many (item, pair)s")
+    max_items: int | None = Field(default=None, ge=1, description="absolute scores for the advice of at most this many items "
+                                                                  "(those with the most systems first), every arm of each")
     model_snapshot: str | None = None
 
     @property
     def config_hash(self) -> str:
         """What makes a judgment this judge's: model, sampling, rubrics, protocol — not where the
         endpoint lives, how many calls run at once, or how many pairs this run asked for."""
-        doc = self.model_dump(mode="json", exclude={"max_pairs", "parse_retries"})
+        doc = self.model_dump(mode="json", exclude={"max_pairs", "max_items", "parse_retries"})
         if doc["backend"]:
             doc["backend"] = {k: v for k, v in doc["backend"].items() if k in IDENTITY_KEYS}
         return content_hash(doc)

@@ -37,12 +37,22 @@ def select_pairs(advice: list[Advice], pairs: str = "all") -> list[tuple[Advice,
     return sorted(out, key=lambda p: content_hash([p[0].id, p[1].id]))
 
 
+def items_to_score(advice: list[Advice], max_items: int | None) -> list[Advice]:
+    """Every arm's advice on a few whole items (those with the most arms, then a deterministic spread), so
+    a subset still compares arms on the same items, as the study's pairs do."""
+    if not max_items:
+        return advice
+    arms = Counter(a.item_id for a in advice)
+    keep = set(sorted(arms, key=lambda i: (-arms[i], content_hash(i)))[:max_items])
+    return [a for a in advice if a.item_id in keep]
+
+
 def build_tasks(preset: JudgePreset, advice: list[Advice], items: dict, pairs: str) -> list[JudgeTask]:
     rubrics = [load_rubric(r) for r in preset.rubrics]
     tasks: list[JudgeTask] = []
     if preset.protocol in ("absolute", "both"):
         for r in (r for r in rubrics if r.protocol == "absolute"):
-            for a in advice:
+            for a in items_to_score(advice, preset.max_items):
                 tasks += [JudgeTask(r, a, items[a.item_id], sample_index=k) for k in range(preset.samples)]
     if preset.protocol in ("pairwise", "both"):
         chosen = select_pairs(advice, pairs)

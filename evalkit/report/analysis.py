@@ -244,6 +244,48 @@ def _rubric_tables(store: Store, advice: pd.DataFrame, an: Analysis, *, bootstra
         an.tables["rubric_contrasts"] = pd.concat(rows, ignore_index=True).assign(family="exploratory (unadjusted)")
 
 
+# Which study question each judge's verdict answers: the pairwise rubric and the reference judge ask which
+# advice a producer would rather follow (helpfulness); absolute rubrics are named after their question.
+PAIRWISE_CRITERION = "helpfulness"
+
+
+def _rubric_votes(store: Store, advice: pd.DataFrame, human: pd.DataFrame) -> dict[tuple[str, str], pd.DataFrame]:
+    """Votes implied by absolute rubric scores on the (item, pair)s people judged: the advice scored
+    higher (median over samples) wins; equal scores are a tie."""
+    rows = [{"advice_id": j.advice_id, "judge": j.judge, "rubric": j.rubric, "score": j.score}
+            for j in store.judgments() if j.protocol == "absolute" and j.parsed]
+    if not rows:
+        return {}
+    scores = pd.DataFrame(rows).groupby(["advice_id", "judge", "rubric"]).score.median().reset_index()
+    scores = scores.merge(advice[["advice_id", "item_id", "arm"]], on="advice_id")
+    pairs = canonical(human)[["item_id", "system_a", "system_b"]].drop_duplicates()
+    out = {}
+    for (judge, rubric), g in scores.groupby(["judge", "rubric"]):
+        s = g.set_index(["item_id", "arm"]).score
+        m = pairs.assign(sa=[s.get((i, a), np.nan) for i, a in zip(pairs.item_id, pairs.system_a, strict=True)],
+                         sb=[s.get((i, b), np.nan) for i, b in zip(pairs.item_id, pairs.system_b, strict=True)]).dropna()
+        if len(m):
+            out[(judge, rubric)] = m.assign(participant_id=judge, choice=np.where(m.sa > m.sb, "a", np.where(m.sa < m.sb, "b", "tie")))
+    return out
+
+
+def criterion_agreement(store: Store, advice: pd.DataFrame, votes: dict, by_criterion: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Each judge against the human answers of the matching study question, with that question's
+    human–human agreement beside it as the ceiling."""
+    rows = []
+    sources = [(judge, "pairwise", PAIRWISE_CRITERION, v) for judge, v in votes.items()]
+    sources += [(judge, rubric, rubric, v) for (judge, rubric), v in _rubric_votes(store, advice, next(iter(by_criterion.values()))).items()]
+    for judge, rubric, criterion, v in sources:
+        human = by_criterion.get(criterion)
+        if human is None:
+            continue
+        agree = vote_agreement(v, human).iloc[0].to_dict()
+        ceiling = human_agreement(human).iloc[0]
+        rows.append({"judge": judge, "rubric": rubric, "study_question": criterion, **agree,
+                     "human_ceiling_with_tie": ceiling.agreement_with_tie, "human_ceiling_without_tie": ceiling.agreement_without_tie})
+    return pd.DataFrame(rows)
+
+
 def _exclusion_note(human: pd.DataFrame) -> str | None:
     """Who the study excluded and why, in one sentence (the rule lives in study/outcomes.py)."""
     if "excluded" not in human.columns:
@@ -257,8 +299,8 @@ def _exclusion_note(human: pd.DataFrame) -> str | None:
             + ", ".join(f"{n} {r}" for r, n in reasons.items()) + ").")
 
 
-def _human_tables(human: pd.DataFrame, advice: pd.DataFrame, votes: dict, an: Analysis, *, bootstrap: int, seed: int,
-                  include_simulated: bool = False) -> None:
+def _human_tables(store: Store, human: pd.DataFrame, advice: pd.DataFrame, votes: dict, an: Analysis, *, bootstrap: int,
+                  seed: int, include_simulated: bool = False) -> None:
     t = an.tables
     an.has_humans = True
     if "gold_passed" in human and "excluded" not in human and human.gold_passed.notna().any():  # an export from before the flags
@@ -279,6 +321,7 @@ def _human_tables(human: pd.DataFrame, advice: pd.DataFrame, votes: dict, an: An
     t["human_bradley_terry"] = bradley_terry(human, bootstrap=bootstrap, seed=seed)
     t["human_win_matrix"] = win_matrix(human).reset_index().rename(columns={"index": "system"})
     t["human_agreement"] = human_agreement(human)
+    t["judge_human_agreement_by_question"] = criterion_agreement(store, advice, votes, by_criterion)
     agree, rank, item_corr = [], [], []
     for judge, v in votes.items():
         agree.append(vote_agreement(v, human).assign(judge=judge))
@@ -322,7 +365,7 @@ def analyze(store: Store, human: pd.DataFrame | None = None, *, bootstrap: int =
     t["judge_agreement"] = judge_agreement(store)
     votes = judge_votes(store, advice)
     if human is not None and len(human):
-        _human_tables(human, advice, votes, an, bootstrap=bootstrap, seed=seed, include_simulated=include_simulated)
+        _human_tables(store, human, advice, votes, an, bootstrap=bootstrap, seed=seed, include_simulated=include_simulated)
         _flag_position_bias(an)
     if flow is not None:
         t["participant_flow"] = flow

@@ -19,7 +19,7 @@ from evalkit.store import Store
 TEMPLATES = Path(__file__).parent / "templates"
 HUMAN_TABLES = {"human_win_rates", "human_pairwise_tests", "human_bradley_terry", "human_win_matrix", "human_agreement",
                 "judge_human_agreement", "judge_human_ranking", "judge_human_item_correlation", "human_condition_contrasts",
-                "human_condition_contrasts_specificity", "participant_flow"}
+                "human_condition_contrasts_specificity", "participant_flow", "judge_human_agreement_by_question"}
 HUMAN_FIGURES = {"win_matrix", "bradley_terry", "judge_human_agreement"}
 METRIC_LABEL = {"balance_improvement_db": "balance improvement (dB, reference judge)",
                 "direction_accuracy": "direction accuracy (reference judge)", "specificity": "specificity (quantified claims)"}
@@ -168,6 +168,8 @@ def _sections(an: Analysis) -> list[tuple]:
         ("Judges against humans", "Vote agreement follows MT-Bench's definitions; human–human agreement is the ceiling.",
          ["judge_human_agreement"],
          [("judge_human_agreement", "Judge–human vote agreement"), ("human_agreement", "Human–human agreement (ceiling)"),
+          ("judge_human_agreement_by_question", "Per question: each judge against the answers to the matching study question "
+           "(pairwise and reference verdicts: 'rather follow'; absolute rubrics: their own question; score differences as votes)"),
           ("judge_human_ranking", "System ranking correlation, judge vs human BT (bootstrap CI over items)"),
           ("judge_human_item_correlation", "Item-level correlation of judge margin and human preference share")]),
         ("Judge diagnostics", "Unscored judgments are kept with their raw output and counted here, never coerced into a score.",

@@ -68,44 +68,50 @@ class _Stimuli:
     def mix(self, item: Item) -> str:
         return self.render(item.id, "mix", item.offsets_db)
 
-    def after(self, a: Advice) -> str:
+    def after(self, item_id: str, advice_id: str, text: str) -> str:
         """The mix after following the advice as parsed: what a listener would get by following it."""
-        item = self.ts.item(a.item_id)
-        gains = {s: item.offsets_db.get(s, 0) + g for s, g in parse_advice(a.text).gains().items()}
-        return self.render(a.item_id, f"after_{a.id}", {**item.offsets_db, **gains})
+        item = self.ts.item(item_id)
+        gains = {s: item.offsets_db.get(s, 0) + g for s, g in parse_advice(text).gains().items()}
+        return self.render(item_id, f"after_{advice_id}", {**item.offsets_db, **gains})
 
     def stems(self, item: Item) -> dict[str, str]:
         return {s: self.render(item.id, f"stem_{s}", {s: item.offsets_db.get(s, 0)}) for s in self.ts.songs[item.song_id].stems}
 
 
-def _side(a: Advice, stimuli: _Stimuli, after_audio: bool) -> dict[str, Any]:
-    d: dict[str, Any] = {"advice_id": a.id, "system": a.arm, "text": a.text}
+def _side(item_id: str, advice_id: str, system: str, text: str, stimuli: _Stimuli, after_audio: bool) -> dict[str, Any]:
+    d: dict[str, Any] = {"advice_id": advice_id, "system": system, "text": text}
     if after_audio:
-        d["after_audio"] = stimuli.after(a)
+        d["after_audio"] = stimuli.after(item_id, advice_id, text)
     return d
 
 
-def _gold_trial(item: Item, rng: np.random.Generator, stimuli: _Stimuli) -> dict[str, Any]:
-    """Advice that follows the truth beside advice that contradicts it, in random order."""
-    truth = {"advice_id": f"gold-{item.id}", "system": GOLD_TRUTH, "text": phrase_corrections(item.correction_db, rng)}
-    wrong = {"advice_id": f"gold-wrong-{item.id}", "system": GOLD_CONTRADICTION,
-             "text": phrase_corrections({s: -v for s, v in item.correction_db.items()}, rng)}
+def _trial(item: Item, left: dict, right: dict, stimuli: _Stimuli, stems_audio: bool, gold_answer: str | None = None) -> dict[str, Any]:
+    """One trial as the page shows it; gold trials differ only in fields the page never shows."""
+    t = {"item_id": item.id, "gold": gold_answer is not None, "left": left, "right": right, "mix_audio": stimuli.mix(item),
+         "stems_audio": stimuli.stems(item) if stems_audio else {}}
+    return {**t, "gold_answer": gold_answer} if gold_answer else t
+
+
+def _gold_trial(item: Item, rng: np.random.Generator, stimuli: _Stimuli, after_audio: bool, stems_audio: bool) -> dict[str, Any]:
+    """Advice that follows the truth beside advice that contradicts it, in random order, worded and
+    presented like any other trial (same generator as the analytic advice, same clips)."""
+    truth = _side(item.id, f"gold-{item.id}", GOLD_TRUTH, phrase_corrections(item.correction_db, rng), stimuli, after_audio)
+    wrong = _side(item.id, f"gold-wrong-{item.id}", GOLD_CONTRADICTION,
+                  phrase_corrections({s: -v for s, v in item.correction_db.items()}, rng), stimuli, after_audio)
     left, right = (truth, wrong) if rng.random() < 0.5 else (wrong, truth)
-    return {"item_id": item.id, "gold": True, "gold_answer": "a" if left is truth else "b", "left": left, "right": right,
-            "mix_audio": stimuli.mix(item), "stems_audio": {}}
+    return _trial(item, left, right, stimuli, stems_audio, gold_answer="a" if left is truth else "b")
 
 
 def _slot_trials(block, by_item, golds: list[Item], rng, stimuli: _Stimuli, *, after_audio: bool, stems_audio: bool) -> list[dict]:
     trials = []
     for item_id, left, right in block:
-        item = stimuli.ts.item(item_id)
-        trials.append({"item_id": item_id, "gold": False, "left": _side(by_item[item_id][left], stimuli, after_audio),
-                       "right": _side(by_item[item_id][right], stimuli, after_audio), "mix_audio": stimuli.mix(item),
-                       "stems_audio": stimuli.stems(item) if stems_audio else {}})
+        a, b = by_item[item_id][left], by_item[item_id][right]
+        trials.append(_trial(stimuli.ts.item(item_id), _side(item_id, a.id, a.arm, a.text, stimuli, after_audio),
+                             _side(item_id, b.id, b.arm, b.text, stimuli, after_audio), stimuli, stems_audio))
     # Gold trials go to random positions (never told apart by place) among the slot's trials.
     positions = sorted(rng.choice(len(trials) + len(golds), size=len(golds), replace=False).tolist())
     for pos, item in zip(positions, golds, strict=True):
-        trials.insert(pos, _gold_trial(item, rng, stimuli))
+        trials.insert(pos, _gold_trial(item, rng, stimuli, after_audio, stems_audio))
     return trials
 
 

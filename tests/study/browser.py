@@ -25,11 +25,11 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serve(study_dir, env: dict | None = None, port: int | None = None):
+def running_server(argv, env: dict | None = None, port: int | None = None):
+    """Start a Streamlit server (``argv(port)`` after ``python -m``) and yield its URL once healthy."""
     port = port or free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "evalkit.cli", "study", "serve", str(study_dir), "--port", str(port)],
-                            env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            start_new_session=True)
+    proc = subprocess.Popen([sys.executable, "-m", *argv(port)], env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + 60
@@ -47,6 +47,11 @@ def serve(study_dir, env: dict | None = None, port: int | None = None):
     finally:
         os.killpg(proc.pid, 15)
         proc.wait(timeout=20)
+
+
+def serve(study_dir, env: dict | None = None, port: int | None = None):
+    """The real `evalkit study serve STUDY` on a free port."""
+    return running_server(lambda p: ["evalkit.cli", "study", "serve", str(study_dir), "--port", str(p)], env, port)
 
 
 def settle(page) -> None:

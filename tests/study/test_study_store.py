@@ -325,3 +325,29 @@ def test_planned_pairs_cover_every_combination(study_dir):
     cfg = json.loads((study_dir / "study.json").read_text())
     cov = coverage_table(StudyStore(study_dir))
     assert len(cov) == len(list(itertools.combinations(cfg["systems"], 2)))
+
+
+def test_release_from_the_command_line_frees_the_slot(study_dir):
+    study = StudyStore(study_dir)
+    admit(study, "returned-on-prolific")
+    slot = study.participant("returned-on-prolific")["slot"]
+    r = run_cli("study", "release", study_dir, "returned-on-prolific", check=True)
+    assert "withdrawn" in r.stdout
+    admit(study, "next-person")
+    assert study.participant("next-person")["slot"] == slot
+    bad = run_cli("study", "release", study_dir, "nobody")
+    assert bad.returncode == 2 and "no such participant" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_gold_trials_look_like_any_other_trial(analytic_run, tmp_path):
+    """Same clips (mix, stems, after clips) and the same kind of wording: only hidden fields differ."""
+    create_study(analytic_run, tmp_path / "s", systems=FOUR, ratings=1, trials_per_participant=4, gold_per_participant=2,
+                 after_audio=True, stems_audio=True, headphone_check=False, max_items=2, show_progress=False)
+    trials = StudyStore(tmp_path / "s").all_trials()
+    gold, real = [t for t in trials if t.gold], [t for t in trials if not t.gold]
+    assert gold and real
+    for t in gold:
+        assert set(t.required_clips) == set(real[0].required_clips) == {"mix", "after_a", "after_b"}
+        assert set(t.stems_audio) == set(real[0].stems_audio) and t.stems_audio
+        assert {t.left["system"], t.right["system"]} == {"gold-truth", "gold-contradiction"}
+        assert "dB" in t.left["text"] and "dB" in t.right["text"]
