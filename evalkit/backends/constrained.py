@@ -69,6 +69,12 @@ class SchemaDecoder:
         """Sum log-prob of each option's tokens after ``prefix`` (one padded forward pass)."""
         torch = self.torch
         seqs = [self._ids(o) for o in options]
+        if all(len(s) == 1 for s in seqs):
+            # One token each (scores 1–5, most enums): the prefix's last position scores them all, so one
+            # forward pass of the prefix replaces a padded batch of len(options) copies of it.
+            with torch.no_grad():
+                logp = torch.log_softmax(self.model(input_ids=torch.tensor([prefix])).logits[0, -1].float(), dim=-1)
+            return [float(logp[s[0]]) for s in seqs]
         n = max(len(s) for s in seqs)
         pad = self.tok.pad_token_id if self.tok.pad_token_id is not None else 0
         ids = torch.tensor([prefix + s + [pad] * (n - len(s)) for s in seqs])

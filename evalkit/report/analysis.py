@@ -273,7 +273,7 @@ def criterion_agreement(store: Store, advice: pd.DataFrame, votes: dict, by_crit
     """Each judge against the human answers of the matching study question, with that question's
     human–human agreement beside it as the ceiling."""
     rows = []
-    sources = [(judge, "pairwise", PAIRWISE_CRITERION, v) for judge, v in votes.items()]
+    sources = [(judge, "pairwise verdict", PAIRWISE_CRITERION, v) for judge, v in votes.items()]
     sources += [(judge, rubric, rubric, v) for (judge, rubric), v in _rubric_votes(store, advice, next(iter(by_criterion.values()))).items()]
     for judge, rubric, criterion, v in sources:
         human = by_criterion.get(criterion)

@@ -116,3 +116,23 @@ def test_smollm2_converted_copy_is_the_gguf_bit_for_bit(tmp_path, monkeypatch):
     out1 = first.generate(**ids1, max_new_tokens=12, do_sample=False)
     out2 = second.generate(**ids2, max_new_tokens=12, do_sample=False)
     assert torch.equal(out1, out2)
+
+
+def test_single_token_options_are_scored_from_one_prefix_pass(tiny_llama):
+    """The fast path (one forward of the prefix) gives the padded batch's log-probabilities."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from evalkit.backends.constrained import SchemaDecoder
+
+    tok = AutoTokenizer.from_pretrained(tiny_llama)
+    dec = SchemaDecoder(AutoModelForCausalLM.from_pretrained(tiny_llama), tok)
+    prefix = dec._ids('raise the bass by 3 dB {"rationale": "clear", "score": ')
+    options = [str(k) for k in range(1, 6)]
+    assert all(len(dec._ids(o)) == 1 for o in options)
+    fast = dec._score(prefix, options)
+    ids = torch.tensor([prefix + dec._ids(o) for o in options])  # the slow path, by hand
+    with torch.no_grad():
+        logp = torch.log_softmax(dec.model(input_ids=ids).logits.float(), dim=-1)
+    slow = [float(logp[b, len(prefix) - 1, dec._ids(o)[0]]) for b, o in enumerate(options)]
+    assert fast == pytest.approx(slow, abs=1e-5)
