@@ -51,7 +51,7 @@ def test_full_disk(small_testset, tmpfs):
     assert _generate(small_testset, out).returncode == 0
     before = _advice_ids(out)
     filler = tmpfs / "filler"
-    with open(filler, "wb") as f:  # fill the filesystem to the last block
+    with open(filler, "wb", buffering=0) as f:  # fill the filesystem to the last block (unbuffered: close cannot fail)
         try:
             while True:
                 f.write(b"\0" * 65536)
