@@ -105,8 +105,15 @@ async def participant(browser, url: str, pid: str | None, answers: int, latencie
     for k in range(answers):
         await page.get_by_text(f"Question {k + 1} of").wait_for(timeout=60_000)
         await _settle(page)
-        for question, choice in QUESTIONS:
-            await page.get_by_role("radiogroup", name=question).get_by_text(choice, exact=True).click()
+        # Under load a rerun can still be drawing when the question's text appears: answer until every
+        # choice reads as checked in the current form (a person would see the stale form greyed out).
+        for _ in range(20):
+            for question, choice in QUESTIONS:
+                await page.get_by_role("radiogroup", name=question).get_by_text(choice, exact=True).click()
+            await _settle(page)
+            checked = [await page.get_by_role("radiogroup", name=q).get_by_role("radio", name=c).is_checked() for q, c in QUESTIONS]
+            if all(checked):
+                break
         # the next question, or the end (a slot can hold one trial fewer than asked: blocks differ by at most one)
         ms = await page.evaluate(SUBMIT_AND_WAIT, [f"Question {k + 2} of", "Your completion code"])
         if ms >= 60000:

@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from evalkit.errors import EvalkitInputError
+from evalkit.secrets import mask_url
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Evaluation harness for AI mixing assistants.")
@@ -112,21 +113,22 @@ def data_export_sft(
 def generate_cmd(
     testset: Annotated[Path, typer.Option(help="test-set directory")],
     systems: Annotated[Path, typer.Option(help="systems YAML")],
-    out: Annotated[Path, typer.Option(help="run directory (or a database URL)")],
+    out: Annotated[str, typer.Option(help="run directory or a database URL (postgresql://…)")],
     split: Annotated[str, typer.Option(help="train | val | test | all")] = "test",
+    force: Annotated[list[str] | None, typer.Option(help="make this system's advice again (repeatable); its judgments are removed")] = None,
     quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
 ) -> None:
-    """Advice from every system for every item of a split, into the run store (resumable)."""
+    """Advice from every system for every item of a split, into the run store (resumable; a changed config is refused)."""
     from evalkit.generate import generate
     from evalkit.runners import load_systems
 
-    counts = generate(testset, load_systems(systems), out, split=split, show_progress=not quiet)
-    typer.echo(f"advice: {counts['ok']} new, {counts['skipped']} already there, {counts['failed']} failed -> {out}")
+    counts = generate(testset, load_systems(systems), out, split=split, show_progress=not quiet, force=set(force or []))
+    typer.echo(f"advice: {counts['ok']} new, {counts['skipped']} already there, {counts['failed']} failed -> {mask_url(out)}")
 
 
 @app.command("judge")
 def judge_cmd(
-    run: Annotated[Path, typer.Option(help="run directory (or database URL)")],
+    run: Annotated[str, typer.Option(help="run directory or a database URL (postgresql://…)")],
     judge: Annotated[Path, typer.Option(help="judge preset YAML (judges/*.yaml)")],
     pairs: Annotated[str, typer.Option(help="all | vs:SYSTEM")] = "all",
     max_pairs: Annotated[int | None, typer.Option(help="judge at most this many (item, pair)s")] = None,
@@ -164,13 +166,14 @@ def advice_parse(text: Annotated[str, typer.Argument(help="advice text")]) -> No
 def run_cmd(
     config: Annotated[Path, typer.Argument(help="experiment YAML (experiments/*.yaml)")],
     out: Annotated[Path, typer.Option(help="output directory (resumes if it exists)")] = Path("results/run"),
+    force: Annotated[list[str] | None, typer.Option(help="make this system's advice again (repeatable)")] = None,
     quiet: Annotated[bool, typer.Option(help="no progress output")] = False,
 ) -> None:
-    """Every stage from one config: test set, advice, judges, study, stats, report (resumable)."""
+    """Every stage from one config: test set, advice, judges, study, stats, report (resumable; a changed system is refused)."""
     from evalkit.pipeline import load_experiment, run_experiment
 
     cfg = load_experiment(config)
-    res = run_experiment(cfg, out, config_dir=config.parent, quiet=quiet)
+    res = run_experiment(cfg, out, config_dir=config.parent, quiet=quiet, force=frozenset(force or []))
     typer.echo(f"report: {res['report']}")
 
 
@@ -194,7 +197,7 @@ def demo_cmd(
 
 @app.command("report")
 def report_cmd(
-    run: Annotated[Path, typer.Argument(help="run directory (or database URL)")],
+    run: Annotated[str, typer.Argument(help="run directory or a database URL (postgresql://…)")],
     out: Annotated[Path, typer.Option(help="where report/, tables/ and figures/ go")],
     answers: Annotated[Path | None, typer.Option(help="human answers CSV (evalkit study export)")] = None,
     bootstrap: Annotated[int, typer.Option(help="bootstrap rounds")] = 1000,
@@ -326,7 +329,7 @@ def stats_power(
 # -- study ----------------------------------------------------------------------------------------
 @study_app.command("create")
 def study_create(
-    run: Annotated[Path, typer.Option(help="run directory with advice")],
+    run: Annotated[str, typer.Option(help="run directory or database URL with advice")],
     out: Annotated[Path, typer.Option(help="study directory")],
     systems: Annotated[str | None, typer.Option(help="comma-separated systems (default: all)")] = None,
     ratings: Annotated[int, typer.Option(help="ratings per (item, pair)")] = 4,

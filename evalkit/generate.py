@@ -14,6 +14,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from evalkit.calls import run_logged
 from evalkit.data.testset import TestSet, load_testset
+from evalkit.errors import EvalkitInputError
+from evalkit.paths import cache_root
 from evalkit.records import Item, advice_id, content_hash
 from evalkit.runners import SystemConfig, build_system
 from evalkit.store import Store
@@ -24,12 +26,18 @@ def progress_bar(disable: bool = False) -> Progress:
                     disable=disable)
 
 
+def local_dir(store: Store, target: str | Path) -> Path:
+    """Where a run keeps local files (rendered model inputs): the run directory, or for a database URL a
+    folder in evalkit's cache named after the store, never a folder named after the URL."""
+    if store.dialect == "sqlite" and "://" not in str(target):
+        return Path(target)
+    return cache_root() / "runs" / content_hash(store.display_url, 12)
+
+
 def attach_testset(store: Store, ts: TestSet) -> None:
     """Record which test set a run uses (path and checksum) and copy its songs and items into the store."""
     known = store.get_meta("testset_checksum")
     if known and known != ts.checksum:
-        from evalkit.errors import EvalkitInputError
-
         raise EvalkitInputError(f"{store.display_url}: this run was made from another test set (checksum {known}); use a new --out")
     store.set_meta("testset_path", str(Path(ts.root).resolve()))
     store.set_meta("testset_checksum", ts.checksum)
@@ -93,13 +101,30 @@ def _advise_llm(work: list[tuple], store: Store, counts: Counter, advance) -> No
             advance()
 
 
+def check_configs(store: Store, systems: list[SystemConfig], force: set[str]) -> None:
+    """Advice made under another config is never reused silently: a changed system is refused with the fix,
+    or (named in ``force``) its advice and judgments are removed so it is made again."""
+    unknown = force - {s.name for s in systems}
+    if unknown:
+        raise EvalkitInputError(f"--force {', '.join(sorted(unknown))}: no such system in the systems file")
+    stored = store.advice_config_hashes()
+    for cfg in systems:
+        changed = [c.value for c in cfg.condition_list if stored.get((cfg.name, c.value), set()) - {cfg.run_hash(c)}]
+        if cfg.name in force:
+            store.delete_system(cfg.name)
+        elif changed:
+            raise EvalkitInputError(f"system {cfg.name!r}: its config changed since its advice ({', '.join(changed)}) was made; "
+                                    f"pass --force {cfg.name} to make it again (its judgments are removed), or use a new --out")
+
+
 def generate(testset: str | Path | TestSet, systems: list[SystemConfig], run_dir: str | Path, *, split: str = "test",
-             store: Store | None = None, show_progress: bool = True) -> Counter:
+             store: Store | None = None, show_progress: bool = True, force: set[str] | frozenset[str] = frozenset()) -> Counter:
     """Advice for every (item, system, condition); an LLM system keeps one back end for all its conditions."""
     ts = testset if isinstance(testset, TestSet) else load_testset(testset)
-    run_dir = Path(run_dir)
-    store = store or Store(run_dir)
+    store = store or Store(str(run_dir))  # a URL stays a string: Path() would fold postgresql:// into a folder name
+    run_dir = local_dir(store, run_dir)
     attach_testset(store, ts)
+    check_configs(store, systems, set(force))
     store.set_meta(f"systems/{split}", [s.model_dump(mode="json") for s in systems])
     items = ts.split(split)
     status = store.advice_status()

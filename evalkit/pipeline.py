@@ -135,7 +135,8 @@ def _study_stage(config: ExperimentConfig, out: Path, config_dir: Path, quiet: b
     return human, flow_table(study), True
 
 
-def run_experiment(config: ExperimentConfig, out: str | Path, *, config_dir: Path = ROOT, quiet: bool = False) -> dict[str, Any]:
+def run_experiment(config: ExperimentConfig, out: str | Path, *, config_dir: Path = ROOT, quiet: bool = False,
+                   force: frozenset[str] = frozenset()) -> dict[str, Any]:
     from evalkit.data.synth import synthesize
     from evalkit.generate import generate
     from evalkit.judging.rubrics import load_judge
@@ -176,7 +177,7 @@ def run_experiment(config: ExperimentConfig, out: str | Path, *, config_dir: Pat
     config.analysis.resolve([s.model_dump(mode="json") for s in config.systems])  # a bad plan fails before any work
     store = Store(out)
     declare_plan(store, config.analysis)  # the primary contrasts are on record before any advice exists
-    counts = generate(ts_dir, config.systems, out, split=config.split, store=store, show_progress=not quiet)
+    counts = generate(ts_dir, config.systems, out, split=config.split, store=store, show_progress=not quiet, force=force)
     _log(f"      {counts['ok']} new, {counts['skipped']} already there, {counts['failed']} failed", quiet)
     stage("generate_s", t)
 

@@ -423,6 +423,23 @@ class Store:
             "text": None, "error": error, "attempts": 1, "config_hash": config_hash, "body": "{}", "created_at": utc_now(),
         }])
 
+    def advice_config_hashes(self) -> dict[tuple[str, str], set[str]]:
+        """(system, condition) -> the config hashes its stored advice was made with."""
+        out: dict[tuple[str, str], set[str]] = {}
+        with self.engine.connect() as conn:
+            for r in conn.execute(select(advice.c.system, advice.c.condition, advice.c.config_hash).distinct()):
+                out.setdefault((r.system, r.condition), set()).add(r.config_hash)
+        return out
+
+    def delete_system(self, system: str) -> int:
+        """Remove a system's advice and every judgment of it (for `generate --force`); returns advice rows removed."""
+        with self.engine.begin() as conn:
+            ids = [r[0] for r in conn.execute(select(advice.c.id).where(advice.c.system == system))]
+            for k in range(0, len(ids), 500):
+                chunk = ids[k:k + 500]
+                conn.execute(judgments.delete().where(judgments.c.advice_id.in_(chunk) | judgments.c.advice_id_b.in_(chunk)))
+            return conn.execute(advice.delete().where(advice.c.system == system)).rowcount
+
     def advice_status(self) -> dict[str, str]:
         with self.engine.connect() as conn:
             return {r.id: r.status for r in conn.execute(select(advice.c.id, advice.c.status))}

@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import yaml
 
@@ -110,3 +111,34 @@ def test_systems_yaml_typos_are_clear_errors(small_testset, tmp_path):
     bad.write_text("systems:\n  - {name: x, kind: oracle, condition: sideways}\n")
     out = run_cli("generate", "--testset", small_testset, "--systems", bad, "--out", tmp_path / "run")
     assert out.returncode == 2 and "condition" in out.stderr
+
+
+def test_a_changed_system_config_is_refused_then_forced(small_testset, tmp_path):
+    """Advice made under another config is never reused silently; --force NAME makes it again and drops its judgments."""
+    from evalkit.judging.rubrics import load_judge
+    from evalkit.judging.stage import judge_run
+
+    run = tmp_path / "run"
+    generate(small_testset, ANALYTIC, run, show_progress=False)
+    judge_run(run, load_judge(Path(__file__).parents[1] / "judges" / "reference.yaml"), show_progress=False)
+    changed = parse_systems([{"name": "analytic", "kind": "analytic", "conditions": ["mix", "stems", "stems+reference"],
+                              "seed": 7},
+                             {"name": "oracle", "kind": "oracle", "condition": "stems+own-reference"},
+                             {"name": "generic", "kind": "generic", "condition": "mix"}], "test")
+    systems = tmp_path / "systems.yaml"
+    systems.write_text(yaml.safe_dump({"systems": [s.model_dump(mode="json", exclude_defaults=True) for s in changed]}))
+    r = run_cli("generate", "--testset", small_testset, "--systems", systems, "--out", run)
+    assert r.returncode == 2 and "system 'analytic': its config changed" in r.stderr and "--force analytic" in r.stderr
+    store = Store(run)
+    before = {a.id: a.config_hash for a in store.advice() if a.system == "analytic"}
+    judged = {j.advice_id for j in store.judgments()}
+    assert set(before) <= judged
+    run_cli("generate", "--testset", small_testset, "--systems", systems, "--out", run, "--force", "analytic", check=True)
+    after = {a.id: a.config_hash for a in store.advice() if a.system == "analytic"}
+    assert set(after) == set(before) and set(after.values()) == {changed[0].run_hash(c) for c in changed[0].condition_list}
+    assert not set(before.values()) & set(after.values())
+    assert not {j.advice_id for j in store.judgments()} & set(after)  # the old judgments of the old advice are gone
+    assert {j.advice_id for j in store.judgments()} & {a.id for a in store.advice() if a.system == "oracle"}  # others kept
+    # more items for a system (max_items) is not a config change
+    bigger = [s.model_copy(update={"max_items": 3}) if s.name == "generic" else s for s in changed]
+    generate(small_testset, bigger, run, show_progress=False)

@@ -44,11 +44,11 @@ def smollm2_dir() -> Path:
 
 
 def converted_cache_dir(gguf: Path) -> Path:
-    """Where the dequantized copy of a GGUF is kept (EVALKIT_CACHE, else ~/.cache/evalkit), keyed by the
-    file's size and mtime: converting the GGUF takes ~30 s on 2 cores, loading the copy ~1 s."""
-    import os
+    """Where the dequantized copy of a GGUF is kept, keyed by the file's size and mtime: converting the
+    GGUF takes ~30 s on 2 cores, loading the copy ~1 s."""
+    from evalkit.paths import cache_root
 
-    root = Path(os.environ.get("EVALKIT_CACHE") or Path.home() / ".cache" / "evalkit")
+    root = cache_root()
     st = gguf.stat()
     return root / f"{gguf.stem}-{st.st_size}-{int(st.st_mtime)}"
 

@@ -15,6 +15,7 @@ from evalkit.audio.features import SongAnalyzer, StemFeatures
 from evalkit.audio.io import load_stems
 from evalkit.audio.render import mixdown
 from evalkit.config_io import first_error
+from evalkit.data.verify import verify_checksums, verify_item, verify_songs
 from evalkit.errors import EvalkitInputError
 from evalkit.records import Item, Song
 
@@ -106,10 +107,15 @@ def load_testset(root: str | Path, *, resample: bool = False) -> TestSet:
             song = Song.model_validate(raw)
         except ValidationError as exc:
             raise EvalkitInputError(f"{manifest_path}: song {k}: {first_error(exc)}") from exc
+        if song.id in songs:
+            raise EvalkitInputError(f"{manifest_path}: song id {song.id!r} appears twice; song ids must be unique")
         songs[song.id] = song
+    verify_songs(manifest_path, list(songs.values()))
+    verify_checksums(root, manifest.get("checksums", {}))
     if not items_path.exists():
         raise EvalkitInputError(f"{items_path}: not found; the test set is incomplete, regenerate it")
-    items = []
+    items: list[Item] = []
+    seen: set[str] = set()
     for n, line in enumerate(items_path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
             continue
@@ -119,6 +125,7 @@ def load_testset(root: str | Path, *, resample: bool = False) -> TestSet:
             raise EvalkitInputError(f"{items_path}:{n}: {first_error(exc)}") from exc
         if item.song_id not in songs:
             raise EvalkitInputError(f"{items_path}:{n}: song {item.song_id!r} is not in manifest.json")
+        verify_item(f"{items_path}:{n}", item, songs[item.song_id], seen)
         items.append(item)
     if not items:
         raise EvalkitInputError(f"{items_path}: no items; the test set is empty")

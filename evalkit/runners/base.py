@@ -87,8 +87,9 @@ class SystemConfig(BaseModel):
         return self.kind in BOUND_KINDS
 
     def run_hash(self, condition: Condition) -> str:
-        """The hash of this system under one condition: the config that produced one advice."""
-        body = self.model_dump(mode="json", exclude={"conditions", "condition"})
+        """The hash of this system under one condition: the config that produced one advice (not how many
+        items it covers: raising max_items adds advice, it does not change the advice already made)."""
+        body = self.model_dump(mode="json", exclude={"conditions", "condition", "max_items"})
         return content_hash({**body, "condition": Condition(condition).value, "layout": self.effective_layout})
 
 
