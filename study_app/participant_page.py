@@ -39,7 +39,7 @@ def consent(study, pid: str) -> None:
 
 def other_browser(study, pid: str) -> None:
     qp = st.query_params
-    if "k" not in qp and not page_helper(_slot(study, pid), restore=True):
+    if "k" not in qp and not page_helper(_storage_key(study, pid), restore=True):
         st.caption("Checking this browser…")  # the browser looks for its key; it reloads with it, or reports none
         st.stop()
     study.log(pid, "browser_mismatch", {"session_id": qp.get("SESSION_ID"), "had_key": "k" in qp})
@@ -129,7 +129,7 @@ def _locked(study, pid: str, trial) -> bool:
 
 
 def trial_page(study, pid: str, trial, done: int, total: int) -> None:
-    page_helper(_slot(study, pid), store_key=st.query_params.get("k"), top=trial.trial_id)  # one helper per page: it costs a mount
+    page_helper(_storage_key(study, pid), store_key=st.query_params.get("k"), top=trial.trial_id)  # one helper per page: it costs a mount
     note = st.session_state.get("saved_note")
     if note and note[0] == done:  # shown on every run of this question (components rerun the page), gone on the next
         st.success(note[1])
@@ -168,7 +168,8 @@ def leave_button(study, pid: str) -> None:
     with st.expander("Leave the study"):
         st.write("You can stop at any time without giving a reason. Answers already given are kept unless you ask "
                  "the researcher to delete them.")
-        if st.button("Leave the study now", key="leave"):
+        sure = st.checkbox("Yes, I want to leave the study", key="leave-sure")
+        if st.button("Leave the study now", key="leave", disabled=not sure):  # two steps: never left by one stray click
             study.withdraw(pid)
             st.rerun()
 
@@ -181,7 +182,7 @@ def done_page(study, pid: str) -> None:
         st.link_button("Return to Prolific", prolific_link(study.config["completion_url"], code))
 
 
-def _slot(study, pid: str) -> str:
+def _storage_key(study, pid: str) -> str:
     return f"evalkit:{study.study_id}:{pid}"
 
 
@@ -220,5 +221,5 @@ def render() -> None:
 
 def _kept(study, pid: str, page, *args) -> None:
     """Render a page of a bound participant, with the helper that keeps their browser key in localStorage."""
-    page_helper(_slot(study, pid), store_key=st.query_params.get("k"))
+    page_helper(_storage_key(study, pid), store_key=st.query_params.get("k"))
     page(*args)

@@ -63,7 +63,19 @@ def _prefs(tmp, rows=None, **cols):
 
 
 # Each case: (id, builder(base, tmp) -> argv, words the one-line message must contain)
-def _broken_audio(kind):
+def _rehash(ts):
+    """Write the manifest's checksums for the files as they are now: the case then reaches the check behind
+    the checksum (a changed file with the old checksum is its own case, 'audio-changed')."""
+    import hashlib
+    import json
+
+    manifest = json.loads((ts / "manifest.json").read_text())
+    manifest["checksums"] = {rel: hashlib.sha256((ts / rel).read_bytes()).hexdigest() if (ts / rel).exists() else h
+                             for rel, h in manifest["checksums"].items()}
+    (ts / "manifest.json").write_text(json.dumps(manifest))
+
+
+def _broken_audio(kind, rehash=True):
     def build(base, tmp):
         ts = _copy_testset(base, tmp)
         target = _stem_path(ts)
@@ -79,6 +91,8 @@ def _broken_audio(kind):
             target.unlink()
         elif kind == "channels":
             sf.write(target, np.zeros((2000, 3)) + 0.1, 22050)
+        if rehash:
+            _rehash(ts)
         return ["data", "describe", ts]
     return build
 
@@ -92,7 +106,10 @@ def _manifest(edit):
 
 
 def _items_line(line):
-    return _manifest(lambda ts: (ts / "items.jsonl").write_text(line + "\n"))
+    def edit(ts):
+        (ts / "items.jsonl").write_text(line + "\n")
+        _rehash(ts)
+    return _manifest(edit)
 
 
 def _systems_yaml(doc, text=None):
@@ -159,6 +176,7 @@ CASES = [
     ("synth-too-short", lambda b, t: ["data", "synth", "--out", t / "x", "--seconds", "0.5"], ["--seconds"]),
     ("synth-bad-renderer", lambda b, t: ["data", "synth", "--out", t / "x", "--renderer", "piano"], ["--renderer", "builtin"]),
     ("synth-out-under-a-file", lambda b, t: ["data", "synth", "--out", _write(t, "f", "x") / "sub"], ["cannot create"]),
+    ("audio-changed", _broken_audio("corrupt", rehash=False), ["bass.wav", "changed since the test set was built"]),
     ("audio-corrupt", _broken_audio("corrupt"), ["bass.wav", "unreadable"]),
     ("audio-empty", _broken_audio("empty"), ["bass.wav", "no samples"]),
     ("audio-nan", _broken_audio("nan"), ["bass.wav", "NaN"]),
@@ -171,8 +189,8 @@ CASES = [
      ["items.jsonl:1", "colour"]),
     ("items-wrong-type", _items_line('{"id": "x", "song_id": "s", "split": "test", "offsets_db": {"bass": "loud"}, "correction_db": {}}'),
      ["items.jsonl:1", "offsets_db.bass"]),
-    ("items-unknown-song", _manifest(lambda ts: (ts / "items.jsonl").write_text(
-        '{"id": "x", "song_id": "nope", "split": "test", "offsets_db": {}, "correction_db": {}}\n')), ["items.jsonl:1", "nope"]),
+    ("items-unknown-song", _items_line('{"id": "x", "song_id": "nope", "split": "test", "offsets_db": {}, "correction_db": {}}'),
+     ["items.jsonl:1", "nope"]),
     ("sft-bad-split", lambda b, t: ["data", "export-sft", b["testset"], "--split", "banana", "--out", t / "x.jsonl"], ["--split", "train"]),
     ("import-unknown-source", lambda b, t: ["data", "import", "medleydb", b["testset"], "--out", t / "o"], ["unknown source", "musdb"]),
     ("import-missing-path", lambda b, t: ["data", "import", "musdb", t / "nowhere", "--out", t / "o"], ["not found", "nothing is downloaded"]),

@@ -33,7 +33,7 @@ def verify_checksums(root: Path, checksums: dict[str, str]) -> None:
     for rel, expected in sorted(checksums.items()):
         path = root / rel
         if not path.is_file():
-            raise EvalkitInputError(f"{path}: listed in manifest.json but missing; restore it or rebuild the test set")
+            raise EvalkitInputError(f"{path}: not found (listed in manifest.json); restore it or rebuild the test set")
         st = path.stat()
         if _sha256(str(path), st.st_size, st.st_mtime_ns) != expected:
             raise EvalkitInputError(f"{path}: changed since the test set was built (checksum differs from manifest.json); "

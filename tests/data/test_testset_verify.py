@@ -45,7 +45,7 @@ def test_a_changed_audio_file_is_named_with_exit_2(ts):
 def test_a_missing_file_is_named(ts):
     wav = next((ts / "songs").rglob("*.wav"))
     wav.unlink()
-    with pytest.raises(EvalkitInputError, match=f"{wav.name}: listed in manifest.json but missing"):
+    with pytest.raises(EvalkitInputError, match=f"{wav.name}: not found \\(listed in manifest.json\\)"):
         load_testset(ts)
 
 

@@ -112,6 +112,8 @@ def test_leaving_releases_the_slot_and_ends_politely(app, study_dir):
     study = StudyStore(study_dir)
     slot = study.participant("p5")["slot"]
     at.button[0].click().run()
+    assert at.button(key="leave").disabled  # one stray click cannot end someone's study
+    at.checkbox(key="leave-sure").check().run()
     at.button(key="leave").click().run()
     assert "You have left the study" in _texts(at)
     study.open("p6")
