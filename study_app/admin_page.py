@@ -27,7 +27,7 @@ def render() -> None:
     if study.config.get("consent_is_example"):
         st.warning("This study shows the bundled EXAMPLE consent text. Recreate it with `--consent your.md` before real participants.")
     status = participant_status(study)
-    answers = export_answers(study)
+    answers = export_answers(study, status=status)
     c1, c2, c3 = st.columns(3)
     c1.metric("Participants", len(status))
     c2.metric("Included", int((~status.excluded).sum()) if len(status) else 0)

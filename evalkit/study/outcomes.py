@@ -39,7 +39,7 @@ def participant_status(study: StudyStore) -> pd.DataFrame:
     for p in parts.itertuples():
         reason = ("withdrew" if pd.notna(p.withdrawn_at) else "did not consent" if not p.consented
                   else "failed headphone screening" if not p.screened_in else "incomplete" if not p.completed
-                  else "failed gold trials" if p.gold_passed is False or p.gold_passed == 0.0 else "")
+                  else "failed gold trials" if p.gold_passed == 0 else "")  # NaN (no gold trials) is not a failure
         reasons.append(reason)
     parts["exclusion_reason"] = reasons
     parts["excluded"] = parts.exclusion_reason != ""
@@ -67,9 +67,11 @@ def coverage_table(study: StudyStore, status: pd.DataFrame | None = None) -> pd.
         if not t.gold:
             pair = tuple(sorted((t.left["system"], t.right["system"])))
             planned[pair] = planned.get(pair, 0) + 1
+    pair_of = pd.Series([tuple(sorted(ab)) for ab in zip(answers.system_a, answers.system_b, strict=True)], index=answers.index,
+                        dtype=object)
     rows = []
     for pair in planned_pairs(study.config):
-        got = answers[answers[["system_a", "system_b"]].apply(lambda r: tuple(sorted(r)), axis=1) == pair] if len(answers) else answers
+        got = answers[pair_of == pair]
         rows.append({"system_a": pair[0], "system_b": pair[1], "planned_ratings": planned.get(pair, 0), "ratings": len(got),
                      "participants": got.participant_id.nunique(), "share_of_included": got.participant_id.nunique() / max(1, len(included))})
     return pd.DataFrame(rows)
@@ -87,12 +89,12 @@ def _play_stats(study: StudyStore) -> pd.DataFrame:
     return pd.concat([plays, heard.rename("listened_s")], axis=1).fillna({"plays": 0}).reset_index()
 
 
-def export_answers(study: StudyStore, include_gold: bool = False) -> pd.DataFrame:
+def export_answers(study: StudyStore, include_gold: bool = False, status: pd.DataFrame | None = None) -> pd.DataFrame:
     """Every answer (one row per trial and criterion) with timings, plays and the exclusion flags."""
     answers = study.answers_frame()
     if answers.empty:
         return pd.DataFrame(columns=EXPORT_COLUMNS)
-    status = participant_status(study).set_index("participant_id")
+    status = (participant_status(study) if status is None else status).set_index("participant_id")
     gold = {t.trial_id for t in study.all_trials() if t.gold}
     df = answers.assign(gold=answers.trial_id.isin(gold))
     if not include_gold:
