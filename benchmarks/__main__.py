@@ -2,6 +2,7 @@
 
     python -m benchmarks            # all CPU benchmarks (a few minutes on 2 cores)
     python -m benchmarks --gpu      # also benchmarks/gpu_generate.py (needs CUDA)
+    python -m benchmarks --gpu-only # only the GPU row, keeping the CPU rows (a lent GPU machine: benchmarks/gpu_check.sh)
 
 PostgreSQL figures are included when EVALKIT_TEST_PG_URL is set.
 """
@@ -39,13 +40,19 @@ def main() -> None:
             ["benchmarks.study_load"], ["benchmarks.study_browser"], ["benchmarks.demo_time"]]
     if os.environ.get("EVALKIT_TEST_PG_URL"):
         runs.append(["benchmarks.study_load", "--processes", "2", "--store-url", os.environ["EVALKIT_TEST_PG_URL"]])
-    if "--gpu" in sys.argv:
+    gpu = "--gpu" in sys.argv or "--gpu-only" in sys.argv
+    if "--gpu-only" in sys.argv:
+        runs = []
+    if gpu:
         runs.append(["benchmarks.gpu_generate"])
     previous = RESULTS.read_text().splitlines() if RESULTS.exists() else []
     # GPU rows come from a lent machine: keep them unless this run measures them again.
-    kept = [line for line in previous if line.endswith("<!-- gpu_generate -->") and "--gpu" not in sys.argv]
-    machine = f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}, {date.today()}"
-    RESULTS.write_text(HEADER.format(machine=machine) + "".join(line + "\n" for line in kept))
+    if "--gpu-only" in sys.argv:  # keep the CPU rows and the header; gpu_generate replaces its own row
+        RESULTS.write_text(RESULTS.read_text().replace(NOT_MEASURED, ""))
+    else:
+        kept = [line for line in previous if line.endswith("<!-- gpu_generate -->") and not gpu]
+        machine = f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}, {date.today()}"
+        RESULTS.write_text(HEADER.format(machine=machine) + "".join(line + "\n" for line in kept))
     for args in runs:
         print(f"== {' '.join(args)}", flush=True)
         subprocess.run([sys.executable, "-m", *args, "--record"], check=True)

