@@ -64,16 +64,24 @@ def data_synth(
 @data_app.command("import")
 def data_import(
     source: Annotated[str, typer.Argument(help="musdb | mixparams | mixeval")],
-    path: Annotated[Path, typer.Argument(help="the dataset on disk (directory or file)")],
+    path: Annotated[Path, typer.Argument(help="the dataset on disk: MUSDB18(-HQ) root, MixParams root or parquet file, "
+                                              "MixologyDB final-track-data.json")],
     out: Annotated[Path, typer.Option(help="test-set directory to write")],
     gains: Annotated[Path | None, typer.Option(help="musdb: consensus-gains CSV (track,stem,gain_db)")] = None,
+    stem_map: Annotated[Path | None, typer.Option(help="track -> stem mapping (CSV track,stem or JSON/YAML); wins over "
+                                                       "instrument types and name rules")] = None,
+    audio_root: Annotated[Path | None, typer.Option(help="folder the dataset's audio paths are relative to, when not the dataset's own")] = None,
+    resample: Annotated[bool, typer.Option(help="resample tracks whose rate differs from the song's first track")] = False,
+    excerpt: Annotated[float | None, typer.Option(help="keep this many seconds of each song (the loudest window unless --excerpt-start)")] = None,
+    excerpt_start: Annotated[float | None, typer.Option(help="start of the excerpt in seconds")] = None,
     seed: Annotated[int, typer.Option(help="seed for disturbances of balanced songs")] = 0,
-    problems: Annotated[int, typer.Option(help="problem items per song")] = 3,
+    problems: Annotated[int, typer.Option(min=1, max=50, help="problem items per song")] = 3,
 ) -> None:
     """Turn MUSDB18(-HQ), MixParams or Mix Evaluation (MixologyDB) data on disk into a test set."""
     from evalkit.data.loaders import import_dataset
 
-    n = import_dataset(source, path, out, gains_csv=gains, seed=seed, problems_per_song=problems)
+    n = import_dataset(source, path, out, gains_csv=gains, seed=seed, problems_per_song=problems, stem_map=stem_map,
+                       audio_root=audio_root, resample=resample, excerpt=excerpt, excerpt_start=excerpt_start)
     typer.echo(f"wrote {n} items to {out}")
 
 

@@ -34,7 +34,7 @@ def read_audio(path: str | Path, *, sample_rate: int | None = None, resample: bo
     if sample_rate is not None and sr != sample_rate:
         if not resample:
             raise AudioError(
-                f"{path}: sample rate {sr} Hz, expected {sample_rate} Hz; resample the file or pass --resample"
+                f"{path}: sample rate {sr} Hz, expected {sample_rate} Hz; resample the file, or import with `evalkit data import ... --resample`"
             )
         g = gcd(sr, sample_rate)
         x = resample_poly(x, sample_rate // g, sr // g, axis=-1)
