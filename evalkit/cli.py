@@ -375,16 +375,23 @@ def study_create(
 @study_app.command("serve")
 def study_serve(
     study: Annotated[Path, typer.Argument(help="study directory")],
-    port: Annotated[int, typer.Option(help="port")] = 8501,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="port")] = 8501,
     address: Annotated[str, typer.Option(help="bind address")] = "127.0.0.1",
 ) -> None:
     """Serve the listening study (Streamlit)."""
+    import socket
     import subprocess
 
     from evalkit.pipeline import ROOT
     from evalkit.study.store import StudyStore
 
     StudyStore(study)  # refuse a bad study directory before starting a server
+    try:  # a busy port or an address this machine does not have: refuse before Streamlit prints its own traceback
+        with socket.create_server((address, port)):
+            pass
+    except (OSError, OverflowError) as exc:
+        raise EvalkitInputError(f"--address {address} --port {port}: cannot listen there ({exc.strerror or exc}); "
+                                "choose a free port (e.g. --port 8502) or an address of this machine") from exc
     app_path = ROOT / "study_app" / "app.py"
     env = {**os.environ, "EVALKIT_STUDY_DIR": str(Path(study).resolve())}
     cmd = [sys.executable, "-m", "streamlit", "run", str(app_path), "--server.port", str(port), "--server.address", address,
@@ -437,30 +444,63 @@ def study_simulate(
     typer.echo(f"{n} simulated trials answered")
 
 
+def _click_exception_types() -> tuple[tuple[type, ...], tuple[type, ...]]:
+    """Usage-error and exit classes of click and of the click that typer ≥ 0.29 vendors (typer._click):
+    typer raises the latter, which a plain ``click`` isinstance check misses."""
+    import importlib
+
+    usage: list[type] = []
+    exits: list[type] = [typer.Exit]
+    for name in ("click.exceptions", "typer._click.exceptions"):
+        try:
+            mod = importlib.import_module(name)
+        except ImportError:
+            continue
+        usage.append(mod.ClickException)
+        if hasattr(mod, "Exit"):
+            exits.append(mod.Exit)
+    return tuple(usage), tuple(exits)
+
+
 def main() -> None:
     """Entry point: bad input is one line on stderr and exit 2; anything else is exit 1."""
     try:
-        rv = app(standalone_mode=False)
+        rv = app(standalone_mode=False, prog_name="evalkit")
         if isinstance(rv, int) and rv:
             sys.exit(rv)
     except EvalkitInputError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(2)
+    except OSError as exc:
+        if exc.filename is None:
+            _internal_error(exc)
+        # A path the user gave that cannot be written or read: an --out that is a file, a folder under a file,
+        # a read-only folder, a full disk. Bad input, not a crash; what was saved before stays saved.
+        typer.echo(f"error: {exc.filename}: {exc.strerror}; give an --out (or input path) that is a writable folder", err=True)
+        sys.exit(2)
     except (typer.Abort, KeyboardInterrupt):
         typer.echo("aborted", err=True)
         sys.exit(130)
-    except Exception as exc:  # click usage errors carry their own exit code
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
+    except Exception as exc:
+        usage, exits = _click_exception_types()
+        if isinstance(exc, usage):  # a usage error (unknown option, value out of range): exit 2, as bad input
+            ctx = getattr(exc, "ctx", None)
+            if type(exc).__name__ == "NoArgsIsHelpError" or ctx is None:
+                exc.show()  # a bare command prints its help
+            else:
+                typer.echo(f"error: {exc.format_message()}; see `{ctx.command_path} --help`", err=True)
             sys.exit(2)
-        if isinstance(exc, click.exceptions.Exit):
+        if isinstance(exc, exits):
             sys.exit(exc.exit_code)
-        if os.environ.get("EVALKIT_DEBUG"):
-            raise
-        typer.echo(f"internal error: {type(exc).__name__}: {exc} (set EVALKIT_DEBUG=1 for a traceback)", err=True)
-        sys.exit(1)
+        _internal_error(exc)
+
+
+def _internal_error(exc: BaseException) -> None:
+    """A bug or an environment failure: one line and exit 1, the traceback with EVALKIT_DEBUG=1."""
+    if os.environ.get("EVALKIT_DEBUG"):
+        raise exc
+    typer.echo(f"internal error: {type(exc).__name__}: {exc} (set EVALKIT_DEBUG=1 for a traceback)", err=True)
+    sys.exit(1)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -165,6 +165,18 @@ def _gains_csv_columns(base, tmp):
     return ["data", "import", "musdb", tmp / "musdb", "--out", tmp / "out", "--gains", g]
 
 
+def _busy_port(base, tmp):
+    """A port some other server already listens on (kept open for the test's lifetime)."""
+    import socket
+
+    sock = socket.create_server(("127.0.0.1", 0))
+    _KEEP.append(sock)
+    return ["study", "serve", base["study"], "--port", str(sock.getsockname()[1])]
+
+
+_KEEP: list = []
+
+
 def _run_config(doc):
     def build(base, tmp):
         return ["run", _write(tmp, "exp.yaml", yaml.safe_dump(doc)), "--out", tmp / "out"]
@@ -245,6 +257,25 @@ CASES = [
     ("run-config-wrong-type", _run_config({"name": "x", "systems": str(SYSTEMS), "testset": {"synth": {"songs": "eight"}}}),
      ["testset.synth.songs"]),
     ("run-config-missing", lambda b, t: ["run", t / "none.yaml"], ["none.yaml", "not found"]),
+    # usage: the command line itself is wrong (click/typer errors), still exit 2 and one line
+    ("usage-unknown-option", lambda b, t: ["data", "describe", b["testset"], "--colour", "red"], ["--colour", "evalkit data describe --help"]),
+    ("usage-unknown-command", lambda b, t: ["data", "sinth"], ["sinth", "evalkit data --help"]),
+    ("usage-missing-option", lambda b, t: ["data", "import", "musdb", t], ["--out", "evalkit data import --help"]),
+    ("usage-not-a-number", lambda b, t: ["data", "synth", "--out", t / "x", "--songs", "many"], ["--songs", "integer"]),
+    ("usage-out-of-range", lambda b, t: ["data", "import", "musdb", t, "--out", t / "o", "--problems", "0"], ["--problems", "1"]),
+    ("import-excerpt-negative", lambda b, t: ["data", "import", "musdb", t, "--out", t / "o", "--excerpt", "-2"], ["--excerpt", "seconds"]),
+    ("import-excerpt-start-alone", lambda b, t: ["data", "import", "musdb", t, "--out", t / "o", "--excerpt-start", "3"], ["--excerpt-start", "--excerpt SECONDS"]),
+    ("import-mixeval-invented-schema", lambda b, t: ["data", "import", "mixeval", _write(t, "m.json", '{"songs": []}'), "--out", t / "o"],
+     ["m.json", "'mixes'", "final-track-data.json"]),
+    ("import-stem-map-unknown-stem", lambda b, t: ["data", "import", "mixeval", _write(t, "m.json", '{"mixes": []}'), "--out", t / "o",
+                                                   "--stem-map", _write(t, "map.csv", "track,stem\nShaker,percussion\n")], ["map.csv", "unknown stem"]),
+    # outputs where they cannot go
+    ("output-stats-out-is-a-file", lambda b, t: ["stats", "preferences", _prefs(t), "--out", _write(t, "taken", "x")], ["taken", "--out"]),
+    ("output-report-out-is-a-file", lambda b, t: ["report", b["run"], "--out", _write(t, "taken", "x")], ["taken", "--out"]),
+    ("output-export-into-a-file", lambda b, t: ["study", "export", b["study"], "--out", _write(t, "taken", "x") / "p.csv"], ["taken"]),
+    # ports
+    ("study-serve-port-out-of-range", lambda b, t: ["study", "serve", b["study"], "--port", "70000"], ["--port", "65535"]),
+    ("study-serve-port-busy", _busy_port, ["--port", "cannot listen"]),
 ]
 
 
@@ -253,7 +284,7 @@ def test_there_are_at_least_thirty_cases_over_every_command():
     families = {c[0].split("-")[0] for c in CASES}
     # data synth/describe/export-sft/import, generate, judge (+ rubrics), advice, stats, study, report, run
     assert {"synth", "audio", "sft", "import", "systems", "precomputed", "judge", "rubric", "advice", "prefs", "scores",
-            "power", "study", "report", "run"} <= families
+            "power", "study", "report", "run", "usage", "output"} <= families
 
 
 @pytest.mark.parametrize("case_id,build,words", CASES, ids=[c[0] for c in CASES])
