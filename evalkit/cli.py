@@ -193,10 +193,12 @@ def demo_cmd(
     """Run experiments/default.yaml end to end on the embedded defaults and print where the report is."""
     import time
 
-    from evalkit.pipeline import ROOT, load_experiment, run_experiment
+    from evalkit.paths import shipped_dir
+    from evalkit.pipeline import load_experiment, run_experiment
 
     t = time.perf_counter()
-    res = run_experiment(load_experiment(ROOT / "experiments" / "default.yaml"), out, config_dir=ROOT / "experiments", quiet=quiet)
+    experiments = shipped_dir("experiments")
+    res = run_experiment(load_experiment(experiments / "default.yaml"), out, config_dir=experiments, quiet=quiet)
     for note in res["notes"]:
         typer.echo(f"note: {note}")
     typer.echo(f"demo finished in {time.perf_counter() - t:.0f} s")
@@ -382,7 +384,7 @@ def study_serve(
     import socket
     import subprocess
 
-    from evalkit.pipeline import ROOT
+    from evalkit.paths import shipped_dir
     from evalkit.study.store import StudyStore
 
     StudyStore(study)  # refuse a bad study directory before starting a server
@@ -392,7 +394,7 @@ def study_serve(
     except (OSError, OverflowError) as exc:
         raise EvalkitInputError(f"--address {address} --port {port}: cannot listen there ({exc.strerror or exc}); "
                                 "choose a free port (e.g. --port 8502) or an address of this machine") from exc
-    app_path = ROOT / "study_app" / "app.py"
+    app_path = shipped_dir("study_app") / "app.py"
     env = {**os.environ, "EVALKIT_STUDY_DIR": str(Path(study).resolve())}
     cmd = [sys.executable, "-m", "streamlit", "run", str(app_path), "--server.port", str(port), "--server.address", address,
            "--server.headless", "true", "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer"]

@@ -17,9 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from evalkit.analysis_plan import AnalysisPlan, declare_plan
 from evalkit.config_io import load_yaml, validate
 from evalkit.errors import ConfigError, MissingDependencyError
+from evalkit.paths import find_shipped
 from evalkit.runners.base import SystemConfig, load_systems
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 class Strict(BaseModel):
@@ -87,11 +86,12 @@ class ExperimentConfig(Strict):
 
 
 def _resolve(path: str, base: Path) -> Path:
+    """A path in an experiment config: as given, next to the config, or shipped with evalkit."""
     p = Path(path)
-    for cand in (p, base / p, ROOT / p):
+    for cand in (p, base / p):
         if cand.exists():
             return cand
-    return p
+    return find_shipped(p)
 
 
 def load_experiment(path: str | Path) -> ExperimentConfig:
@@ -135,7 +135,7 @@ def _study_stage(config: ExperimentConfig, out: Path, config_dir: Path, quiet: b
     return human, flow_table(study), True
 
 
-def run_experiment(config: ExperimentConfig, out: str | Path, *, config_dir: Path = ROOT, quiet: bool = False,
+def run_experiment(config: ExperimentConfig, out: str | Path, *, config_dir: Path = Path(), quiet: bool = False,
                    force: frozenset[str] = frozenset()) -> dict[str, Any]:
     from evalkit.data.synth import synthesize
     from evalkit.generate import generate

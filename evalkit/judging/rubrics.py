@@ -12,12 +12,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from evalkit.config_io import load_yaml, validate
 from evalkit.errors import ConfigError
+from evalkit.paths import find_shipped, shipped_dir
 from evalkit.records import content_hash
 from evalkit.runners.base import BackendConfig
-
-ROOT = Path(__file__).resolve().parents[2]
-RUBRIC_DIR = ROOT / "rubrics"
-
 
 # Back-end options that change what a judge answers (the rest — URLs, keys, concurrency, timeouts,
 # prices — change only how it is reached).
@@ -104,16 +101,16 @@ class JudgePreset(BaseModel):
 
 
 def load_rubric(name_or_path: str | Path) -> Rubric:
-    path = Path(name_or_path)
+    path = find_shipped(name_or_path)
     if not path.suffix:
-        path = RUBRIC_DIR / f"{name_or_path}.yaml"
+        path = shipped_dir("rubrics") / f"{name_or_path}.yaml"
     rubric = validate(Rubric, load_yaml(path), path)
     rubric.check(path)
     return rubric
 
 
 def load_judge(path: str | Path) -> JudgePreset:
-    path = Path(path)
+    path = find_shipped(path)
     preset = validate(JudgePreset, load_yaml(path), path)
     if preset.protocol != "reference" and preset.backend is None:
         raise ConfigError(f"{path}: protocol {preset.protocol} needs a backend (or use protocol: reference)")
