@@ -15,6 +15,25 @@ def mask_url(text: str) -> str:
     return _URL_CREDENTIALS.sub(lambda m: f"{m['scheme']}{m['user']}:***@", text)
 
 
+_FULL_URLS: dict[str, str] = {}  # password-free URL -> the URL as given, for this process only
+
+
+def keep_without_password(url: str) -> str:
+    """The URL to write into files (study.json): its password removed (``postgresql://u:pw@h/db`` ->
+    ``postgresql://u@h/db``). This process remembers the full URL, so it can reopen the store; another
+    process gets the password from PGPASSWORD or ~/.pgpass (libpq reads both) or from a full URL in the
+    environment (EVALKIT_STUDY_STORE_URL for the study app)."""
+    bare = _URL_CREDENTIALS.sub(lambda m: f"{m['scheme']}{m['user']}@" if m["user"] else m["scheme"], url)
+    if bare != url:
+        _FULL_URLS[bare] = url
+    return bare
+
+
+def with_known_password(url: str) -> str:
+    """The full URL this process was given for a password-free one (see keep_without_password), else as is."""
+    return _FULL_URLS.get(url, url)
+
+
 def redact(value: Any) -> Any:
     """A copy of ``value`` with URL credentials masked and secret-named keys' values replaced."""
     if isinstance(value, str):
@@ -26,4 +45,4 @@ def redact(value: Any) -> Any:
     return value
 
 
-__all__ = ["SECRET_KEYS", "mask_url", "redact"]
+__all__ = ["SECRET_KEYS", "keep_without_password", "mask_url", "redact", "with_known_password"]

@@ -303,7 +303,11 @@ class Store:
                 if "already exists" in str(exc.orig) or "locked" in str(exc.orig):
                     time.sleep(0.05 * (attempt + 1))
                     continue
-                raise StoreError(f"{self.display_url}: cannot write the store ({exc.orig}); is the directory read-only or the disk full?") from exc
+                if self.dialect == "sqlite":
+                    raise StoreError(f"{self.display_url}: cannot write the store ({exc.orig}); is the directory read-only or the disk full?") from exc
+                raise StoreError(f"{self.display_url}: cannot reach the database ({mask_url(str(exc.orig)).strip()}); check that the server "
+                                 "runs and the URL, and give the password in the URL, PGPASSWORD or ~/.pgpass "
+                                 "(a study server: EVALKIT_STUDY_STORE_URL)") from exc
         raise StoreError(f"{self.display_url}: could not migrate the store (busy); try again")
 
     def _migrate_once(self) -> None:

@@ -27,6 +27,15 @@ def _pg_url() -> str | None:
     return os.environ.get("EVALKIT_TEST_PG_URL")
 
 
+if _pg_url() and "PGPASSWORD" not in os.environ:
+    # study.json keeps no password (evalkit/secrets.py); the study servers and CLI processes the tests start
+    # find it where a deployed server would, in PGPASSWORD.
+    from urllib.parse import urlsplit
+
+    if urlsplit(_pg_url()).password:
+        os.environ["PGPASSWORD"] = urlsplit(_pg_url()).password
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store_target(request, tmp_path):
     """A fresh store target: a run directory (SQLite) or a fresh PostgreSQL database."""

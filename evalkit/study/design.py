@@ -25,6 +25,7 @@ from evalkit.errors import EvalkitInputError
 from evalkit.judging.advice_parser import parse_advice
 from evalkit.records import Advice, Item, content_hash
 from evalkit.runners.analytic import phrase_corrections
+from evalkit.secrets import keep_without_password
 from evalkit.store import Store, study_trials
 from evalkit.study.blocks import design_blocks
 from evalkit.study.consent import install_consent
@@ -152,13 +153,15 @@ def create_study(run: str | Path, out: str | Path, *, systems: list[str] | None 
                                              stems_audio=stems_audio)):
             rows.append({"trial_id": content_hash({"study": study_id, "slot": slot, "pos": pos, "t": t}), "study_id": study_id,
                          "slot": slot, "position": pos, "body": json.dumps(t)})
-    config = {"study_id": study_id, "run": str(Path(run).resolve()) if "://" not in str(run) else str(run), "systems": arms,
+    # study.json never holds a password: URLs are kept without one (evalkit/secrets.py says how it is found again).
+    run_ref = str(Path(run).resolve()) if "://" not in str(run) else keep_without_password(str(run))
+    config = {"study_id": study_id, "run": run_ref, "systems": arms,
               "items": items, "ratings_per_pair": ratings, "trials_per_participant": trials_per_participant,
               "gold_per_participant": gold_per_participant, "n_slots": len(blocks), "after_audio": after_audio,
               "stems_audio": stems_audio, "headphone_check": headphone_check, "completion_code": completion_code,
               "completion_url": completion_url, "screenout_code": screenout_code, "screenout_url": screenout_url,
               "listen_min_s": listen_min_s, "slot_timeout_min": slot_timeout_min, "prolific_study_id": prolific_study_id,
-              "store_url": store_url, "seed": seed, "secret": secret, **consent_info}
+              "store_url": keep_without_password(store_url) if store_url else None, "seed": seed, "secret": secret, **consent_info}
     if headphone_check:
         from evalkit.study.headphone import make_headphone_clips
 

@@ -14,6 +14,7 @@ import numpy as np
 from evalkit.judging.advice_parser import parse_advice
 from evalkit.judging.reference import judge_reference
 from evalkit.records import content_hash
+from evalkit.secrets import with_known_password
 from evalkit.store import Store
 from evalkit.study.design import GOLD_TRUTH
 from evalkit.study.headphone import participant_clips
@@ -22,7 +23,7 @@ from evalkit.study.store import StudyStore
 
 def _utilities(study: StudyStore) -> dict[str, tuple[float, float]]:
     """advice id -> (what following it is worth, how specific it reads)."""
-    run = Store(study.config["run"], create=False)
+    run = Store(with_known_password(study.config["run"]), create=False)
     items = {i.id: i for i in run.items()}
     return {a.id: (judge_reference(a, items[a.item_id]).score, float(sum(c.db is not None for c in parse_advice(a.text).claims)))
             for a in run.advice()}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import os
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -22,6 +23,7 @@ from sqlalchemy import func, select
 
 from evalkit.errors import EvalkitInputError, StoreError
 from evalkit.records import Preference, content_hash, utc_now
+from evalkit.secrets import with_known_password
 from evalkit.store import Store, preferences, slot_claims, study_events, study_participants, study_trials
 from evalkit.study.headphone import PASS_AT, participant_clips, score
 
@@ -77,7 +79,10 @@ class StudyStore:
             raise EvalkitInputError(f"{cfg}: not found; create the study with `evalkit study create`")
         self.config = json.loads(cfg.read_text())
         self.study_id = self.config["study_id"]
-        self.store = Store(url or self.config.get("store_url") or self.dir)
+        # study.json keeps its URL without a password: a full URL comes from the caller, the environment
+        # (EVALKIT_STUDY_STORE_URL) or this process (evalkit/secrets.py); else libpq reads PGPASSWORD / ~/.pgpass.
+        saved = self.config.get("store_url")
+        self.store = Store(url or (saved and (os.environ.get("EVALKIT_STUDY_STORE_URL") or with_known_password(saved))) or self.dir)
         # A participant's slot and a slot's trials never change once written: cached per process.
         self._slot_of: dict[str, int] = {}
         self._slot_trials: dict[int, list[Trial]] = {}
