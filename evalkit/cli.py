@@ -139,10 +139,11 @@ def judge_cmd(
     run: Annotated[str, typer.Option(help="run directory or a database URL (postgresql://…)")],
     judge: Annotated[Path, typer.Option(help="judge preset YAML (judges/*.yaml)")],
     pairs: Annotated[str, typer.Option(help="all | vs:SYSTEM")] = "all",
-    max_pairs: Annotated[int | None, typer.Option(help="judge at most this many (item, pair)s")] = None,
+    max_pairs: Annotated[int | None, typer.Option(min=1, help="judge at most this many (item, pair)s")] = None,
+    force: Annotated[bool, typer.Option(help="judge again after a change to this judge or its rubrics (its old judgments are removed)")] = False,
     quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
 ) -> None:
-    """Score a run's advice with a judge (resumable; every call logged); prints the diagnostics."""
+    """Score a run's advice with a judge (resumable; every call logged; a changed judge is refused until --force)."""
     from evalkit.judging.diagnostics import judge_diagnostics
     from evalkit.judging.rubrics import load_judge
     from evalkit.judging.stage import judge_run
@@ -152,7 +153,7 @@ def judge_cmd(
     if max_pairs:
         preset.max_pairs = max_pairs
     store = Store(run, create=False)
-    counts = judge_run(store, preset, pairs=pairs, show_progress=not quiet)
+    counts = judge_run(store, preset, pairs=pairs, show_progress=not quiet, force=force)
     typer.echo(f"{preset.name}: {counts['scored']} scored, {counts['unscored']} unscored, {counts['skipped']} already there"
                + (f", {counts['failed_calls']} failed calls (retried on the next run)" if counts["failed_calls"] else ""))
     _echo_table(judge_diagnostics(store), "judge diagnostics")
@@ -174,7 +175,7 @@ def advice_parse(text: Annotated[str, typer.Argument(help="advice text")]) -> No
 def run_cmd(
     config: Annotated[Path, typer.Argument(help="experiment YAML (experiments/*.yaml)")],
     out: Annotated[Path, typer.Option(help="output directory (resumes if it exists)")] = Path("results/run"),
-    force: Annotated[list[str] | None, typer.Option(help="make this system's advice again (repeatable)")] = None,
+    force: Annotated[list[str] | None, typer.Option(help="make this system's advice, or this judge's judgments, again (repeatable)")] = None,
     quiet: Annotated[bool, typer.Option(help="no progress output")] = False,
 ) -> None:
     """Every stage from one config: test set, advice, judges, study, stats, report (resumable; a changed system is refused)."""

@@ -104,9 +104,6 @@ def _advise_llm(work: list[tuple], store: Store, counts: Counter, advance) -> No
 def check_configs(store: Store, systems: list[SystemConfig], force: set[str]) -> None:
     """Advice made under another config is never reused silently: a changed system is refused with the fix,
     or (named in ``force``) its advice and judgments are removed so it is made again."""
-    unknown = force - {s.name for s in systems}
-    if unknown:
-        raise EvalkitInputError(f"--force {', '.join(sorted(unknown))}: no such system in the systems file")
     stored = store.advice_config_hashes()
     for cfg in systems:
         changed = [c.value for c in cfg.condition_list if stored.get((cfg.name, c.value), set()) - {cfg.run_hash(c)}]
@@ -124,6 +121,9 @@ def generate(testset: str | Path | TestSet, systems: list[SystemConfig], run_dir
     store = store or Store(str(run_dir))  # a URL stays a string: Path() would fold postgresql:// into a folder name
     run_dir = local_dir(store, run_dir)
     attach_testset(store, ts)
+    unknown = set(force) - {s.name for s in systems}
+    if unknown:
+        raise EvalkitInputError(f"--force {', '.join(sorted(unknown))}: no such system in the systems file")
     check_configs(store, systems, set(force))
     store.set_meta(f"systems/{split}", [s.model_dump(mode="json") for s in systems])
     items = ts.split(split)

@@ -175,22 +175,26 @@ def run_experiment(config: ExperimentConfig, out: str | Path, *, config_dir: Pat
     t = time.perf_counter()
     _log("[2/6] generating advice", quiet)
     config.analysis.resolve([s.model_dump(mode="json") for s in config.systems])  # a bad plan fails before any work
+    presets = [(entry, load_judge(_resolve(entry.preset, config_dir))) for entry in config.judges]
+    unknown = set(force) - {s.name for s in config.systems} - {p.name for _, p in presets}
+    if unknown:
+        raise ConfigError(f"--force {', '.join(sorted(unknown))}: no system or judge of that name in the experiment")
     store = Store(out)
     declare_plan(store, config.analysis)  # the primary contrasts are on record before any advice exists
-    counts = generate(ts_dir, config.systems, out, split=config.split, store=store, show_progress=not quiet, force=force)
+    counts = generate(ts_dir, config.systems, out, split=config.split, store=store, show_progress=not quiet,
+                      force=set(force) & {s.name for s in config.systems})
     _log(f"      {counts['ok']} new, {counts['skipped']} already there, {counts['failed']} failed", quiet)
     stage("generate_s", t)
 
     # 3. judges
     t = time.perf_counter()
-    for entry in config.judges:
-        preset = load_judge(_resolve(entry.preset, config_dir))
+    for entry, preset in presets:
         if entry.max_pairs:
             preset.max_pairs = entry.max_pairs
         _log(f"[3/6] judging with {preset.name}", quiet)
         tj = time.perf_counter()
         try:
-            c = judge_run(store, preset, pairs=entry.pairs, show_progress=not quiet)
+            c = judge_run(store, preset, pairs=entry.pairs, show_progress=not quiet, force=preset.name in force)
             _log(f"      {c['scored']} scored, {c['unscored']} unscored, {c['skipped']} already there"
                  + (f", {c['failed_calls']} failed calls (retried on the next run)" if c["failed_calls"] else ""), quiet)
         except (MissingDependencyError, ConfigError) as exc:

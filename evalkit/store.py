@@ -474,6 +474,20 @@ class Store:
         return self._insert(judgments, rows, update=["score", "verdict", "parsed", "failure", "body", "created_at"],
                             where=judgments.c.failure == "api")
 
+    def judgment_versions(self, judge: str) -> dict[tuple[str, str], int]:
+        """How many judgments of ``judge`` were made under each (judge config hash, rubric hash)."""
+        out: dict[tuple[str, str], int] = {}
+        with self.engine.connect() as conn:
+            for body, rubric_hash in conn.execute(select(judgments.c.body, judgments.c.rubric_hash).where(judgments.c.judge == judge)):
+                key = (json.loads(body).get("judge_config_hash", ""), rubric_hash)
+                out[key] = out.get(key, 0) + 1
+        return out
+
+    def delete_judge(self, judge: str) -> int:
+        """Remove every judgment of ``judge`` (for `judge --force`); returns rows removed."""
+        with self.engine.begin() as conn:
+            return conn.execute(judgments.delete().where(judgments.c.judge == judge)).rowcount
+
     def judgment_keys(self, judge: str | None = None, *, include_failed_calls: bool = False) -> set[str]:
         """Keys of judgments already made (a failed call is not one, so it is retried)."""
         q = select(judgments.c.key)

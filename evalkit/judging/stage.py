@@ -10,7 +10,7 @@ from evalkit.backends.base import create_backend
 from evalkit.calls import run_logged
 from evalkit.errors import EvalkitInputError
 from evalkit.judging.llm_judge import JudgeTask
-from evalkit.judging.reference import judge_reference, reference_pair_judgment
+from evalkit.judging.reference import REFERENCE_VERSION, judge_reference, reference_pair_judgment
 from evalkit.judging.rubrics import JudgePreset, load_rubric
 from evalkit.records import Advice, content_hash
 from evalkit.store import Store
@@ -65,7 +65,25 @@ def build_tasks(preset: JudgePreset, advice: list[Advice], items: dict, pairs: s
     return tasks
 
 
-def judge_run(run: str | Path | Store, preset: JudgePreset, *, pairs: str = "all", show_progress: bool = True) -> Counter:
+def check_judge(store: Store, preset: JudgePreset, force: bool = False) -> int:
+    """Judgments made under another version of this judge (its model, sampling or protocol, or a rubric's text)
+    are never mixed with new ones. The reference judge is free and deterministic: its stale judgments are
+    redone. An LLM judge's cost money: they are refused until ``force``. Returns the judgments removed."""
+    if preset.protocol == "reference":
+        current = {(REFERENCE_VERSION, REFERENCE_VERSION)}
+    else:
+        current = {(preset.config_hash, load_rubric(r).hash) for r in preset.rubrics}
+    stale = {k: n for k, n in store.judgment_versions(preset.name).items() if k not in current}
+    if not stale:
+        return 0
+    if force or preset.protocol == "reference":
+        return store.delete_judge(preset.name)
+    raise EvalkitInputError(f"judge {preset.name!r}: its config or rubrics changed since its {sum(stale.values())} judgments were made; "
+                            f"pass --force {preset.name} to judge again (the old judgments are removed), or give the changed judge a new name")
+
+
+def judge_run(run: str | Path | Store, preset: JudgePreset, *, pairs: str = "all", show_progress: bool = True,
+              force: bool = False) -> Counter:
     from evalkit.generate import progress_bar
 
     store = run if isinstance(run, Store) else Store(run, create=False)
@@ -74,6 +92,7 @@ def judge_run(run: str | Path | Store, preset: JudgePreset, *, pairs: str = "all
         raise EvalkitInputError(f"{store.display_url}: the run has no advice yet; run `evalkit generate` first")
     items = {i.id: i for i in store.items()}
     counts: Counter = Counter()
+    counts["replaced"] = check_judge(store, preset, force)
     done = store.judgment_keys(preset.name)
     store.set_meta(f"judge/{preset.name}", preset.model_dump(mode="json"))
     if preset.protocol == "reference":
@@ -117,4 +136,4 @@ def judge_run(run: str | Path | Store, preset: JudgePreset, *, pairs: str = "all
     return counts
 
 
-__all__ = ["build_tasks", "judge_run", "select_pairs"]
+__all__ = ["build_tasks", "check_judge", "judge_run", "select_pairs"]

@@ -6,13 +6,14 @@ import re
 import pytest
 import yaml
 
+from evalkit.errors import EvalkitInputError
 from evalkit.generate import generate
 from evalkit.judging.diagnostics import judge_diagnostics
 from evalkit.judging.llm_judge import JudgeParseError, parse_judge_output
 from evalkit.judging.rubrics import load_judge, load_rubric
 from evalkit.judging.stage import judge_run
 from evalkit.store import Store
-from tests.conftest import run_cli
+from tests.conftest import ROOT, run_cli
 from tests.fake_openai import FakeOpenAI, Reply
 from tests.test_generate import ANALYTIC
 
@@ -155,3 +156,36 @@ def test_smollm2_judge_constrained_and_unconstrained(small_testset, tmp_path):
     assert diag.loc["smollm2-local", "parse_failure_rate"] == 0.0  # schema-guided decoding always parses
     unconstrained = [j for j in store.judgments("smollm2-unconstrained")]
     assert all(j.parsed or (j.raw_output and j.verdict is None) for j in unconstrained)
+
+
+def test_a_changed_judge_is_refused_then_forced_and_a_changed_rubric_counts(small_testset, tmp_path):
+    """Judgments made under another version of a judge are never mixed with new ones: a changed model (or a
+    changed rubric text) is refused with the fix; --force removes the old judgments and judges again."""
+    generate(small_testset, ANALYTIC, tmp_path / "run", show_progress=False)
+    run = tmp_path / "run"
+    verdict = '{"rationale": "x", "verdict": "A"}'
+    with FakeOpenAI(lambda r, n: Reply(verdict)) as srv:
+        judge = _preset(tmp_path, srv.base_url, rubrics=["pairwise"], protocol="pairwise", max_pairs=2)
+        run_cli("judge", "--run", run, "--judge", judge, "--quiet", check=True)
+        same = run_cli("judge", "--run", run, "--judge", judge, "--quiet", check=True)  # unchanged: resumes
+        assert "0 scored" in same.stdout and "4 already there" in same.stdout
+        doc = yaml.safe_load(judge.read_text())
+        doc["backend"]["model"] = "fake-v2"
+        doc["backend"]["base_url"] = srv.base_url.replace("127.0.0.1", "localhost")  # where it lives is not what it is
+        judge.write_text(yaml.safe_dump(doc))
+        refused = run_cli("judge", "--run", run, "--judge", judge, "--quiet")
+        assert refused.returncode == 2 and "judge 'api-judge'" in refused.stderr and "--force" in refused.stderr
+        assert len(Store(run).judgments("api-judge")) == 4  # nothing lost
+        forced = run_cli("judge", "--run", run, "--judge", judge, "--quiet", "--force", check=True)
+        assert "4 scored" in forced.stdout
+    js = Store(run).judgments("api-judge")
+    assert len(js) == 4 and {j.judge_config_hash for j in js} == {load_judge(judge).config_hash}
+    # a rubric edited in place is a changed judge too
+    rubric = yaml.safe_load((ROOT / "rubrics" / "pairwise.yaml").read_text())
+    rubric["name"] = "pairwise"
+    rubric["prompt"] = rubric["prompt"] + "\nAnswer carefully."
+    (tmp_path / "pairwise.yaml").write_text(yaml.safe_dump(rubric))
+    doc["rubrics"] = [str(tmp_path / "pairwise.yaml")]
+    judge.write_text(yaml.safe_dump(doc))
+    with pytest.raises(EvalkitInputError, match="changed since"):
+        judge_run(Store(run), load_judge(judge), show_progress=False)
