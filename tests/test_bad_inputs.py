@@ -203,6 +203,8 @@ CASES = [
      ["items.jsonl:1", "offsets_db.bass"]),
     ("items-unknown-song", _items_line('{"id": "x", "song_id": "nope", "split": "test", "offsets_db": {}, "correction_db": {}}'),
      ["items.jsonl:1", "nope"]),
+    ("systems-unknown-split", lambda b, t: ["generate", "--testset", b["testset"], "--systems", SYSTEMS, "--out", t / "r", "--split", "tset"],
+     ["--split", "'tset'", "test"]),
     ("sft-bad-split", lambda b, t: ["data", "export-sft", b["testset"], "--split", "banana", "--out", t / "x.jsonl"], ["--split", "train"]),
     ("import-unknown-source", lambda b, t: ["data", "import", "medleydb", b["testset"], "--out", t / "o"], ["unknown source", "musdb"]),
     ("import-missing-path", lambda b, t: ["data", "import", "musdb", t / "nowhere", "--out", t / "o"], ["not found", "nothing is downloaded"]),

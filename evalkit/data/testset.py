@@ -37,6 +37,9 @@ class TestSet:
         return hashlib.sha256(json.dumps(self.manifest.get("checksums", {}), sort_keys=True).encode()).hexdigest()[:16]
 
     def split(self, name: str | None) -> list[Item]:
+        """The items of one split (train, val, test) or all of them; an unknown name is refused, never an empty run."""
+        if name not in (None, "all", "train", "val", "test"):
+            raise EvalkitInputError(f"--split {name!r}: choose train, val, test or all")
         return [i for i in self.items if name in (None, "all") or i.split == name]
 
     def item(self, item_id: str) -> Item:
