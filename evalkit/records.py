@@ -35,6 +35,9 @@ def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
+DISTURBED_DB = 0.5  # a stem whose correction is at least this far from 0 dB needs moving; below it, it is left alone
+
+
 class Record(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=False)
 
@@ -102,7 +105,7 @@ class Item(Record):
 
     @property
     def disturbed_stems(self) -> list[str]:
-        return [s for s, v in self.correction_db.items() if abs(v) >= 0.5]
+        return [s for s, v in self.correction_db.items() if abs(v) >= DISTURBED_DB]
 
 
 class Advice(Record):

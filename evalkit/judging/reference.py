@@ -1,49 +1,106 @@
 """The reference-grounded judge: advice checked against the true gains, with no model.
 
-Metrics per advice (all in ``Judgment.metrics``; ``score`` is the balance improvement in dB):
-- direction_accuracy: share of disturbed stems that get a claim in the right direction;
-- db_error: mean |claimed − true| correction over claims that give a number;
-- missed_stems / wrong_claims: disturbed stems with no claim; claims on a stem that needed nothing
-  or in the wrong direction;
-- specificity: quantified, stem-specific instructions;
-- balance_error_before/after_db: RMS over stems of the per-stem loudness error relative to the
-  reference, before and after applying the advice's gains. Errors are taken after removing their
-  mean, since moving every stem by the same amount changes level, not balance. A direction with no
-  number is applied as 3 dB ("slightly": 1.5 dB).
+Notation, per item: S its stems; t_s the true correction of stem s (dB); g_s the gain the advice asks for
+(a parsed claim's dB; a direction with no number counts as the *nominal* amount, "slightly" as the *slight*
+amount; a stem the advice does not move, 0). In the **relative** frame (the default) both are taken
+relative to their common level shift, the median over stems (the level most stems move by):
+t~_s = t_s - median(t), g~_s = g_s - median(g), so "lower drums, bass and other 4 dB" reads as "vocals up
+4 dB", which is what it does to the balance. In the **absolute** frame t~ = t and g~ = g.
+
+- disturbed stems D = {s : |t~_s| >= 0.5 dB}; moved stems M = {s : |g~_s| > 0.01 dB};
+- direction_accuracy = |{s in D ∩ M : sign g~_s = sign t~_s}| / |D| (with D empty: 1 if M is empty, else 0);
+- missed_stems = |D minus M|; wrong_claims = |{s in M : s not in D, or sign g~_s != sign t~_s}|;
+- db_error = mean over stems given a number of |g~_s - t~_s|;
+- balance_error_before_db = RMS_s(t~_s - c), balance_error_after_db = RMS_s(t~_s - g~_s - c'), where c, c'
+  are the means of what is inside (relative frame: a shift of every stem is level, not balance) or 0
+  (absolute frame); balance_improvement_db = before - after (the judgment's score);
+- specificity = number of claims that give a number.
 """
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 
 from evalkit.judging.advice_parser import ParsedAdvice, parse_advice
-from evalkit.records import Advice, Item, Judgment, content_hash
+from evalkit.records import DISTURBED_DB, Advice, Item, Judgment, content_hash
 
 REFERENCE_JUDGE = "reference"
 REFERENCE_RUBRIC = "reference-gains"
-REFERENCE_VERSION = content_hash({"judge": "reference", "version": 1, "nominal_db": 3.0, "slight_db": 1.5})
 TIE_DB = 0.25
+MOVED_DB = 0.01
 
 
-def balance_error(residual: dict[str, float]) -> float:
+class ReferenceOptions(BaseModel):
+    """Settings of the reference judge (judges/reference.yaml, key ``reference``); they are part of its version."""
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    frame: Literal["relative", "absolute"] = "relative"
+    nominal_db: float = Field(default=3.0, gt=0, le=12, description="dB assumed for a direction with no number")
+    slight_db: float = Field(default=1.5, gt=0, le=12, description="dB assumed for 'slightly', 'a touch' … with no number")
+
+    @property
+    def version(self) -> str:
+        return content_hash({"judge": "reference", "version": 2, **self.model_dump()})
+
+
+DEFAULT = ReferenceOptions()
+REFERENCE_VERSION = DEFAULT.version
+
+
+def _frame(v: dict[str, float], opts: ReferenceOptions) -> dict[str, float]:
+    shift = float(np.median(list(v.values()))) if v and opts.frame == "relative" else 0.0
+    return {s: x - shift for s, x in v.items()}
+
+
+def framed(item: Item, gains: dict[str, float], opts: ReferenceOptions = DEFAULT) -> tuple[dict[str, float], dict[str, float]]:
+    """(t~, g~): the truth and the advice's gains over the item's stems, in the options' frame."""
+    stems = list(item.correction_db)
+    return (_frame({s: float(item.correction_db[s]) for s in stems}, opts),
+            _frame({s: float(gains.get(s, 0.0)) for s in stems}, opts))
+
+
+def definitions(opts: ReferenceOptions = DEFAULT) -> list[tuple[str, str]]:
+    """Each metric with its formula, for the report (the module docstring in table form, with the settings)."""
+    shift = "median over stems (the level most stems move by)" if opts.frame == "relative" else "0 (absolute frame)"
+    return [
+        ("settings", f"frame = {opts.frame}; a direction with no number = {opts.nominal_db:g} dB, 'slightly' = {opts.slight_db:g} dB"),
+        ("t~, g~", f"true correction and advised gain per stem, minus their common level shift: {shift}"),
+        ("direction_accuracy", f"share of disturbed stems (|t~| >= {DISTURBED_DB} dB) moved (|g~| > {MOVED_DB} dB) in the sign of t~; "
+                               "with none disturbed, 1 if nothing moved"),
+        ("missed_stems", "disturbed stems not moved"),
+        ("wrong_claims", "moved stems that were not disturbed or moved against the sign of t~"),
+        ("db_error", "mean |g~ − t~| over stems the advice gives a number for"),
+        ("balance_improvement_db", "RMS(t~ − c) − RMS(t~ − g~ − c'), c and c' the means of what is inside "
+                                   + ("(a shift of every stem is level, not balance)" if opts.frame == "relative" else "set to 0 (absolute)")),
+        ("specificity", "claims that give a number"),
+    ]
+
+
+def balance_error(residual: dict[str, float], frame: str = "relative") -> float:
+    """RMS over stems of a residual, after removing its mean in the relative frame."""
     v = np.array(list(residual.values()), dtype=float)
-    return float(np.sqrt(np.mean((v - v.mean()) ** 2))) if v.size else 0.0
+    if not v.size:
+        return 0.0
+    return float(np.sqrt(np.mean((v - (v.mean() if frame == "relative" else 0.0)) ** 2)))
 
 
-def reference_metrics(parsed: ParsedAdvice, item: Item) -> dict[str, float]:
-    truth = item.correction_db
-    gains = parsed.gains()
-    disturbed = [s for s, v in truth.items() if abs(v) >= 0.5]
-    by_stem = {c.stem: c for c in parsed.claims}
-    right = sum(1 for s in disturbed if s in by_stem and (by_stem[s].direction == "up") == (truth[s] > 0))
-    wrong = sum(1 for c in parsed.claims if abs(truth.get(c.stem, 0.0)) < 0.5 or (c.direction == "up") != (truth[c.stem] > 0))
-    numeric = [abs(c.signed_db() - truth.get(c.stem, 0.0)) for c in parsed.claims if c.db is not None]
-    before = balance_error(dict(truth))
-    after = balance_error({s: truth[s] - gains.get(s, 0.0) for s in truth})
+def reference_metrics(parsed: ParsedAdvice, item: Item, opts: ReferenceOptions = DEFAULT) -> dict[str, float]:
+    """The metrics of the module docstring for one advice on one item."""
+    stems = list(item.correction_db)
+    t, g = framed(item, parsed.gains(opts.nominal_db, opts.slight_db), opts)
+    disturbed = {s for s in stems if abs(t[s]) >= DISTURBED_DB}
+    moved = {s for s in stems if abs(g[s]) > MOVED_DB}
+    right = sum(1 for s in disturbed & moved if np.sign(g[s]) == np.sign(t[s]))
+    wrong = sum(1 for s in moved if s not in disturbed or np.sign(g[s]) != np.sign(t[s]))
+    numeric = [abs(g[c.stem] - t[c.stem]) for c in parsed.claims if c.db is not None and c.stem in t]
+    before = balance_error(t, opts.frame)
+    after = balance_error({s: t[s] - g[s] for s in stems}, opts.frame)
     return {
-        "direction_accuracy": right / len(disturbed) if disturbed else float(not parsed.claims),
+        "direction_accuracy": right / len(disturbed) if disturbed else float(not moved),
         "db_error": float(np.mean(numeric)) if numeric else float("nan"),
-        "missed_stems": float(sum(1 for s in disturbed if s not in by_stem)),
+        "missed_stems": float(len(disturbed - moved)),
         "wrong_claims": float(wrong),
         "specificity": float(parsed.specificity),
         "n_claims": float(len(parsed.claims)),
@@ -53,13 +110,13 @@ def reference_metrics(parsed: ParsedAdvice, item: Item) -> dict[str, float]:
     }
 
 
-def judge_reference(advice: Advice, item: Item) -> Judgment:
+def judge_reference(advice: Advice, item: Item, opts: ReferenceOptions = DEFAULT) -> Judgment:
     parsed = parse_advice(advice.text)
-    m = reference_metrics(parsed, item)
-    return Judgment(advice_id=advice.id, judge=REFERENCE_JUDGE, rubric=REFERENCE_RUBRIC, rubric_hash=REFERENCE_VERSION,
+    m = reference_metrics(parsed, item, opts)
+    return Judgment(advice_id=advice.id, judge=REFERENCE_JUDGE, rubric=REFERENCE_RUBRIC, rubric_hash=opts.version,
                     protocol="reference", score=m["balance_improvement_db"], metrics={**m, "claims": parsed.as_dict()["claims"]},
                     rationale=f"{len(parsed.claims)} claim(s); balance error {m['balance_error_before_db']:.2f} -> "
-                              f"{m['balance_error_after_db']:.2f} dB", judge_config_hash=REFERENCE_VERSION)
+                              f"{m['balance_error_after_db']:.2f} dB ({opts.frame})", judge_config_hash=opts.version)
 
 
 def reference_verdict(j_a: Judgment, j_b: Judgment) -> str:
@@ -72,9 +129,10 @@ def reference_pair_judgment(j_a: Judgment, j_b: Judgment) -> Judgment:
     """The reference judge's pairwise verdict, stored like any judge's so agreement treats judges alike."""
     verdict = reference_verdict(j_a, j_b)
     return Judgment(advice_id=j_a.advice_id, advice_id_b=j_b.advice_id, judge=REFERENCE_JUDGE, rubric="reference-pairwise",
-                    rubric_hash=REFERENCE_VERSION, protocol="pairwise", order="ab", verdict=verdict,
+                    rubric_hash=j_a.rubric_hash, protocol="pairwise", order="ab", verdict=verdict,
                     rationale=f"balance error {j_a.metrics['balance_error_after_db']:.2f} vs {j_b.metrics['balance_error_after_db']:.2f} dB",
-                    metrics={"margin_db": j_a.score - j_b.score}, judge_config_hash=REFERENCE_VERSION)
+                    metrics={"margin_db": j_a.score - j_b.score}, judge_config_hash=j_a.judge_config_hash)
 
 
-__all__ = ["REFERENCE_JUDGE", "reference_pair_judgment", "balance_error", "judge_reference", "reference_metrics", "reference_verdict"]
+__all__ = ["DEFAULT", "REFERENCE_JUDGE", "ReferenceOptions", "balance_error", "definitions", "framed", "judge_reference", "reference_metrics",
+           "reference_pair_judgment", "reference_verdict"]

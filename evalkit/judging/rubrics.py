@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from evalkit.config_io import load_yaml, validate
 from evalkit.errors import ConfigError
+from evalkit.judging.reference import ReferenceOptions
 from evalkit.paths import find_shipped, shipped_dir
 from evalkit.records import content_hash
 from evalkit.runners.base import BackendConfig
@@ -84,6 +85,8 @@ class JudgePreset(BaseModel):
     seed: int | None = 0
     max_tokens: int = Field(default=200, ge=8, le=4096)
     reference_guided: bool = False
+    reference: ReferenceOptions | None = Field(default=None, description="protocol reference: frame (relative | absolute), "
+                                                                         "nominal_db and slight_db for claims with no number")
     parse_retries: int = Field(default=1, ge=0, le=5)
     max_pairs: int | None = Field(default=None, ge=1, description="judge at most this many (item, pair)s")
     max_items: int | None = Field(default=None, ge=1, description="absolute scores for the advice of at most this many items "

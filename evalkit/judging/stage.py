@@ -10,7 +10,7 @@ from evalkit.backends.base import create_backend
 from evalkit.calls import run_logged
 from evalkit.errors import EvalkitInputError
 from evalkit.judging.llm_judge import JudgeTask
-from evalkit.judging.reference import REFERENCE_VERSION, judge_reference, reference_pair_judgment
+from evalkit.judging.reference import DEFAULT, judge_reference, reference_pair_judgment
 from evalkit.judging.rubrics import JudgePreset, load_rubric
 from evalkit.records import Advice, content_hash
 from evalkit.store import Store
@@ -70,7 +70,8 @@ def check_judge(store: Store, preset: JudgePreset, force: bool = False) -> int:
     are never mixed with new ones. The reference judge is free and deterministic: its stale judgments are
     redone. An LLM judge's cost money: they are refused until ``force``. Returns the judgments removed."""
     if preset.protocol == "reference":
-        current = {(REFERENCE_VERSION, REFERENCE_VERSION)}
+        version = (preset.reference or DEFAULT).version
+        current = {(version, version)}
     else:
         current = {(preset.config_hash, load_rubric(r).hash) for r in preset.rubrics}
     stale = {k: n for k, n in store.judgment_versions(preset.name).items() if k not in current}
@@ -96,7 +97,7 @@ def judge_run(run: str | Path | Store, preset: JudgePreset, *, pairs: str = "all
     done = store.judgment_keys(preset.name)
     store.set_meta(f"judge/{preset.name}", preset.model_dump(mode="json"))
     if preset.protocol == "reference":
-        absolute = {a.id: judge_reference(a, items[a.item_id]) for a in advice}
+        absolute = {a.id: judge_reference(a, items[a.item_id], preset.reference or DEFAULT) for a in advice}
         pairwise = [reference_pair_judgment(absolute[a.id], absolute[b.id]) for a, b in select_pairs(advice, pairs)]
         everything = list(absolute.values()) + pairwise
         new = [j for j in everything if j.key not in done]

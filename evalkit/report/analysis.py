@@ -17,7 +17,7 @@ from sqlalchemy import select
 from evalkit import __version__
 from evalkit.analysis_plan import REFERENCE_METRICS, AnalysisPlan, Contrast, conditions_of, stored_plan
 from evalkit.judging.diagnostics import judge_agreement, judge_diagnostics
-from evalkit.judging.reference import REFERENCE_JUDGE
+from evalkit.judging.reference import REFERENCE_JUDGE, ReferenceOptions, definitions, framed
 from evalkit.judging.rubrics import load_rubric
 from evalkit.records import Condition, arm_label, content_hash
 from evalkit.runners.base import BOUND_KINDS
@@ -206,10 +206,19 @@ def _reference_tables(store: Store, advice: pd.DataFrame, an: Analysis, *, boots
     arms = ref.rename(columns={"system": "system_name", "arm": "system"})
     t["reference_paired_tests"] = paired_tests(arms, "balance_improvement_db")
     t["reference_friedman"] = friedman(arms, "balance_improvement_db")
-    t["gain_errors"] = _gain_errors(store, advice)
+    opts = reference_options(store)
+    t["gain_errors"] = _gain_errors(store, advice, opts)
+    t["reference_definitions"] = pd.DataFrame(definitions(opts), columns=["metric", "definition"])
 
 
-def _gain_errors(store: Store, advice: pd.DataFrame) -> pd.DataFrame:
+def reference_options(store: Store) -> ReferenceOptions:
+    """The settings the run's reference judgments were made with (stored with its preset)."""
+    doc = store.get_meta(f"judge/{REFERENCE_JUDGE}") or {}
+    return ReferenceOptions(**(doc.get("reference") or {}))
+
+
+def _gain_errors(store: Store, advice: pd.DataFrame, opts: ReferenceOptions) -> pd.DataFrame:
+    """Each quantified claim's gain against the truth, both in the reference judge's frame (its metrics' definition)."""
     items = {i.id: i for i in store.items()}
     by_id = advice.set_index("advice_id")
     claims = []
@@ -217,12 +226,29 @@ def _gain_errors(store: Store, advice: pd.DataFrame) -> pd.DataFrame:
         if j.protocol != "reference":
             continue
         a = by_id.loc[j.advice_id]
-        for c in j.metrics.get("claims", []):
-            if c["db"] is not None:
-                true = items[a.item_id].correction_db.get(c["stem"], 0.0)
-                claimed = c["db"] if c["direction"] == "up" else -c["db"]
-                claims.append({"system": a.arm, "stem": c["stem"], "claimed_db": claimed, "true_db": true, "error_db": claimed - true})
+        stored = j.metrics.get("claims", [])
+        gains = {c["stem"]: (c["db"] if c["db"] is not None else opts.nominal_db) * (1 if c["direction"] == "up" else -1) for c in stored}
+        t, g = framed(items[a.item_id], gains, opts)
+        for c in stored:
+            if c["db"] is not None and c["stem"] in t:
+                claims.append({"system": a.arm, "stem": c["stem"], "claimed_db": g[c["stem"]], "true_db": t[c["stem"]],
+                               "error_db": g[c["stem"]] - t[c["stem"]]})
     return pd.DataFrame(claims, columns=["system", "stem", "claimed_db", "true_db", "error_db"])
+
+
+def engineer_spread(store: Store) -> tuple[float, str] | None:
+    """How far engineers' own gains for a stem spread across mixes of one song (pooled SD over the run's songs
+    and stems), from data the user loaded (MixologyDB / MixParams); None when no song carries it."""
+    sds, mixes, songs = [], 0, 0
+    for song in store.songs().values():
+        spread = song.meta.get("engineer_spread_db") or {}
+        if spread:
+            sds += [float(v) for v in spread.values()]
+            mixes += int(song.meta.get("mixes", 0))
+            songs += 1
+    if not sds:
+        return None
+    return float(np.sqrt(np.mean(np.square(sds)))), f"engineers' spread (SD, {mixes} mixes of {songs} songs)"
 
 
 def _rubric_tables(store: Store, advice: pd.DataFrame, an: Analysis, *, bootstrap: int, seed: int) -> None:

@@ -12,7 +12,7 @@ import jinja2
 import pandas as pd
 
 from evalkit.report import figures
-from evalkit.report.analysis import Analysis, analyze
+from evalkit.report.analysis import Analysis, analyze, engineer_spread
 from evalkit.report.tables import _fmt, to_markdown, write_tables
 from evalkit.store import Store
 
@@ -151,11 +151,14 @@ def _sections(an: Analysis) -> list[tuple]:
          "balance improvement is the drop in per-stem loudness error (dB RMS, level-independent). The oracle (reads the truth) "
          "and generic (the same text for every item) are labelled bounds, not part of any contrast.",
          ["scores_balance_improvement_db", "scores_direction_accuracy", "scores_specificity"],
-         [("reference_scores", "Per system and condition (95% CI: bootstrap over songs)"),
+         [("reference_definitions", "What each metric is (the settings it was computed with first)"),
+          ("reference_scores", "Per system and condition (95% CI: bootstrap over songs)"),
           ("exploratory_contrasts", "Exploratory contrasts (other metrics; stems+reference − stems), unadjusted"),
           ("reference_paired_tests", "Paired Wilcoxon tests between arms on balance improvement (exploratory; Holm within the table)"),
           ("reference_friedman", "Friedman test across arms")]),
-        ("Gain errors", "How far quantified claims land from the truth, as each system's share of its own claims.", ["gain_errors"], []),
+        ("Gain errors", "How far quantified claims land from the truth (in the reference judge's frame), as each system's share of its "
+         "own claims. The dashed line, when drawn, is how far engineers' own gains spread across mixes of the same song in the loaded "
+         "data; without such data no line is drawn.", ["gain_errors"], []),
         ("LLM judges: rubric scores", None, [],
          [("rubric_scores", "Rubric scores (median over samples), 95% CI: bootstrap over songs"),
           ("rubric_contrasts", "Condition contrasts on rubric scores (exploratory, songs as clusters)")]),
@@ -196,7 +199,8 @@ def write_report(store: Store, out: str | Path, human: pd.DataFrame | None = Non
         for m in ("balance_improvement_db", "direction_accuracy", "specificity"):
             figs[f"scores_{m}"] = figures.scores_by_condition(t["reference_scores"], m, fig_dir, METRIC_LABEL[m] + " by system and condition")
     if "gain_errors" in t and len(t["gain_errors"]):
-        figs["gain_errors"] = figures.gain_errors(t["gain_errors"], fig_dir)
+        spread = engineer_spread(store)
+        figs["gain_errors"] = figures.gain_errors(t["gain_errors"], fig_dir, *(spread or (None, "")))
     if len(t.get("primary_contrasts", [])):
         pc = t["primary_contrasts"]
         figs["primary_contrasts"] = figures.contrasts(

@@ -3,7 +3,7 @@ import pytest
 
 from evalkit.generate import generate
 from evalkit.judging.advice_parser import parse_advice
-from evalkit.judging.reference import balance_error, judge_reference, reference_metrics
+from evalkit.judging.reference import ReferenceOptions, balance_error, judge_reference, reference_metrics
 from evalkit.judging.rubrics import load_judge
 from evalkit.judging.stage import judge_run
 from evalkit.records import Advice, Item
@@ -61,3 +61,46 @@ def test_oracle_beats_generic_over_a_run(small_testset, tmp_path):
 def test_judgment_records_version_and_claims():
     j = judge_reference(Advice(item_id="i", system="x", condition="mix", text="Raise the bass 6 dB."), ITEM)
     assert j.rubric_hash and j.metrics["claims"] == [{"stem": "bass", "direction": "up", "db": 6.0}]
+
+
+VOCALS_UP = Item(id="v", song_id="s", split="test", offsets_db={"drums": 0, "bass": 0, "other": 0, "vocals": -4},
+                 correction_db={"drums": 0.0, "bass": 0.0, "other": 0.0, "vocals": 4.0})
+
+
+def test_one_frame_for_every_metric_relative_by_default_absolute_on_request():
+    """'Lower drums, bass and other 4 dB' when the vocals need +4 dB: relative to the advice's common level shift
+    (the median gain, -4 dB) it is 'vocals +4 dB', right on every metric; in the absolute frame it is wrong on every one."""
+    parsed = parse_advice("Lower the drums, the bass and the other stem by 4 dB.")
+    assert parsed.gains() == {"drums": -4.0, "bass": -4.0, "other": -4.0}
+    rel = reference_metrics(parsed, VOCALS_UP)
+    # by hand: t~ = (0, 0, 0, 4), g~ = g - median(g) = (0, 0, 0, 4); before = RMS of t demeaned = sqrt((1+1+1+9)/4)
+    assert rel["direction_accuracy"] == 1 and rel["wrong_claims"] == 0 and rel["missed_stems"] == 0
+    assert rel["balance_error_before_db"] == pytest.approx(np.sqrt(3)) and rel["balance_error_after_db"] == pytest.approx(0)
+    absolute = reference_metrics(parsed, VOCALS_UP, ReferenceOptions(frame="absolute"))
+    # by hand: D = {vocals}, M = {drums, bass, other}: nothing right, three wrong, one missed;
+    # before = RMS(0, 0, 0, 4) = 2, after = RMS(4, 4, 4, 4) = 4
+    assert absolute["direction_accuracy"] == 0 and absolute["wrong_claims"] == 3 and absolute["missed_stems"] == 1
+    assert absolute["balance_error_before_db"] == pytest.approx(2) and absolute["balance_improvement_db"] == pytest.approx(-2)
+
+
+def test_the_assumed_amount_of_an_unquantified_claim_is_a_setting():
+    item = Item(id="b", song_id="s", split="test", offsets_db={"drums": 0, "bass": -6, "other": 0, "vocals": 0},
+                correction_db={"drums": 0.0, "bass": 6.0, "other": 0.0, "vocals": 0.0})
+    parsed = parse_advice("Raise the bass.")
+    # nominal 3 dB: residual (0, 3, 0, 0), demeaned (-0.75, 2.25, -0.75, -0.75): RMS sqrt(6.75 / 4)
+    assert reference_metrics(parsed, item)["balance_error_after_db"] == pytest.approx(np.sqrt(6.75 / 4))
+    assert reference_metrics(parsed, item, ReferenceOptions(nominal_db=6))["balance_error_after_db"] == pytest.approx(0)
+    assert ReferenceOptions(nominal_db=6).version != ReferenceOptions().version
+
+
+def test_changing_the_reference_settings_redoes_its_judgments(small_testset, tmp_path):
+    import yaml
+
+    generate(small_testset, ANALYTIC, tmp_path / "run", show_progress=False)
+    store = Store(tmp_path / "run")
+    first = judge_run(store, load_judge("judges/reference.yaml"), show_progress=False)
+    preset = tmp_path / "ref-absolute.yaml"
+    preset.write_text(yaml.safe_dump({"name": "reference", "protocol": "reference", "reference": {"frame": "absolute", "nominal_db": 4}}))
+    second = judge_run(store, load_judge(preset), show_progress=False)
+    assert second["replaced"] == first["scored"] and second["scored"] == first["scored"]  # the free judge is redone, not mixed
+    assert {j.judge_config_hash for j in store.judgments("reference")} == {ReferenceOptions(frame="absolute", nominal_db=4).version}
