@@ -17,33 +17,38 @@ _NUMBER_WORDS = {
     "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "fifteen": 15,
 }
 _STEMS: list[tuple[str, str]] = [
-    (r"bass drums?|kick drums?|kicks?|snares?|hi-?hats?|hats|cymbals?|percussion|toms?|overheads|drum ?(?:bus|kit|stem|track)s?|drums?|(?:the )?kit\b", "drums"),
+    (r"bass drums?|kick drums?|kicks?|snares?|hi-?hats?|hats|cymbals?|percussion|toms?|overheads|drum ?(?:bus|kit|stem|track)s?|drums?|(?:the )?kit\b|"
+     r"ohs|oh(?=\s*(?:[lr]\b|left|right|mics?|pair|[+-]?\d))", "drums"),
     (r"bass guitars?|basslines?|bass lines?|sub ?bass|bass di|low[- ]end|bottom end|bass(?: stem| track)?", "bass"),
-    (r"lead vocals?|backing vocals?|vocals?|vox|voices?|singers?|singing|lead vox", "vocals"),
-    (r"guitars?|keys|keyboards?|pianos?|synths?|synthesizers?|pads?|strings|organs?|accompaniment|instruments? \(the 'other' stem\)|"
+    (r"lead vocals?|backing vocals?|vocals?|vox|voices?|singers?|singing|lead vox|bgvs?|bvs?", "vocals"),
+    (r"guitars?|gtrs?|keys|keyboards?|pianos?|synths?|synthesizers?|pads?|strings|organs?|accompaniment|instruments? \(the 'other' stem\)|"
      r"backing instruments?|"
-     r"(?:the )?['\"]?other['\"]? (?:stem|track|instruments?)|(?:the )?other\b(?= (?:by|up|down|\d))", "other"),
+     r"(?:the )?['\"]?other['\"]? (?:stem|track|instruments?)|(?:the )?other\b(?= (?:by|up|down|\d)|\s*:\s*[+-]?\d)", "other"),
 ]
 _STEM_RE = [(re.compile(rf"\b(?:{pat})\b"), stem) for pat, stem in _STEMS]
-_UP = r"rais\w*|boost\w*|nudg\w* (?:\w+ ){0,4}?up|(?:too )?far back|(?:brought|bring \w+|come|comes|coming) forward|barely (?:audible|there)|" \
+_UP = r"rais\w*|boost\w*|nudg\w* (?:\w+ ){0,4}?up|(?:too )?far back|(?:brought|bring(?:ing)?) (?:\w+ ){0,3}?forward|(?:come|comes|coming) forward|barely (?:audible|there)|" \
       r"hardly (?:audible|hear)|inaudible|hard to hear|low\b(?![- ](?:end|pass))|quiet\b|" \
-      r"bring(?:ing)? (?:\w+ ){0,4}?up|brought (?:\w+ ){0,4}?up|push\w*|turn\w* (?:\w+ ){0,4}?up|louder|increas\w*|lift\w*|add\b|more\b|buried|too (?:quiet|soft|low)|sits? too low|lost\b|barely hear|can't hear|cannot hear|not enough|lacks?|lacking|missing|needs? more|up\b"
+      r"bring(?:ing)? (?:\w+ ){0,4}?up|brought (?:\w+ ){0,4}?up|push\w*|turn\w* (?:\w+ ){0,4}?up|louder|increas\w*|lift\w*|add\b|more\b|buried|too (?:quiet|soft|low)|sits? too low|lost\b|distant|extra\b|barely hear|(?:can't|cannot|can not|couldn't|could not) (?:really )?hear|drowning$|drowning (?:in|under)\b|drowned(?: out)?(?! (?:out )?(?:the|a|an)\b)|not enough|lacks?|lacking|missing|needs? more|up\b"
 _DOWN = r"lower\w*|cut\w*|drop\w*|tuck\w*|mut(?:e|ed|ing)\b|nudg\w* (?:\w+ ){0,4}?down|hot\b|(?:too )?far forward|" \
         r"too (?:prominent|present|dominant|upfront|in your face)|high\b(?![- ](?:end|pass))|loud\b|" \
-        r"pull\w* (?:\w+ ){0,4}?(?:down|back)|bring(?:ing)? (?:\w+ ){0,4}?down|turn\w* (?:\w+ ){0,4}?down|attenuat\w*|quieter|reduc\w*|decreas\w*|tame\w*|back off|dial\w* (?:\w+ ){0,3}?back|too loud|too hot|too much|too high|sits? too high|overpower\w*|dominat\w*|drown\w*|fighting|less\b|down\b"
+        r"pull\w* (?:\w+ ){0,4}?(?:down|back)|bring(?:ing)? (?:\w+ ){0,4}?down|turn\w* (?:\w+ ){0,4}?down|attenuat\w*|quieter|reduc\w*|decreas\w*|tame\w*|back off|dial\w* (?:\w+ ){0,3}?back|too loud|too hot|too much|too high|sits? too high|overpower\w*|overwhelm\w*|dominat\w*|drown\w* (?:out )?(?:the|a|an|everything|all)\b|piercing|blaring|sticks? out|jumps? out|fighting|less\b|down\b"
 _UP_RE, _DOWN_RE = re.compile(rf"\b(?:{_UP})"), re.compile(rf"\b(?:{_DOWN})")
 _NEG_RE = re.compile(r"\b(?:don't|do not|dont|never|no need to|shouldn't|should not|avoid|wouldn't|would not|won't|not)\b(?:\s+\w+){0,3}?\s*$")
 _LEAVE_RE = re.compile(r"\b(?:leave|keep|left|untouched|as (?:it|they) (?:is|are)|as is|fine|sits? (?:fine|well|right)|don't touch|do not touch|"
-                       r"wouldn't touch|where (?:it|they) (?:is|are)|alone|no change|doesn't need|don't need|good as)\b")
+                       r"wouldn't touch|where (?:it|they) (?:is|are)|alone|no change|unchanged|doesn't need|don't need|good as)\b")
 _RANGE_RE = re.compile(r"([+-]?\d+(?:\.\d+)?)\s*(?:-|–|to)\s*([+-]?\d+(?:\.\d+)?)\s*(?:db|decibels?)\b")
 _DB_RE = re.compile(r"([+\-−]?\s?\d+(?:\.\d+)?)\s*(?:db|decibels?)\b")
 _BARE_RE = re.compile(r"\b(?:up|down|by|boost|cut|raise|lower)\s+(?:about\s+|around\s+|roughly\s+)?(\d+(?:\.\d+)?)\b"
                       r"(?!\s*(?:%|x\b|times|bars?|beats?|hz|khz|ms|seconds?|s\b|db\b|decibels?|\.\d|-\s*\d))")
+_SIGNED_BARE_RE = re.compile(r"(?<![\w.])([+-]\d+(?:\.\d+)?)\b"
+                             r"(?!\s*(?:%|x\b|times|bars?|beats?|hz|khz|ms|seconds?|s\b|db\b|decibels?|\.\d|-\s*\d))")
 _CORRECTION_RE = re.compile(r"\b(?:actually|make (?:that|it)|i mean|correction|scratch that|on second thought)\b")
 _SAME_RE = re.compile(r"\b(?:by )?the same(?: amount)?\b")
 _PRONOUN_RE = re.compile(r"\b(?:it|them|that|this|those|these|her|him)\b")
 _LEAVE_ALL_RE = re.compile(r"\b(?:leave|keep|don't touch|do not touch|wouldn't touch|no change|nothing needs)\b")
-_ALL_RE = re.compile(r"\b(?:every (?:stem|track|fader|level)|all (?:the )?(?:stems|tracks|faders|levels)|everything|the (?:levels|faders|balance))\b")
+_ALL_RE = re.compile(r"\b(?:every (?:stem|track|fader|level)|all (?:the )?(?:stems|tracks|faders|levels)|everything(?: else)?|"
+                     r"(?:all )?the rest|all else|the (?:levels|faders|balance))\b")
+_REST_RE = re.compile(r"\b(?:everything else|(?:all )?the rest|all else)\b")  # "the rest is fine": every stem not named
 _ALL_STEMS = ("drums", "bass", "other", "vocals")
 _STEM_TEXT = {"drums": "the drums", "bass": "the bass", "other": "the other stem", "vocals": "the vocals"}
 # "everything except the vocals", "all the stems but the bass and drums": the stems named after the exception
@@ -56,7 +61,7 @@ _HALF_RE = re.compile(r"\b(?:by half|halve\w*|in half|half as loud)\b")
 _DOUBLE_RE = re.compile(r"\b(?:double\w*|twice as loud)\b")
 _SLIGHT_RE = re.compile(r"\b(?:slightly|a touch|a tad|a bit|a little|a hair|subtly|gently|a smidge)\b")
 _CLAUSE_SPLIT = re.compile(
-    r"(?<!\d)\.|\.(?!\d)|[;!?\n]+|\s+-\s+(?=[a-z])|,\s*(?:so|and|but|then|while|whereas)\s+|\s+(?:but|then|while|whereas)\s+|,\s+(?=(?:and\s+)?(?:" + _UP + "|" + _DOWN + r"|leave|keep)\b)"
+    r"(?<!\d)\.|\.(?!\d)|[;!?\n]+|\s+-\s+(?=[a-z])|,\s*(?:so|and|but|then|while|whereas)\s+|\s+(?:but|then|while|whereas)\s+|,\s+(?=(?:and\s+)?(?:" + _UP + "|" + _DOWN + r"|leave|keep|everything|(?:all )?the rest|all else)\b)"
     r"|\s+and\s+(?=(?:\w+\s+){0,2}?(?:" + _UP + "|" + _DOWN + r"|leave|keep)\b)")
 
 
@@ -102,10 +107,30 @@ def _expand_exceptions(t: str) -> str:
     return _EXCEPT_RE.sub(repl, t)
 
 
+def _table_row(line: str) -> str:
+    """A Markdown/pipe table row as a clause: "| vocals | -2 db |" -> "vocals: -2 db"; cells that carry their own
+    label ("drums: -2 db | bass: +2 db") become separate clauses."""
+    cells = [c.strip() for c in line.strip().strip("|").split("|")]
+    if all(":" in c for c in cells if c):
+        return "; ".join(c for c in cells if c)
+    return f"{cells[0]}: {' '.join(cells[1:])}"
+
+
+def _label_line(line: str) -> str:
+    """"drums - reduce by 2 db" (a stem, a dash, then the advice) -> "drums: reduce by 2 db"; a dash after
+    a diagnosis ("vocals too high - bass too low") still separates two clauses."""
+    m = re.match(r"(\s*)([a-z' ()]{2,30}?)\s+-\s+(?=[a-z])", line)
+    if m and _stems_in(m[2]) and not (_UP_RE.search(m[2]) or _DOWN_RE.search(m[2])):
+        return f"{m[1]}{m[2]}: {line[m.end():]}"
+    return line
+
+
 def _normalise(text: str) -> str:
-    t = text.lower().replace("’", "'").replace("−", "-").replace("–", "-")
+    t = text.lower().replace("’", "'").replace("−", "-").replace("–", "-").replace("—", "-")
+    t = "\n".join(_table_row(line) if line.count("|") >= 1 else line for line in t.split("\n"))
     t = re.sub(r"^\s*(?:[*•]\s*|-\s+(?=[a-z]))", "", t)
     t = re.sub(r"\n\s*(?:[*•]\s*|-\s+(?=[a-z]))", "\n", t)  # list markers ("- vocals too high") are not minus signs ("-6 db")
+    t = "\n".join(_label_line(line) for line in t.split("\n"))
     for word, num in sorted(_NUMBER_WORDS.items(), key=lambda kv: -len(kv[0])):
         t = re.sub(rf"\b{word}\b(?=\s*(?:or \w+ )?(?:-\s*\w+\s*)?(?:db|decibels?)\b)", f"{num:g}", t)
         t = re.sub(rf"\b{word}\s*(?:-|to|or)\s*(\d)", f"{num:g}-\\1", t)
@@ -146,6 +171,9 @@ def _amount(clause: str) -> tuple[float | None, int | None]:
     m = _BARE_RE.search(clause)
     if m:  # "bass up 2": a move word and a plain number read as dB
         return abs(float(m.group(1))), None
+    m = _SIGNED_BARE_RE.search(clause)
+    if m:  # "vox -3", "bass: +4": an explicit sign reads as a move in dB
+        return abs(float(m.group(1))), -1 if m.group(1).startswith("-") else 1
     if _HALF_RE.search(clause):
         return 6.0, -1
     if _DOUBLE_RE.search(clause):
@@ -174,13 +202,26 @@ def _clauses(text: str) -> list[tuple[str, bool]]:
         stems = _stems_in(clause)
         cuts = [p for p, _ in stems[1:]]
         pieces = [clause[a:b] for a, b in zip([0, *cuts], [*cuts, len(clause)], strict=True)]
-        own_amounts = len(stems) >= 2 and len(_DB_RE.findall(clause)) + len(_BARE_RE.findall(clause)) >= len(stems)
+        n_amounts = len(_DB_RE.findall(clause)) + len(_BARE_RE.findall(clause)) + len(_SIGNED_BARE_RE.findall(clause))
+        own_amounts = len(stems) >= 2 and n_amounts >= len(stems)
         own_directions = len(stems) >= 2 and all(_UP_RE.search(p) or _DOWN_RE.search(p) for p in pieces)
         if own_amounts or own_directions:  # "bass +3 dB, drums -2 dB"; "drums too quiet, vocals too loud"
             out += [(piece, k > 0) for k, piece in enumerate(pieces)]
         else:
             out.append((clause, False))
     return out
+
+
+_PURPOSE_RE = re.compile(r"\s+(?:so (?:that )?(?=the|it|they|we|you|there)|(?:which|this|that|it) (?:should|will|would) |"
+                         r"(?:should|will|would|to) help\b|in order to\b).*$")
+
+
+def _without_purpose(clause: str) -> str:
+    """A clause without its purpose tail: the stems named there are what a move is for, not what to move."""
+    cue = _UP_RE.search(clause) or _DOWN_RE.search(clause)
+    m = _PURPOSE_RE.search(clause, cue.end() if cue else 0)
+    head = clause[: m.start()] if m else ""
+    return head if head and (_stems_in(head) or _PRONOUN_RE.search(head)) else clause
 
 
 def _set_aside(clause: str) -> tuple[str, list[str]]:
@@ -204,7 +245,7 @@ def parse_advice(text: str) -> ParsedAdvice:
     for clause, continued in _clauses(text):
         if not clause or not clause.strip():
             continue
-        clause, aside = _set_aside(clause)
+        clause, aside = _set_aside(_without_purpose(clause))
         for s in aside:
             if s not in claimed and s not in out.leave:
                 out.leave.append(s)
@@ -212,7 +253,7 @@ def parse_advice(text: str) -> ParsedAdvice:
         if not stems and _PRONOUN_RE.search(clause):
             stems = last_stems  # "the kick is buried; push it up 3 dB"
         if not stems:
-            if _LEAVE_ALL_RE.search(clause) and _ALL_RE.search(clause):
+            if (_LEAVE_ALL_RE.search(clause) and _ALL_RE.search(clause)) or (_REST_RE.search(clause) and _LEAVE_RE.search(clause)):
                 out.leave = [s for s in _ALL_STEMS if s not in claimed]
             continue
         last_stems = stems
@@ -222,6 +263,11 @@ def parse_advice(text: str) -> ParsedAdvice:
             for _, s in stems:  # "raise the bass 3 dB. actually, make that 2 dB"
                 if s in claimed:
                     claimed[s].db = amount
+            continue
+        if amount == 0 and direction is None:  # "other: 0 dB" in a table of changes: this stem stays
+            for _, s in stems:
+                if s not in claimed and s not in out.leave:
+                    out.leave.append(s)
             continue
         if amount is None and _SAME_RE.search(clause):
             amount = last_amount  # "... and the bass by the same amount"
