@@ -12,6 +12,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+# Bumped whenever a change makes some text parse differently: the reference judge's version includes it, so
+# judgments made by an older parser are redone instead of mixed with new ones.
+PARSER_VERSION = 3
+
 _NUMBER_WORDS = {
     "zero": 0, "half a": 0.5, "one": 1, "a single": 1, "two": 2, "a couple of": 2, "a couple": 2, "three": 3, "four": 4,
     "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "fifteen": 15,
@@ -306,4 +310,4 @@ def parse_advice(text: str) -> ParsedAdvice:
     return out
 
 
-__all__ = ["Claim", "ParsedAdvice", "parse_advice"]
+__all__ = ["PARSER_VERSION", "Claim", "ParsedAdvice", "parse_advice"]

@@ -24,7 +24,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from evalkit.judging.advice_parser import ParsedAdvice, parse_advice
+from evalkit.judging.advice_parser import PARSER_VERSION, ParsedAdvice, parse_advice
 from evalkit.records import DISTURBED_DB, Advice, Item, Judgment, content_hash
 
 REFERENCE_JUDGE = "reference"
@@ -42,7 +42,7 @@ class ReferenceOptions(BaseModel):
 
     @property
     def version(self) -> str:
-        return content_hash({"judge": "reference", "version": 2, **self.model_dump()})
+        return content_hash({"judge": "reference", "version": 2, "parser": PARSER_VERSION, **self.model_dump()})
 
 
 DEFAULT = ReferenceOptions()
