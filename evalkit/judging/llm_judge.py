@@ -70,19 +70,25 @@ class JudgeTask:
     advice_b: Advice | None = None
     order: str | None = None
     sample_index: int = 0
+    context: str | None = None  # grounding: what the advisors were given (judging/grounding.py)
+    audio: list[str] | None = None  # grounding "audio": clips of the problem mix
 
     def prompt(self, preset: JudgePreset) -> str:
         reference = None
         if preset.reference_guided:
             reference = ", ".join(f"{s} {v:+g}" for s, v in self.item.correction_db.items())
         if self.rubric.protocol == "absolute":
-            return self.rubric.render(advice=self.advice.text, reference=reference)
-        first, second = (self.advice, self.advice_b) if self.order == "ab" else (self.advice_b, self.advice)
-        return self.rubric.render(advice_a=first.text, advice_b=second.text, reference=reference)
+            text = self.rubric.render(advice=self.advice.text, reference=reference)
+        else:
+            first, second = (self.advice, self.advice_b) if self.order == "ab" else (self.advice_b, self.advice)
+            text = self.rubric.render(advice_a=first.text, advice_b=second.text, reference=reference)
+        return f"{self.context}\n\n{text}" if self.context else text
 
     def request(self, preset: JudgePreset, attempt: int = 0) -> GenerationRequest:
         seed = None if preset.seed is None else preset.seed + 1000 * self.sample_index + attempt
-        return GenerationRequest(messages=[{"role": "user", "content": self.prompt(preset)}], max_tokens=preset.max_tokens,
+        text = self.prompt(preset)
+        content: str | list = [*({"type": "audio", "path": p} for p in self.audio), {"type": "text", "text": text}] if self.audio else text
+        return GenerationRequest(messages=[{"role": "user", "content": content}], max_tokens=preset.max_tokens,
                                  temperature=preset.temperature, seed=seed, json_schema=self.rubric.output_schema,
                                  key=f"{self.advice.id}:{self.advice_b.id if self.advice_b else ''}:{self.order}:{self.sample_index}")
 

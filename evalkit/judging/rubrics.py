@@ -85,6 +85,10 @@ class JudgePreset(BaseModel):
     seed: int | None = 0
     max_tokens: int = Field(default=200, ge=8, le=4096)
     reference_guided: bool = False
+    grounding: Literal["none", "features", "audio"] = Field(
+        default="none", description="what the judge is shown besides the advice: features = the problem mix's (and any reference "
+                                    "track's) measurements as the advisors got them; audio = also the problem mix as a clip "
+                                    "(an audio-capable back end)")
     reference: ReferenceOptions | None = Field(default=None, description="protocol reference: frame (relative | absolute), "
                                                                          "nominal_db and slight_db for claims with no number")
     parse_retries: int = Field(default=1, ge=0, le=5)

@@ -9,6 +9,7 @@ from pathlib import Path
 from evalkit.backends.base import create_backend
 from evalkit.calls import run_logged
 from evalkit.errors import EvalkitInputError
+from evalkit.judging.grounding import check_grounding, ground
 from evalkit.judging.llm_judge import JudgeTask
 from evalkit.judging.reference import DEFAULT, judge_reference, reference_pair_judgment
 from evalkit.judging.rubrics import JudgePreset, load_rubric
@@ -65,6 +66,15 @@ def build_tasks(preset: JudgePreset, advice: list[Advice], items: dict, pairs: s
     return tasks
 
 
+def _inputs_dir(store: Store) -> Path:
+    """Where a run keeps rendered model inputs (generate writes there too)."""
+    from evalkit.generate import local_dir
+
+    if store.dialect == "sqlite":
+        return Path(store.url.removeprefix("sqlite:///")).parent / "inputs"
+    return local_dir(store, store.display_url) / "inputs"
+
+
 def check_judge(store: Store, preset: JudgePreset, force: bool = False) -> int:
     """Judgments made under another version of this judge (its model, sampling or protocol, or a rubric's text)
     are never mixed with new ones. The reference judge is free and deterministic: its stale judgments are
@@ -110,6 +120,8 @@ def judge_run(run: str | Path | Store, preset: JudgePreset, *, pairs: str = "all
     counts["skipped"] = len(tasks) - len(todo)
     opts = preset.backend.model_dump()
     backend = create_backend(opts.pop("name"), **opts)
+    check_grounding(preset, backend)
+    todo = ground(todo, preset, store, _inputs_dir(store))
     chunk = max(2 * backend.max_concurrency, int(backend.options.get("batch_size", 1)), 4)
     with progress_bar(not show_progress) as bar:
         task_id = bar.add_task(f"judging: {preset.name}", total=len(todo))

@@ -63,4 +63,13 @@ def render_messages(condition: Condition | str, *, features: dict, reference: di
     return [{"role": "system", "content": system}, {"role": "user", "content": user_text}]
 
 
-__all__ = ["TEMPLATE_FOR", "relative_differences", "render_messages", "template_hash"]
+def render_judge_context(features: dict, references: dict[str, dict] | None = None) -> str:
+    """What a grounded judge is shown before the rubric: the problem mix's feature table (the one the advisors'
+    prompts use) and the table of each reference track an advisor was shown. Never the true correction: that is
+    the preset's separate ``reference_guided`` switch."""
+    stems = [k for k in features if k != "mix"]
+    return environment().get_template("judge_context.j2").render(stems=stems, features=features, mix=features["mix"],
+                                                                 references=references or {}).strip()
+
+
+__all__ = ["TEMPLATE_FOR", "relative_differences", "render_judge_context", "render_messages", "template_hash"]

@@ -189,3 +189,33 @@ def test_a_changed_judge_is_refused_then_forced_and_a_changed_rubric_counts(smal
     judge.write_text(yaml.safe_dump(doc))
     with pytest.raises(EvalkitInputError, match="changed since"):
         judge_run(Store(run), load_judge(judge), show_progress=False)
+
+
+def _user_text(request) -> str:
+    content = request["messages"][0]["content"]
+    return content if isinstance(content, str) else " ".join(p.get("text", "") for p in content if p.get("type") == "text")
+
+
+def test_grounded_judges_see_what_the_advisors_saw_and_only_reference_guided_ones_the_truth(small_testset, tmp_path):
+    generate(small_testset, ANALYTIC, tmp_path / "run", show_progress=False)
+    store = Store(tmp_path / "run")
+    verdict = '{"rationale": "x", "verdict": "A"}'
+    with FakeOpenAI(lambda r, n: Reply(verdict)) as srv:
+        preset = load_judge(_preset(tmp_path, srv.base_url, name="grounded", rubrics=["pairwise"], protocol="pairwise", grounding="features"))
+        judge_run(store, preset, pairs="vs:analytic", show_progress=False)
+        texts = [_user_text(r) for r in srv.requests]
+    assert texts and all("loudness (LUFS)" in t and "| vocals |" in t and "| mix |" in t for t in texts)
+    assert any('Reference track "' in t for t in texts)  # a stems+reference advice: its reference track's table too
+    assert not any("true correction" in t for t in texts)  # grounding never shows the answer
+    with FakeOpenAI(lambda r, n: Reply(verdict)) as srv:
+        guided = load_judge(_preset(tmp_path, srv.base_url, name="guided", rubrics=["pairwise"], protocol="pairwise",
+                                    reference_guided=True, max_pairs=1))
+        judge_run(store, guided, show_progress=False)
+        assert all("The true correction, per stem in dB, is:" in _user_text(r) for r in srv.requests)
+    with FakeOpenAI(lambda r, n: Reply(verdict)) as srv:
+        heard = load_judge(_preset(tmp_path, srv.base_url, name="heard", rubrics=["pairwise"], protocol="pairwise",
+                                   grounding="audio", max_pairs=1))
+        judge_run(store, heard, show_progress=False)
+        parts = [p for r in srv.requests for p in r["messages"][0]["content"] if isinstance(p, dict)]
+        assert any(p.get("type") == "input_audio" for p in parts)  # the problem mix as a clip
+    assert len({j.judge_config_hash for j in store.judgments() if j.judge in ("grounded", "guided", "heard")}) == 3
