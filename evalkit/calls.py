@@ -8,10 +8,11 @@ from evalkit.backends.base import Backend, GenerationRequest, GenerationResult
 from evalkit.store import Store
 
 
-def run_logged(backend: Backend, requests: Sequence[GenerationRequest], store: Store, stage: str) -> list[GenerationResult]:
+def run_logged(backend: Backend, requests: Sequence[GenerationRequest], store: Store, stage: str,
+               by: str | None = None) -> list[GenerationResult]:
     """Each call is written to the log the moment it completes, so a kill loses no completed (and billed)
-    call's record, only the calls still in flight."""
-    config = backend.config()
+    call's record, only the calls still in flight. ``by`` names who made the calls (a judge), kept in params."""
+    config = {**backend.config(), **({"by": by} if by else {})}
     requests = list(requests)
 
     def log(k: int, res: GenerationResult) -> None:

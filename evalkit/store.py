@@ -524,6 +524,17 @@ class Store:
         except OperationalError as exc:
             raise StoreError(f"{self.display_url}: cannot log model calls ({exc.orig}); is the directory read-only or the disk full?") from exc
 
+    def failed_calls_by(self, stage: str) -> dict[str, int]:
+        """Calls of a stage that failed in transport, counted by who made them (``by`` in their params): the log's
+        history, so calls that failed and were retried later still count."""
+        out: dict[str, int] = {}
+        with self.engine.connect() as conn:
+            q = select(llm_calls.c.params).where((llm_calls.c.stage == stage) & llm_calls.c.error.is_not(None))
+            for (params,) in conn.execute(q):
+                by = json.loads(params).get("by", "")
+                out[by] = out.get(by, 0) + 1
+        return out
+
     def calls_frame(self) -> pd.DataFrame:
         with self.engine.connect() as conn:
             return pd.read_sql(select(llm_calls), conn)

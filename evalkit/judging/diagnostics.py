@@ -3,6 +3,8 @@
 - parse_failure_rate: unscored / answered judgments (unscored rows are kept with their raw output);
 - failed_calls / api_failure_rate: calls that failed in transport (no answer at all); they are kept
   apart from parse failures and retried on the next run;
+- failed_calls_logged: every judge call that failed in transport, from the call log, retried ones included
+  (what a provider's flakiness cost, after a rerun has filled the gaps);
 - swap_consistency: share of pairs judged in both orders whose verdicts agree in the pair's frame;
 - first_position_rate: share of decisive pairwise verdicts that went to the advice shown first;
 - length_score_spearman: Spearman ρ between absolute score and advice length (verbosity bias);
@@ -52,6 +54,7 @@ def _sample_agreement(js: list[Judgment]) -> float:
 def judge_diagnostics(store: Store) -> pd.DataFrame:
     judgments = store.judgments()
     lengths = {a.id: len(a.text) for a in store.advice()}
+    logged = store.failed_calls_by("judge")
     rows = []
     by_judge: dict[str, list[Judgment]] = defaultdict(list)
     for j in judgments:
@@ -67,10 +70,11 @@ def judge_diagnostics(store: Store) -> pd.DataFrame:
         unscored = sum(not j.parsed for j in answered)
         rows.append({"judge": judge, "judgments": len(answered), "unscored": unscored,
                      "parse_failure_rate": unscored / len(answered) if answered else np.nan,
-                     "failed_calls": failed_calls, "api_failure_rate": failed_calls / len(js), "swap_consistency": swap,
+                     "failed_calls": failed_calls, "api_failure_rate": failed_calls / len(js),
+                     "failed_calls_logged": logged.get(judge, 0), "swap_consistency": swap,
                      "first_position_rate": first, "length_score_spearman": rho, "sample_agreement": _sample_agreement(js)})
     return pd.DataFrame(rows, columns=["judge", "judgments", "unscored", "parse_failure_rate", "failed_calls", "api_failure_rate",
-                                       "swap_consistency", "first_position_rate", "length_score_spearman", "sample_agreement"])
+                                       "failed_calls_logged", "swap_consistency", "first_position_rate", "length_score_spearman", "sample_agreement"])
 
 
 def judge_agreement(store: Store) -> pd.DataFrame:

@@ -130,7 +130,8 @@ def judge_run(run: str | Path | Store, preset: JudgePreset, *, pairs: str = "all
             final: dict[int, object] = {}
             pending = list(range(len(batch)))
             for attempt in range(preset.parse_retries + 1):
-                results = run_logged(backend, [batch[i].request(preset, attempt) for i in pending], store, stage="judge")
+                results = run_logged(backend, [batch[i].request(preset, attempt) for i in pending], store, stage="judge",
+                                     by=preset.name)
                 retry = []
                 for i, res in zip(pending, results, strict=True):
                     j = batch[i].judgment(preset, res.text, res.error)
