@@ -47,9 +47,9 @@ def data_synth(
     songs: Annotated[int, typer.Option(help="number of songs")] = 8,
     seed: Annotated[int, typer.Option(help="random seed; the same seed gives byte-identical files")] = 0,
     seconds: Annotated[float, typer.Option(help="length of each song in seconds")] = 12.0,
-    sample_rate: Annotated[int, typer.Option(help="sample rate in Hz")] = 44100,
-    problems: Annotated[int, typer.Option(help="problem items per song")] = 3,
-    controls: Annotated[int, typer.Option(help="already-balanced control items per song")] = 1,
+    sample_rate: Annotated[int, typer.Option(min=8000, max=192000, help="sample rate in Hz")] = 44100,
+    problems: Annotated[int, typer.Option(min=1, max=50, help="problem items per song")] = 3,
+    controls: Annotated[int, typer.Option(min=0, max=10, help="already-balanced control items per song")] = 1,
     renderer: Annotated[str, typer.Option(help="builtin (no system packages) or fluidsynth")] = "builtin",
 ) -> None:
     """Generate the synthetic held-out test set."""
@@ -211,7 +211,7 @@ def report_cmd(
     run: Annotated[str, typer.Argument(help="run directory or a database URL (postgresql://…)")],
     out: Annotated[Path, typer.Option(help="where report/, tables/ and figures/ go")],
     answers: Annotated[Path | None, typer.Option(help="human answers CSV (evalkit study export)")] = None,
-    bootstrap: Annotated[int, typer.Option(help="bootstrap rounds")] = 1000,
+    bootstrap: Annotated[int, typer.Option(min=0, max=100000, help="bootstrap rounds (0: no CIs)")] = 1000,
     include_simulated: Annotated[bool, typer.Option(help="report SIMULATED raters' answers (labelled as such)")] = False,
 ) -> None:
     """Markdown + HTML report, LaTeX tables, CSVs and figures for a run."""
@@ -244,7 +244,7 @@ def stats_preferences(
     prefs: Annotated[Path, typer.Argument(help="CSV: participant_id,item_id,system_a,system_b,choice")],
     out: Annotated[Path, typer.Option(help="output directory")],
     ties: Annotated[str, typer.Option(help="half | drop | davidson (Bradley–Terry)")] = "half",
-    bootstrap: Annotated[int, typer.Option(help="bootstrap rounds (by participant)")] = 1000,
+    bootstrap: Annotated[int, typer.Option(min=0, max=100000, help="bootstrap rounds (by participant)")] = 1000,
     seed: Annotated[int, typer.Option(help="bootstrap seed")] = 0,
     criterion: Annotated[str, typer.Option(help="which study question: helpfulness | specificity")] = "helpfulness",
     include_excluded: Annotated[bool, typer.Option(help="keep participants the study excluded")] = False,
@@ -313,10 +313,10 @@ def stats_agreement(
 @stats_app.command("power")
 def stats_power(
     rate: Annotated[float, typer.Option(help="true preference rate to detect")] = 0.6,
-    votes_per_participant: Annotated[int, typer.Option(help="votes each participant gives")] = 20,
-    icc: Annotated[float, typer.Option(help="intra-participant correlation of votes")] = 0.05,
-    power: Annotated[float, typer.Option(help="target power")] = 0.8,
-    alpha: Annotated[float, typer.Option(help="test size")] = 0.05,
+    votes_per_participant: Annotated[int, typer.Option(min=1, max=10000, help="votes each participant gives")] = 20,
+    icc: Annotated[float, typer.Option(min=0, max=0.99, help="intra-participant correlation of votes")] = 0.05,
+    power: Annotated[float, typer.Option(min=0.5, max=0.999, help="target power")] = 0.8,
+    alpha: Annotated[float, typer.Option(min=0.0001, max=0.5, help="test size")] = 0.05,
     pilot: Annotated[Path | None, typer.Option(help="pilot preferences CSV; with --system, estimates rate and ICC")] = None,
     system: Annotated[str | None, typer.Option(help="the system whose win rate the pilot estimates")] = None,
 ) -> None:
@@ -346,7 +346,7 @@ def study_create(
     ratings: Annotated[int, typer.Option(help="ratings per (item, pair)")] = 4,
     trials: Annotated[int, typer.Option(help="trials per participant")] = 12,
     gold: Annotated[int, typer.Option(help="gold (attention) trials per participant, at random positions")] = 2,
-    max_items: Annotated[int | None, typer.Option(help="at most this many items")] = None,
+    max_items: Annotated[int | None, typer.Option(min=1, help="at most this many items")] = None,
     after_audio: Annotated[bool, typer.Option(help="render each advice's 'after' audio")] = False,
     stems_audio: Annotated[bool, typer.Option(help="offer the problem stems too")] = False,
     store_url: Annotated[str | None, typer.Option(help="PostgreSQL URL when several app processes share the study")] = None,
@@ -436,9 +436,9 @@ def study_release(
 @study_app.command("simulate")
 def study_simulate(
     study: Annotated[Path, typer.Argument(help="study directory")],
-    participants: Annotated[int, typer.Option(help="simulated raters")] = 20,
+    participants: Annotated[int, typer.Option(min=1, max=100000, help="simulated raters")] = 20,
     seed: Annotated[int, typer.Option(help="seed")] = 0,
-    inattentive: Annotated[float, typer.Option(help="share of random raters")] = 0.1,
+    inattentive: Annotated[float, typer.Option(min=0, max=1, help="share of random raters")] = 0.1,
 ) -> None:
     """Fill a study with simulated raters (marked simulated everywhere) for dry runs and power planning."""
     from evalkit.study.simulate import simulate

@@ -271,7 +271,13 @@ CASES = [
      ["m.json", "'mixes'", "final-track-data.json"]),
     ("import-stem-map-unknown-stem", lambda b, t: ["data", "import", "mixeval", _write(t, "m.json", '{"mixes": []}'), "--out", t / "o",
                                                    "--stem-map", _write(t, "map.csv", "track,stem\nShaker,percussion\n")], ["map.csv", "unknown stem"]),
+    ("usage-power-alpha-out-of-range", lambda b, t: ["stats", "power", "--alpha", "2"], ["--alpha", "0.5"]),
+    ("usage-report-negative-bootstrap", lambda b, t: ["report", b["run"], "--out", t / "r", "--bootstrap", "-5"], ["--bootstrap", "0"]),
+    ("usage-simulate-share-over-one", lambda b, t: ["study", "simulate", b["study"], "--inattentive", "2"], ["--inattentive", "1"]),
+    ("usage-synth-sample-rate", lambda b, t: ["data", "synth", "--out", t / "x", "--sample-rate", "100"], ["--sample-rate", "8000"]),
+    ("study-release-unknown-participant", lambda b, t: ["study", "release", b["study"], "nobody-42"], ["nobody-42", "study export"]),
     # outputs where they cannot go
+    ("output-demo-out-is-a-file", lambda b, t: ["demo", "--out", _write(t, "taken", "x"), "--quiet"], ["taken"]),
     ("output-stats-out-is-a-file", lambda b, t: ["stats", "preferences", _prefs(t), "--out", _write(t, "taken", "x")], ["taken", "--out"]),
     ("output-report-out-is-a-file", lambda b, t: ["report", b["run"], "--out", _write(t, "taken", "x")], ["taken", "--out"]),
     ("output-export-into-a-file", lambda b, t: ["study", "export", b["study"], "--out", _write(t, "taken", "x") / "p.csv"], ["taken"]),
