@@ -41,11 +41,11 @@ def test_an_installed_evalkit_finds_its_files_from_an_empty_folder(installed, tm
     code = ("import evalkit, evalkit.paths as p\n"
             "from evalkit.judging.rubrics import load_judge, load_rubric\n"
             "from evalkit.pipeline import load_experiment\n"
-            "assert evalkit.__file__.startswith(%r), evalkit.__file__\n"
+            f"assert evalkit.__file__.startswith({str(target)!r}), evalkit.__file__\n"
             "print(p.shipped_dir('study_app') / 'app.py')\n"
             "load_judge('judges/smollm2-rubrics.yaml'); load_rubric('specificity')\n"
             "cfg = load_experiment(p.shipped_dir('experiments') / 'default.yaml')\n"
-            "print(len(cfg.systems))\n") % str(target)
+            "print(len(cfg.systems))\n")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
                           env={**env, "PYTHONPATH": str(target)})

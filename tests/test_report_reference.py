@@ -10,8 +10,8 @@ from evalkit.generate import generate
 from evalkit.judging.rubrics import load_judge
 from evalkit.judging.stage import judge_run
 from evalkit.report.analysis import engineer_spread
-from evalkit.runners import parse_systems
 from evalkit.report.build import write_report
+from evalkit.runners import parse_systems
 from evalkit.store import Store
 from tests.data.test_loaders import _mix_json, _tone
 from tests.test_generate import ANALYTIC
@@ -20,7 +20,7 @@ from tests.test_generate import ANALYTIC
 def test_definitions_carry_the_settings_and_the_spread_comes_from_loaded_mixes(tmp_path):
     base = tmp_path / "db"
     tracks = {"Kick": ("DRUMS", "a/kick.wav"), "Bass": ("BASS", "a/bass.wav"), "Keys": ("KEYS", "a/keys.wav"), "Vox": ("VOCALS", "a/vox.wav")}
-    for k, (name, (_, rel)) in enumerate(tracks.items()):
+    for k, (_, rel) in enumerate(tracks.values()):
         write_audio(base / rel, _tone(100 + 50 * k, amp=0.1, seconds=3.0, sr=22050), 22050)
     mixes = {"m1": {"Kick": 0, "Bass": 0, "Keys": 0, "Vox": 6}, "m2": {"Kick": 0, "Bass": 0, "Keys": 0, "Vox": 0}}
     import_dataset("mixeval", _mix_json(base, mixes, tracks), tmp_path / "ts", problems_per_song=2)

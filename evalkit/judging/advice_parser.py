@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 # Bumped whenever a change makes some text parse differently: the reference judge's version includes it, so
 # judgments made by an older parser are redone instead of mixed with new ones.
-PARSER_VERSION = 3
+PARSER_VERSION = 4
 
 _NUMBER_WORDS = {
     "zero": 0, "half a": 0.5, "one": 1, "a single": 1, "two": 2, "a couple of": 2, "a couple": 2, "three": 3, "four": 4,
@@ -100,6 +100,20 @@ class ParsedAdvice:
                 "leave": self.leave, "specificity": self.specificity}
 
 
+_EVERY_STEM_RE = re.compile(
+    r"\b(?P<verb>raise|lower|boost|cut|increase|decrease|reduce|drop|lift|push|turn (?:up|down)|bring (?:up|down)|pull (?:down|back))\s+"
+    r"(?:the (?:gain|level|volume|fader)s? (?:of|on)\s+)?(?:each stem|every stem|each of the stems|all (?:of )?(?:the )?(?:four )?stems|"
+    r"all (?:the )?tracks|everything|the whole mix)\b(?!\s+(?:else|except|but|apart|other))")
+# A sentence that explains what a move will do ("This will reduce the peak amplitude of the bass") is not a move.
+_EXPLANATION_RE = re.compile(r"^\s*(?:this|that|which|doing so|these changes?|this change) (?:will|would|should|could|can|may|might|"
+                             r"makes?|helps?|is because|means)\b|^\s*(?:because|so that)\b")
+
+
+def _expand_every_stem(t: str) -> str:
+    """"increase the gain of each stem by 10 db" -> a move of each of the four stems (a level shift)."""
+    return _EVERY_STEM_RE.sub(lambda m: f"{m['verb']} the drums, the bass, the other stem and the vocals", t)
+
+
 def _expand_exceptions(t: str) -> str:
     """"lower everything except the vocals" -> "lower the drums, the bass and the other stem"."""
     def repl(m: re.Match) -> str:
@@ -139,7 +153,7 @@ def _normalise(text: str) -> str:
         t = re.sub(rf"\b{word}\b(?=\s*(?:or \w+ )?(?:-\s*\w+\s*)?(?:db|decibels?)\b)", f"{num:g}", t)
         t = re.sub(rf"\b{word}\s*(?:-|to|or)\s*(\d)", f"{num:g}-\\1", t)
     t = re.sub(r"(\d+(?:\.\d+)?)\s*or\s*(\d+(?:\.\d+)?)\s*(db|decibels?)", r"\1-\2 \3", t)
-    return _expand_exceptions(re.sub(r"\bdbs\b", "db", t))
+    return _expand_every_stem(_expand_exceptions(re.sub(r"\bdbs\b", "db", t)))
 
 
 def _stems_in(clause: str) -> list[tuple[int, str]]:
@@ -203,6 +217,7 @@ def _clauses(text: str) -> list[tuple[str, bool]]:
     for clause in _CLAUSE_SPLIT.split(_normalise(text)):
         if not clause:
             continue
+        clause = _without_purpose(clause)  # before cutting at stems: a stem in a purpose tail is no move
         stems = _stems_in(clause)
         cuts = [p for p, _ in stems[1:]]
         pieces = [clause[a:b] for a, b in zip([0, *cuts], [*cuts, len(clause)], strict=True)]
@@ -217,13 +232,13 @@ def _clauses(text: str) -> list[tuple[str, bool]]:
 
 
 _PURPOSE_RE = re.compile(r"\s+(?:so (?:that )?(?=the|it|they|we|you|there)|(?:which|this|that|it) (?:should|will|would) |"
-                         r"(?:should|will|would|to) help\b|in order to\b).*$")
+                         r"(?:should|will|would|to) help\b|in order to\b|because\b|since\b).*$")
 
 
 def _without_purpose(clause: str) -> str:
     """A clause without its purpose tail: the stems named there are what a move is for, not what to move."""
-    cue = _UP_RE.search(clause) or _DOWN_RE.search(clause)
-    m = _PURPOSE_RE.search(clause, cue.end() if cue else 0)
+    cues = [m for m in (_UP_RE.search(clause), _DOWN_RE.search(clause)) if m]
+    m = _PURPOSE_RE.search(clause, min(c.end() for c in cues) if cues else 0)
     head = clause[: m.start()] if m else ""
     return head if head and (_stems_in(head) or _PRONOUN_RE.search(head)) else clause
 
@@ -247,9 +262,9 @@ def parse_advice(text: str) -> ParsedAdvice:
     last_direction: str | None = None
     last_amount: float | None = None
     for clause, continued in _clauses(text):
-        if not clause or not clause.strip():
+        if not clause or not clause.strip() or _EXPLANATION_RE.search(clause):
             continue
-        clause, aside = _set_aside(_without_purpose(clause))
+        clause, aside = _set_aside(clause)
         for s in aside:
             if s not in claimed and s not in out.leave:
                 out.leave.append(s)

@@ -66,8 +66,16 @@ def _verdict(estimate: float, p_adjusted: float, null: float = 0.0) -> str:
     return "win" if estimate > null else "lose"
 
 
-def _ci(lo: float, hi: float, fmt: str = "+.2f") -> str:
-    return "CI not estimable (fewer than 2 songs)" if lo != lo else f"95% CI {lo:{fmt}} to {hi:{fmt}}"
+def _ci(lo: float, hi: float, fmt: str = "+.2f", why: str = "fewer than 2 songs") -> str:
+    return f"CI not estimable ({why})" if lo != lo else f"95% CI {lo:{fmt}} to {hi:{fmt}}"
+
+
+def _rank_biserial(r) -> str:
+    """The effect size with its CI, or why it has none (every paired difference zero: no ranks to compare)."""
+    if r.rank_biserial != r.rank_biserial:
+        return "rank-biserial r undefined (every paired difference is zero)" if r.n_songs >= 2 else \
+            "rank-biserial r not estimable (fewer than 2 songs)"
+    return f"rank-biserial r = {r.rank_biserial:+.2f} ({_ci(r.rb_ci_low, r.rb_ci_high)})"
 
 
 def _headline_judge(an: Analysis) -> list[dict]:
@@ -78,7 +86,7 @@ def _headline_judge(an: Analysis) -> list[dict]:
         out.append({"metric": f"{r.contrast} ({METRIC_LABEL.get(r.metric, r.metric)})",
                     "verdict": _verdict(r.mean_difference, r.p_adjusted),
                     "text": f"difference {r.mean_difference:+.2f}{unit} ({_ci(r.ci_low, r.ci_high)}, songs as clusters); "
-                            f"rank-biserial r = {r.rank_biserial:+.2f} ({_ci(r.rb_ci_low, r.rb_ci_high)}); "
+                            f"{_rank_biserial(r)}; "
                             f"p {_p(r.p_value)}, {an.plan.multiplicity}-adjusted p {_p(r.p_adjusted)} over the primary family of {len(pc)}; "
                             f"n = {r.n_items} items from {r.n_songs} songs"})
     return out

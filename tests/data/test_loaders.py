@@ -166,7 +166,7 @@ def test_consensus_is_the_median_of_power_weighted_stem_gains(tmp_path):
 def test_a_users_stem_map_wins_and_missing_audio_names_the_path(tmp_path):
     base = tmp_path / "db"
     tracks = {"Shaker": ("MISC", "a/shaker.wav"), "Vox": ("VOCALS", "a/vox.wav")}
-    for n, (_, rel) in tracks.items():
+    for _, rel in tracks.values():
         write_audio(base / rel, _tone(200, seconds=1.0), SR)
     path = _mix_json(base, {"m1": {"Shaker": 0, "Vox": 0}}, tracks)
     stem_map = tmp_path / "map.csv"

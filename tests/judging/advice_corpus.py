@@ -176,6 +176,15 @@ BY_STYLE: dict[str, list[tuple[str, set, set]]] = {
         ('To fix the balance, I recommend increasing the bass guitar level by 3 dB and reducing the drums by 1 dB.', {('bass', U, 3.0), ('drums', D, 1.0)}, set()),
         ("The mix sounds a bit thin. I'd add about 2 dB to the bass.", {('bass', U, 2.0)}, set()),
     ],
+    # from the demo's SmolLM2 advice: a level shift of every stem, and explanations that are not moves
+    "explanations": [
+        ('To balance the mix, you should increase the gain of each stem by 10 dB. This will reduce the peak amplitude of the bass and other instruments.',
+         {('drums', U, 10.0), ('bass', U, 10.0), ('other', U, 10.0), ('vocals', U, 10.0)}, set()),
+        ('Lower all the stems 3 dB.', {('drums', D, 3.0), ('bass', D, 3.0), ('other', D, 3.0), ('vocals', D, 3.0)}, set()),
+        ('Raise the bass 2 dB. This will make the kick and the bass sit together.', {('bass', U, 2.0)}, set()),
+        ('Cut the guitars by 3 dB, because that gives the vocals more room.', {('other', D, 3.0)}, set()),
+        ('The vocal is buried. It should come up 2 dB.', {('vocals', U, 2.0)}, set()),
+    ],
     "list": [
         ('- Vocals: +2 dB\n- Drums: -1 dB\n- Bass: leave as is', {('drums', D, 1.0), ('vocals', U, 2.0)}, {'bass'}),
         ('1. Lower the drums by 3 dB\n2. Raise the vocals by 2 dB', {('drums', D, 3.0), ('vocals', U, 2.0)}, set()),
