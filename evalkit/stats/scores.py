@@ -28,9 +28,12 @@ def system_means(df: pd.DataFrame, value: str = "score", by: tuple[str, ...] = (
             pick = rng.integers(0, len(labels), size=(bootstrap, len(labels)))
             boots = sums[pick].sum(axis=1) / sizes[pick].sum(axis=1)
         lo, hi = np.quantile(boots, [0.025, 0.975])
+        if (len(labels) if cluster is not None else len(v)) < 2:
+            lo = hi = np.nan  # one song (or one item): nothing varies between resamples, so no interval, not a zero-width one
         key = key if isinstance(key, tuple) else (key,)
         mean = float(v.mean())
-        row = {**dict(zip(by, key, strict=True)), "n": len(v), "mean": mean, "ci_low": float(min(lo, mean)), "ci_high": float(max(hi, mean))}
+        row = {**dict(zip(by, key, strict=True)), "n": len(v), "mean": mean, "ci_low": float(min(lo, mean)) if lo == lo else np.nan,
+               "ci_high": float(max(hi, mean)) if hi == hi else np.nan}
         if cluster is not None:
             row["n_clusters"] = len(labels)
         rows.append(row)
