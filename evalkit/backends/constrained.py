@@ -124,9 +124,12 @@ class SchemaDecoder:
         return self.tok.decode(out, skip_special_tokens=True).strip(), len(out)
 
     def decode(self, prompt_ids: list[int], schema: dict[str, Any], temperature: float = 0.0, seed: int | None = None) -> tuple[str, int]:
+        """The JSON text and the number of generated tokens; ``self.choice_logprobs`` then holds, per choice
+        field (enum, bounded integer, boolean), the model's log-probability of each allowed value."""
         torch = self.torch
         gen = torch.Generator().manual_seed(seed or 0)
         values: dict[str, Any] = {}
+        self.choice_logprobs: dict[str, dict[str, float]] = {}
         text = "{"
         n_generated = 0
         fields = schema_fields(schema)
@@ -136,6 +139,7 @@ class SchemaDecoder:
             options = _choices(sub)
             if options is not None:
                 scores = torch.tensor(self._score(prefix, [json.dumps(o) for o in options]))
+                self.choice_logprobs[name] = {str(o): float(x) for o, x in zip(options, scores.tolist(), strict=True)}
                 if temperature > 0:
                     pick = int(torch.multinomial(torch.softmax(scores / temperature, 0), 1, generator=gen))
                 else:

@@ -271,7 +271,7 @@ class TransformersBackend(Backend):
                 ids = tok(prompts[i], add_special_tokens=False)["input_ids"]
                 text, n_out = decoder.decode(ids, requests[i].json_schema, requests[i].temperature, requests[i].seed)
                 results[i] = GenerationResult(text=text, tokens_in=len(ids), tokens_out=n_out, latency_s=time.perf_counter() - t,
-                                              model=self.model, extra={"constrained": True})
+                                              model=self.model, extra={"constrained": True, "choice_logprobs": decoder.choice_logprobs})
         free = [i for i in range(len(requests)) if results[i] is None]
         ids = {i: tok(prompts[i], add_special_tokens=False)["input_ids"] for i in free}
         # Requests with the same sampling settings share batches.

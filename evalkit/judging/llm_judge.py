@@ -60,6 +60,20 @@ def parse_judge_output(text: str | None, rubric: Rubric) -> dict[str, Any]:
     return obj
 
 
+def _canonical_probs(logprobs: dict[str, float] | None, order: str | None) -> dict[str, float] | None:
+    """The verdict options' probabilities (softmax of the model's log-probabilities over A, B, tie), renamed to
+    the pair's canonical frame (a, b, tie) whichever order was shown."""
+    if not logprobs or not {"A", "B"} <= set(logprobs):
+        return None
+    import math
+
+    top = max(logprobs.values())
+    weights = {k: math.exp(v - top) for k, v in logprobs.items()}
+    total = sum(weights.values())
+    names = {"A": "a", "B": "b", "tie": "tie"} if order == "ab" else {"A": "b", "B": "a", "tie": "tie"}
+    return {names[k]: w / total for k, w in weights.items() if k in names}
+
+
 @dataclass
 class JudgeTask:
     """One call's worth of judging: which advice, which rubric, which order and sample."""
@@ -92,7 +106,8 @@ class JudgeTask:
                                  temperature=preset.temperature, seed=seed, json_schema=self.rubric.output_schema,
                                  key=f"{self.advice.id}:{self.advice_b.id if self.advice_b else ''}:{self.order}:{self.sample_index}")
 
-    def judgment(self, preset: JudgePreset, text: str | None, error: str | None) -> Judgment:
+    def judgment(self, preset: JudgePreset, text: str | None, error: str | None,
+                 choice_logprobs: dict[str, dict[str, float]] | None = None) -> Judgment:
         base = dict(advice_id=self.advice.id, advice_id_b=self.advice_b.id if self.advice_b else None, judge=preset.name,
                     rubric=self.rubric.name, rubric_hash=self.rubric.hash, protocol=self.rubric.protocol, order=self.order,
                     sample_index=self.sample_index, raw_output=text or "", judge_config_hash=preset.config_hash,
@@ -108,6 +123,9 @@ class JudgeTask:
         shown = obj["verdict"]
         verdict = "tie" if shown == "tie" else ({"A": "a", "B": "b"} if self.order == "ab" else {"A": "b", "B": "a"})[shown]
         base["metrics"] = {**base["metrics"], "shown_verdict": shown}
+        probs = _canonical_probs((choice_logprobs or {}).get("verdict"), self.order)
+        if probs:
+            base["metrics"]["verdict_probs"] = probs
         return Judgment(**base, verdict=verdict, rationale=str(obj.get("rationale", "")))
 
 

@@ -80,6 +80,9 @@ class JudgePreset(BaseModel):
     protocol: Literal["reference", "absolute", "pairwise", "both"] = "pairwise"
     rubrics: list[str] = Field(default_factory=list)
     both_orders: bool = True
+    order_average: bool = Field(default=False, description="combine a pair's verdicts by averaging both orders' verdict "
+                                                           "probabilities (back ends that return them: transformers with "
+                                                           "constrained decoding) instead of by majority, disagreement a tie")
     samples: int = Field(default=1, ge=1, le=20)
     temperature: float = Field(default=0.0, ge=0, le=2)
     seed: int | None = 0
@@ -101,7 +104,7 @@ class JudgePreset(BaseModel):
     def config_hash(self) -> str:
         """What makes a judgment this judge's: model, sampling, rubrics, protocol — not where the
         endpoint lives, how many calls run at once, or how many pairs this run asked for."""
-        doc = self.model_dump(mode="json", exclude={"max_pairs", "max_items", "parse_retries"})
+        doc = self.model_dump(mode="json", exclude={"max_pairs", "max_items", "parse_retries", "order_average"})
         if doc["backend"]:
             doc["backend"] = {k: v for k, v in doc["backend"].items() if k in IDENTITY_KEYS}
         return content_hash(doc)

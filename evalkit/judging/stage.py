@@ -134,7 +134,7 @@ def judge_run(run: str | Path | Store, preset: JudgePreset, *, pairs: str = "all
                                      by=preset.name)
                 retry = []
                 for i, res in zip(pending, results, strict=True):
-                    j = batch[i].judgment(preset, res.text, res.error)
+                    j = batch[i].judgment(preset, res.text, res.error, res.extra.get("choice_logprobs"))
                     final[i] = j
                     if not j.parsed and res.error is None and attempt < preset.parse_retries:
                         retry.append(i)  # a malformed answer is asked again, up to the bound

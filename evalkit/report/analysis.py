@@ -64,9 +64,23 @@ def advice_frame(store: Store) -> pd.DataFrame:
                                  "kind", "length"])
 
 
+def _order_averaged(judge: str, store: Store) -> bool:
+    return bool((store.get_meta(f"judge/{judge}") or {}).get("order_average"))
+
+
+def _pair_vote(h: pd.DataFrame, average: bool) -> str:
+    """One (item, pair)'s verdict. With ``average`` and probabilities for both orders: the option with the highest
+    mean probability over orders and samples (position bias cancels instead of turning into a tie). Else each
+    order's majority, and orders that disagree make a tie (MT-Bench's treatment of position-inconsistent verdicts)."""
+    if average and h.probs.notna().all() and h.order.nunique() == 2:
+        mean = pd.DataFrame(list(h.probs)).fillna(0.0).mean()
+        return str(mean.idxmax())
+    per_order = h.groupby("order").choice.agg(lambda c: c.mode().iloc[0] if len(c.mode()) == 1 else "tie")
+    return per_order.iloc[0] if per_order.nunique() == 1 else "tie"
+
+
 def judge_votes(store: Store, advice: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """Per judge, one vote per (item, pair): both orders and all samples combined by majority; a pair
-    whose orders disagree counts as a tie (MT-Bench's treatment of position-inconsistent verdicts)."""
+    """Per judge, one vote per (item, pair), both orders and all samples combined (see _pair_vote)."""
     sys_of = advice.set_index("advice_id")["arm"].to_dict()
     item_of = advice.set_index("advice_id")["item_id"].to_dict()
     rows = []
@@ -75,18 +89,16 @@ def judge_votes(store: Store, advice: pd.DataFrame) -> dict[str, pd.DataFrame]:
             continue
         rows.append({"judge": j.judge, "item_id": item_of[j.advice_id], "system_a": sys_of[j.advice_id],
                      "system_b": sys_of[j.advice_id_b], "order": j.order, "choice": j.verdict,
-                     "margin": j.metrics.get("margin_db", np.nan)})
+                     "margin": j.metrics.get("margin_db", np.nan), "probs": j.metrics.get("verdict_probs")})
     out = {}
     if not rows:
         return out
     df = pd.DataFrame(rows)
     for judge, g in df.groupby("judge"):
-        votes = []
-        for key, h in g.groupby(["item_id", "system_a", "system_b"]):
-            per_order = h.groupby("order").choice.agg(lambda c: c.mode().iloc[0] if len(c.mode()) == 1 else "tie")
-            choice = per_order.iloc[0] if per_order.nunique() == 1 else "tie"
-            votes.append({"participant_id": judge, "item_id": key[0], "system_a": key[1], "system_b": key[2], "choice": choice,
-                          "margin": h.margin.mean()})
+        average = _order_averaged(str(judge), store)
+        votes = [{"participant_id": judge, "item_id": key[0], "system_a": key[1], "system_b": key[2],
+                  "choice": _pair_vote(h, average), "margin": h.margin.mean()}
+                 for key, h in g.groupby(["item_id", "system_a", "system_b"])]
         out[judge] = pd.DataFrame(votes)
     return out
 

@@ -136,3 +136,43 @@ def test_single_token_options_are_scored_from_one_prefix_pass(tiny_llama):
         logp = torch.log_softmax(dec.model(input_ids=ids).logits.float(), dim=-1)
     slow = [float(logp[b, len(prefix) - 1, dec._ids(o)[0]]) for b, o in enumerate(options)]
     assert fast == pytest.approx(slow, abs=1e-5)
+
+
+def test_order_averaged_verdicts_from_the_decoders_probabilities(tiny_llama, small_testset, tmp_path):
+    """Constrained decoding returns each verdict option's log-probability; judgments keep them in the pair's
+    canonical frame, and a judge with order_average combines a pair by the mean over both orders."""
+    import math
+
+    import pandas as pd
+    import yaml
+
+    from evalkit.generate import generate
+    from evalkit.judging.rubrics import load_judge
+    from evalkit.judging.stage import judge_run
+    from evalkit.report.analysis import _pair_vote, advice_frame, judge_votes
+    from evalkit.store import Store
+    from tests.test_generate import ANALYTIC
+
+    generate(small_testset, ANALYTIC, tmp_path / "run", show_progress=False)
+    store = Store(tmp_path / "run")
+    preset = tmp_path / "judge.yaml"
+    preset.write_text(yaml.safe_dump({"name": "tiny-avg", "protocol": "pairwise", "rubrics": ["pairwise"], "both_orders": True,
+                                      "order_average": True, "max_pairs": 3, "max_tokens": 40,
+                                      "backend": {"name": "transformers", "model": str(tiny_llama), "max_string_tokens": 4}}))
+    judge_run(store, load_judge(preset), show_progress=False)
+    js = [j for j in store.judgments("tiny-avg") if j.parsed]
+    assert len(js) == 6
+    for j in js:
+        probs = j.metrics["verdict_probs"]
+        assert set(probs) == {"a", "b", "tie"} and math.isclose(sum(probs.values()), 1.0, rel_tol=1e-9)
+        assert max(probs, key=probs.get) == j.verdict  # greedy decoding picks the most probable option
+    votes = judge_votes(store, advice_frame(store))["tiny-avg"]
+    by_pair = {}
+    for j in js:
+        by_pair.setdefault((j.advice_id, j.advice_id_b), []).append(j.metrics["verdict_probs"])
+    expected = sorted(max(("a", "b", "tie"), key=lambda k: sum(p[k] for p in ps) / len(ps)) for ps in by_pair.values())
+    assert sorted(votes.choice) == expected
+    # by hand: orders disagree (a at 0.6 shown first, b at 0.7 shown second); majority says tie, the mean says b
+    h = pd.DataFrame({"order": ["ab", "ba"], "choice": ["a", "b"],
+                      "probs": [{"a": 0.6, "b": 0.3, "tie": 0.1}, {"a": 0.2, "b": 0.7, "tie": 0.1}]})
+    assert _pair_vote(h, average=False) == "tie" and _pair_vote(h, average=True) == "b"
