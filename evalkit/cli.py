@@ -213,8 +213,13 @@ def report_cmd(
     answers: Annotated[Path | None, typer.Option(help="human answers CSV (evalkit study export)")] = None,
     bootstrap: Annotated[int, typer.Option(min=0, max=100000, help="bootstrap rounds (0: no CIs)")] = 1000,
     include_simulated: Annotated[bool, typer.Option(help="report SIMULATED raters' answers (labelled as such)")] = False,
+    human_spread_db: Annotated[float | None, typer.Option(min=0.01, max=20, help="a cited engineers' spread in dB for the "
+                                                                                 "gain-error figure (with --human-spread-source)")] = None,
+    human_spread_source: Annotated[str | None, typer.Option(help="the citation for --human-spread-db")] = None,
 ) -> None:
     """Markdown + HTML report, LaTeX tables, CSVs and figures for a run."""
+    if (human_spread_db is None) != (not human_spread_source):
+        raise EvalkitInputError("--human-spread-db and --human-spread-source go together: a number needs its source")
     from evalkit.report.build import write_report
     from evalkit.stats.preference import analysis_rows
     from evalkit.store import Store
@@ -222,7 +227,8 @@ def report_cmd(
     human = _read_csv(answers, "answers") if answers else None
     if human is not None:
         analysis_rows(human, str(answers), include_simulated=include_simulated)  # refuse unusable answers before any work
-    typer.echo(f"report: {write_report(Store(run, create=False), out, human, bootstrap=bootstrap, include_simulated=include_simulated)}")
+    spread = (human_spread_db, human_spread_source) if human_spread_db is not None else None
+    typer.echo(f"report: {write_report(Store(run, create=False), out, human, bootstrap=bootstrap, include_simulated=include_simulated, human_spread=spread)}")
 
 
 # -- stats ----------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from evalkit.analysis_plan import AnalysisPlan, declare_plan
 from evalkit.config_io import load_yaml, validate
@@ -72,6 +72,18 @@ class StudyOptions(Strict):
 class ReportOptions(Strict):
     bootstrap: int = Field(1000, ge=0)
     seed: int = 0
+    human_spread_db: float | None = Field(None, gt=0, le=20, description="a cited engineers' spread (dB) for the gain-error figure")
+    human_spread_source: str | None = Field(None, min_length=3, description="where human_spread_db comes from (a citation)")
+
+    @model_validator(mode="after")
+    def _cited(self) -> ReportOptions:
+        if (self.human_spread_db is None) != (self.human_spread_source is None):
+            raise ValueError("human_spread_db and human_spread_source go together: a number needs its source")
+        return self
+
+    @property
+    def human_spread(self) -> tuple[float, str] | None:
+        return (self.human_spread_db, self.human_spread_source) if self.human_spread_db is not None else None
 
 
 class ExperimentConfig(Strict):
@@ -215,6 +227,7 @@ def run_experiment(config: ExperimentConfig, out: str | Path, *, config_dir: Pat
     _log("[5/6] statistics", quiet)
     _log("[6/6] writing the report", quiet)
     report = write_report(store, out, human, bootstrap=config.report.bootstrap, seed=config.report.seed,
+                          human_spread=config.report.human_spread,
                           include_simulated=simulated, flow=flow)
     stage("report_s", t)
     if notes:

@@ -276,6 +276,8 @@ CASES = [
     ("usage-simulate-share-over-one", lambda b, t: ["study", "simulate", b["study"], "--inattentive", "2"], ["--inattentive", "1"]),
     ("usage-synth-sample-rate", lambda b, t: ["data", "synth", "--out", t / "x", "--sample-rate", "100"], ["--sample-rate", "8000"]),
     ("study-release-unknown-participant", lambda b, t: ["study", "release", b["study"], "nobody-42"], ["nobody-42", "study export"]),
+    ("report-spread-without-source", lambda b, t: ["report", b["run"], "--out", t / "r", "--human-spread-db", "3.4"],
+     ["--human-spread-source", "source"]),
     # outputs where they cannot go
     ("output-demo-out-is-a-file", lambda b, t: ["demo", "--out", _write(t, "taken", "x"), "--quiet"], ["taken"]),
     ("output-stats-out-is-a-file", lambda b, t: ["stats", "preferences", _prefs(t), "--out", _write(t, "taken", "x")], ["taken", "--out"]),

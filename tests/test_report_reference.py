@@ -1,6 +1,8 @@
 """The report's reference-judge section: every metric's formula with the settings used, and the engineers'
 spread drawn only from data the user loaded (MixologyDB here), never from a number without a source."""
 
+import json
+
 import pandas as pd
 import pytest
 
@@ -41,8 +43,15 @@ def test_definitions_carry_the_settings_and_the_spread_comes_from_loaded_mixes(t
     assert "frame = relative" in settings and "3 dB" in settings and "1.5 dB" in settings
     assert {"direction_accuracy", "wrong_claims", "balance_improvement_db", "db_error"} <= set(defs.metric)
     assert "What each metric is" in (tmp_path / "out" / "report" / "report.md").read_text()
+    assert json.loads((tmp_path / "out" / "tables" / "provenance.json").read_text())["human_spread"]["source"] == source
+    # a cited value given explicitly is what the figure uses, with its citation
+    write_report(store, tmp_path / "cited", bootstrap=20, human_spread=(2.5, "a cited study, Table 3"))
+    assert json.loads((tmp_path / "cited" / "tables" / "provenance.json").read_text())["human_spread"] == \
+        {"db": 2.5, "source": "a cited study, Table 3"}
 
 
 def test_no_spread_line_without_loaded_engineer_data(small_testset, tmp_path):
     generate(small_testset, ANALYTIC, tmp_path / "run", show_progress=False)
     assert engineer_spread(Store(tmp_path / "run")) is None
+    write_report(Store(tmp_path / "run"), tmp_path / "out", bootstrap=20)
+    assert json.loads((tmp_path / "out" / "tables" / "provenance.json").read_text())["human_spread"] is None

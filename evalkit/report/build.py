@@ -190,14 +190,19 @@ def _sections(an: Analysis) -> list[tuple]:
 
 
 def write_report(store: Store, out: str | Path, human: pd.DataFrame | None = None, *, bootstrap: int = 1000, seed: int = 0,
-                 include_simulated: bool = False, flow: pd.DataFrame | None = None) -> Path:
-    """Write the report; human answers are used after the study's exclusions (simulated ones only if asked)."""
+                 include_simulated: bool = False, flow: pd.DataFrame | None = None,
+                 human_spread: tuple[float, str] | None = None) -> Path:
+    """Write the report; human answers are used after the study's exclusions (simulated ones only if asked).
+    ``human_spread`` is a cited (dB, source) for the engineers'-spread line; without it the line comes from
+    loaded MixologyDB/MixParams data, and without that there is none."""
     out = Path(out)
     fig_dir, tab_dir, rep_dir = out / "figures", out / "tables", out / "report"
     for d in (fig_dir, tab_dir, rep_dir):
         d.mkdir(parents=True, exist_ok=True)
     an = analyze(store, human, bootstrap=bootstrap, seed=seed, include_simulated=include_simulated, flow=flow)
     simulated = HUMAN_TABLES if an.simulated_humans else set()
+    spread = human_spread or engineer_spread(store)
+    an.provenance["human_spread"] = {"db": spread[0], "source": spread[1]} if spread else None
     write_tables(an.tables, tab_dir, an.provenance, simulated)
     (tab_dir / "provenance.json").write_text(json.dumps(an.provenance, indent=2))
 
@@ -207,7 +212,6 @@ def write_report(store: Store, out: str | Path, human: pd.DataFrame | None = Non
         for m in ("balance_improvement_db", "direction_accuracy", "specificity"):
             figs[f"scores_{m}"] = figures.scores_by_condition(t["reference_scores"], m, fig_dir, METRIC_LABEL[m] + " by system and condition")
     if "gain_errors" in t and len(t["gain_errors"]):
-        spread = engineer_spread(store)
         figs["gain_errors"] = figures.gain_errors(t["gain_errors"], fig_dir, *(spread or (None, "")))
     if len(t.get("primary_contrasts", [])):
         pc = t["primary_contrasts"]
