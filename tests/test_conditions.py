@@ -16,7 +16,7 @@ from evalkit.store import Store
 
 
 def _llm(**over):
-    cfg = {"name": "m", "kind": "llm", "conditions": ["mix", "stems", "stems+reference"], "backend": {"name": "x"}}
+    cfg = {"name": "m", "kind": "llm", "conditions": ["mix", "stems", "stems+reference"], "backend": {"name": "openai_compat", "model": "m", "base_url": "http://127.0.0.1:9"}}
     return parse_systems([{**cfg, **over}], "t")[0]
 
 

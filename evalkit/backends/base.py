@@ -1,17 +1,26 @@
 """The one interface to models: an async batch ``generate(requests) -> results``.
 
 Back ends are the only code that talks to a model; advice runners and judges are both built on
-them. A back end declares its concurrency and what it accepts (audio, JSON schemas), and records the
-arguments it was built with (never secrets) so the log can rebuild the exact configuration.
+them. A back end declares its options as a pydantic model (``Options``: unknown keys are errors), its
+concurrency and what it accepts (audio, JSON schemas), and records the arguments it was built with
+(never secrets) so the log can rebuild the exact configuration. Retries live here: a back end that
+implements ``_generate_one`` says which failures are worth retrying (``should_retry``) and the base
+class retries them with jittered exponential backoff (honouring a server's Retry-After).
+
+A new back end is one module with a ``Backend`` subclass, registered with ``register_backend`` (built-in)
+or through the ``evalkit.backends`` entry-point group (a separate package: ``name = "module:Class"``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from evalkit.errors import ConfigError
 from evalkit.records import content_hash
@@ -62,17 +71,86 @@ def report_each(results: list[GenerationResult], on_result: OnResult | None) -> 
     return results
 
 
+class BackendOptions(BaseModel):
+    """Options every back end takes; a back end's own ``Options`` subclass adds its fields. Unknown keys are
+    errors, so a typo in a preset stops the run and names the option instead of being ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+    model: str | None = None
+    max_concurrency: int = Field(1, ge=1, le=1024)
+    max_attempts: int = Field(1, ge=1, le=20, description="tries per call for failures the back end calls retryable")
+    backoff_base_s: float = Field(0.5, ge=0)
+    backoff_max_s: float = Field(8.0, ge=0)
+    retry_after_max_s: float = Field(30.0, ge=0, description="cap on a server's Retry-After")
+
+
+def retry_after_of(exc: Exception) -> float | None:
+    """A server's Retry-After in seconds, when the exception carries an HTTP response that sent one."""
+    headers = getattr(getattr(exc, "response", None), "headers", None) or {}
+    value = headers.get("retry-after") if hasattr(headers, "get") else None
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
 class Backend:
-    """Base class. Subclasses implement ``_generate_one`` (async) or override ``generate``."""
+    """Base class. Subclasses implement ``_generate_one`` (async, one attempt; raise on failure) or override
+    ``generate`` for batch back ends, and declare ``Options``."""
 
     name = "base"
     supports_audio = False
     supports_json_schema = False
+    Options: ClassVar[type[BackendOptions]] = BackendOptions
 
     def __init__(self, model: str | None = None, max_concurrency: int = 1, **options: Any) -> None:
         self.model = model
         self.max_concurrency = max(1, int(max_concurrency))
         self.options = options
+
+    @classmethod
+    def validated(cls, **kwargs: Any) -> dict[str, Any]:
+        """``kwargs`` checked against ``Options``: unknown or ill-typed options are a ConfigError naming them."""
+        try:
+            return cls.Options(**kwargs).model_dump()
+        except ValidationError as exc:
+            e = exc.errors()[0]
+            where = ".".join(map(str, e["loc"])) or "options"
+            known = ", ".join(sorted(cls.Options.model_fields))
+            hint = f"; {cls.name} takes: {known}" if e["type"] == "extra_forbidden" else ""
+            raise ConfigError(f"backend {cls.name}: option {where!r}: {e['msg']}{hint}") from exc
+
+    def should_retry(self, exc: Exception) -> bool:
+        """Whether a failed attempt is worth another (rate limits, timeouts, 5xx). Default: never."""
+        return False
+
+    def backoff(self, attempt: int, retry_after: float | None) -> float:
+        """Full-jitter exponential backoff, or the server's Retry-After (capped) when it gave one."""
+        if retry_after is not None:
+            return min(retry_after, self.options.get("retry_after_max_s", 30.0))
+        cap = min(self.options.get("backoff_max_s", 8.0), self.options.get("backoff_base_s", 0.5) * 2**attempt)
+        return random.uniform(0, cap)
+
+    async def _with_retries(self, request: GenerationRequest) -> GenerationResult:
+        """``_generate_one`` until it succeeds, a failure is not retryable, or ``max_attempts`` are spent;
+        every failed attempt's error is kept on the result."""
+        errors: list[str] = []
+        t0 = time.perf_counter()
+        attempts = int(self.options.get("max_attempts", 1))
+        for attempt in range(attempts):
+            try:
+                res = await self._generate_one(request)
+                res.attempts = attempt + 1
+                if errors:
+                    res.extra = {**res.extra, "retried": errors}
+                return res
+            except Exception as exc:
+                errors.append(f"{type(exc).__name__}: {str(exc)[:160]}")
+                if attempt == attempts - 1 or not self.should_retry(exc):
+                    break
+                await asyncio.sleep(self.backoff(attempt, retry_after_of(exc)))
+        return GenerationResult(text=None, error=f"after {len(errors)} attempt(s): {errors[-1]}", attempts=len(errors),
+                                latency_s=time.perf_counter() - t0, model=self.model, extra={"errors": errors})
 
     def config(self) -> dict[str, Any]:
         """The arguments this back end was built with, minus secrets: stored with every call."""
@@ -94,10 +172,7 @@ class Backend:
         async def one(k: int, r: GenerationRequest) -> GenerationResult:
             async with sem:
                 t = time.perf_counter()
-                try:
-                    res = await self._generate_one(r)
-                except Exception as exc:  # a failure is a result, never a crash of the batch
-                    res = GenerationResult(text=None, error=f"{type(exc).__name__}: {exc}"[:500], model=self.model)
+                res = await self._with_retries(r)  # a failure is a result, never a crash of the batch
                 if res.latency_s is None:
                     res.latency_s = time.perf_counter() - t
                 if on_result is not None:
@@ -121,31 +196,57 @@ class Backend:
             loop.close()
 
 
-_REGISTRY: dict[str, Callable[..., Backend]] = {}
+_REGISTRY: dict[str, type[Backend]] = {}
+ENTRY_POINT_GROUP = "evalkit.backends"
 
 
-def register_backend(name: str) -> Callable[[Callable[..., Backend]], Callable[..., Backend]]:
-    """Register a *factory*, so a back end's optional dependency is imported only when it is used."""
+def register_backend(name: str) -> Callable[[type[Backend]], type[Backend]]:
+    """Register a built-in back end class under ``name`` (its optional dependencies are imported only when
+    an instance needs them)."""
 
-    def deco(factory: Callable[..., Backend]) -> Callable[..., Backend]:
-        _REGISTRY[name] = factory
-        return factory
+    def deco(cls: type[Backend]) -> type[Backend]:
+        _REGISTRY[name] = cls
+        return cls
 
     return deco
 
 
-def create_backend(name: str, **kwargs: Any) -> Backend:
-    import evalkit.backends  # noqa: F401  (registers the built-in factories)
+def _entry_points() -> dict[str, Any]:
+    from importlib.metadata import entry_points
 
-    if name not in _REGISTRY:
-        raise ConfigError(f"unknown backend {name!r}: choose one of {', '.join(sorted(_REGISTRY))}")
-    return _REGISTRY[name](**kwargs)
+    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def backend_class(name: str) -> type[Backend]:
+    """The back end registered as ``name``: built in, or from another package's ``evalkit.backends`` entry point."""
+    import evalkit.backends  # noqa: F401  (registers the built-in back ends)
+
+    if name in _REGISTRY:
+        return _REGISTRY[name]
+    eps = _entry_points()
+    if name not in eps:
+        raise ConfigError(f"unknown backend {name!r}: choose one of {', '.join(backend_names())} "
+                          f"(or install a package that adds one to the {ENTRY_POINT_GROUP!r} entry points)")
+    try:
+        cls = eps[name].load()
+    except Exception as exc:
+        raise ConfigError(f"backend {name!r}: its entry point {eps[name].value!r} does not load ({type(exc).__name__}: {exc})") from exc
+    if not (isinstance(cls, type) and issubclass(cls, Backend)):
+        raise ConfigError(f"backend {name!r}: entry point {eps[name].value!r} is not an evalkit Backend subclass")
+    _REGISTRY[name] = cls
+    return cls
+
+
+def create_backend(name: str, **kwargs: Any) -> Backend:
+    """An instance of back end ``name`` with its options validated (a typo is a ConfigError naming it)."""
+    cls = backend_class(name)
+    return cls(**cls.validated(**kwargs))
 
 
 def backend_names() -> list[str]:
     import evalkit.backends  # noqa: F401
 
-    return sorted(_REGISTRY)
+    return sorted(set(_REGISTRY) | set(_entry_points()))
 
 
 def text_of(message: dict[str, Any]) -> str:
@@ -156,4 +257,5 @@ def text_of(message: dict[str, Any]) -> str:
     return "\n".join(p.get("text", "") for p in content if p.get("type") == "text")
 
 
-__all__ = ["Backend", "GenerationRequest", "GenerationResult", "backend_names", "create_backend", "register_backend", "text_of"]
+__all__ = ["ENTRY_POINT_GROUP", "Backend", "BackendOptions", "GenerationRequest", "GenerationResult", "backend_class", "backend_names",
+           "create_backend", "register_backend", "retry_after_of", "text_of"]

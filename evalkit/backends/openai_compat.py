@@ -1,49 +1,55 @@
 """Any OpenAI-compatible endpoint (OpenAI, `vllm serve`, llama.cpp server…) through the official async client.
 
-Retries 429, 5xx, timeouts, connection errors and malformed bodies with exponential backoff and full
-jitter, honouring Retry-After, up to ``max_attempts``; the client's own retries are off so that the
+Retries 429, 5xx, timeouts, connection errors and malformed bodies (``should_retry``; the base class does
+the backoff, honouring Retry-After) up to ``max_attempts``; the client's own retries are off so that the
 bound is ours. Audio goes as ``input_audio`` parts; a JSON schema as ``response_format``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import os
-import random
 import time
 from pathlib import Path
 from typing import Any
 
-from evalkit.backends.base import Backend, GenerationRequest, GenerationResult, register_backend
+from pydantic import Field
+
+from evalkit.backends.base import (
+    Backend,
+    BackendOptions,
+    GenerationRequest,
+    GenerationResult,
+    register_backend,
+)
 from evalkit.errors import ConfigError, require
 
 
-def _retry_after(exc: Exception) -> float | None:
-    response = getattr(exc, "response", None)
-    headers = getattr(response, "headers", None) or {}
-    value = headers.get("retry-after") if hasattr(headers, "get") else None
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
+class OpenAICompatOptions(BackendOptions):
+    model: str
+    base_url: str | None = Field(None, description="the endpoint; None is OpenAI itself")
+    api_key: str | None = Field(None, description="programmatic use only: a config file may not hold a key")
+    api_key_env: str = "OPENAI_API_KEY"
+    max_concurrency: int = Field(8, ge=1, le=1024)
+    max_attempts: int = Field(5, ge=1, le=20)
+    timeout_s: float = Field(60.0, gt=0)
+    price_per_1k_input: float = Field(0.0, ge=0)
+    price_per_1k_output: float = Field(0.0, ge=0)
+    json_schema_mode: bool = Field(True, description="send the rubric's schema as response_format")
 
 
+@register_backend("openai_compat")
 class OpenAICompatBackend(Backend):
     name = "openai_compat"
     supports_audio = True
     supports_json_schema = True
+    Options = OpenAICompatOptions
 
-    def __init__(self, model: str, base_url: str | None = None, api_key: str | None = None,
-                 api_key_env: str = "OPENAI_API_KEY", max_concurrency: int = 8, timeout_s: float = 60.0,
-                 max_attempts: int = 5, backoff_base_s: float = 0.5, backoff_max_s: float = 8.0,
-                 retry_after_max_s: float = 30.0, price_per_1k_input: float = 0.0, price_per_1k_output: float = 0.0,
-                 json_schema_mode: bool = True) -> None:
-        super().__init__(model, max_concurrency, base_url=base_url, api_key_env=api_key_env, timeout_s=timeout_s,
-                         max_attempts=max_attempts, backoff_base_s=backoff_base_s, backoff_max_s=backoff_max_s,
-                         retry_after_max_s=retry_after_max_s, price_per_1k_input=price_per_1k_input,
-                         price_per_1k_output=price_per_1k_output, json_schema_mode=json_schema_mode)
+    def __init__(self, model: str, **kwargs: Any) -> None:
+        o = OpenAICompatOptions(model=model, **kwargs)
+        super().__init__(o.model, o.max_concurrency, **o.model_dump(exclude={"model", "max_concurrency", "api_key"}))
+        base_url, api_key, api_key_env, timeout_s = o.base_url, o.api_key, o.api_key_env, o.timeout_s
         openai = require("openai", "llm")
         key = api_key or os.environ.get(api_key_env)
         if not key:
@@ -56,7 +62,7 @@ class OpenAICompatBackend(Backend):
         self._clients = [openai.AsyncOpenAI(base_url=base_url, api_key=key, max_retries=0, timeout=timeout_s)
                          for _ in range(max(1, -(-self.max_concurrency // 8)))]
         self._next = 0
-        self.supports_json_schema = json_schema_mode
+        self.supports_json_schema = o.json_schema_mode
 
     def _messages(self, request: GenerationRequest) -> list[dict[str, Any]]:
         out = []
@@ -75,7 +81,7 @@ class OpenAICompatBackend(Backend):
                 out.append({"role": m["role"], "content": content})
         return out
 
-    def _retryable(self, exc: Exception) -> bool:
+    def should_retry(self, exc: Exception) -> bool:
         o = self._openai
         if isinstance(exc, o.RateLimitError | o.APITimeoutError | o.APIConnectionError | o.APIResponseValidationError):
             return True
@@ -83,13 +89,6 @@ class OpenAICompatBackend(Backend):
             return exc.status_code >= 500 or exc.status_code in (408, 409)
         # A 200 whose body is not the expected JSON (truncated, malformed) surfaces as a decode error.
         return isinstance(exc, ValueError | KeyError | TypeError | AttributeError)
-
-    def backoff(self, attempt: int, retry_after: float | None) -> float:
-        """Full-jitter exponential backoff, or the server's Retry-After (capped) when it gave one."""
-        if retry_after is not None:
-            return min(retry_after, self.options["retry_after_max_s"])
-        cap = min(self.options["backoff_max_s"], self.options["backoff_base_s"] * 2**attempt)
-        return random.uniform(0, cap)
 
     async def _generate_one(self, request: GenerationRequest) -> GenerationResult:
         kwargs: dict[str, Any] = {"model": self.model, "messages": self._messages(request),
@@ -99,33 +98,22 @@ class OpenAICompatBackend(Backend):
         if request.json_schema and self.supports_json_schema:
             kwargs["response_format"] = {"type": "json_schema",
                                          "json_schema": {"name": "output", "schema": request.json_schema, "strict": True}}
-        errors: list[str] = []
         t0 = time.perf_counter()
         client = self._clients[self._next % len(self._clients)]
         self._next += 1
-        for attempt in range(self.options["max_attempts"]):
-            try:
-                # The client's low-level post: same auth, base URL and status-error mapping as
-                # chat.completions.create, without its typed request transforms and response models,
-                # which cost more CPU per call than everything else here (benchmarks/RESULTS.md).
-                body = await client.post("/chat/completions", body=kwargs, cast_to=str)
-                resp = json.loads(body)
-                text = resp["choices"][0]["message"]["content"]
-                if not isinstance(text, str):
-                    raise ValueError("response has no message content")
-                usage = resp.get("usage") or {}
-                tin, tout = usage.get("prompt_tokens"), usage.get("completion_tokens")
-                cost = ((tin or 0) * self.options["price_per_1k_input"] + (tout or 0) * self.options["price_per_1k_output"]) / 1000
-                return GenerationResult(text=text, tokens_in=tin, tokens_out=tout, latency_s=time.perf_counter() - t0,
-                                        cost_usd=cost, model=resp.get("model", self.model), attempts=attempt + 1,
-                                        extra={"retried": errors} if errors else {})
-            except Exception as exc:
-                errors.append(f"{type(exc).__name__}: {str(exc)[:160]}")
-                if not self._retryable(exc) or attempt == self.options["max_attempts"] - 1:
-                    break
-                await asyncio.sleep(self.backoff(attempt, _retry_after(exc)))
-        return GenerationResult(text=None, error=f"after {len(errors)} attempt(s): {errors[-1]}", attempts=len(errors),
-                                latency_s=time.perf_counter() - t0, model=self.model, extra={"errors": errors})
+        # The client's low-level post: same auth, base URL and status-error mapping as chat.completions.create,
+        # without its typed request transforms and response models, which cost more CPU per call than
+        # everything else here (benchmarks/RESULTS.md). One attempt; the base class retries.
+        body = await client.post("/chat/completions", body=kwargs, cast_to=str)
+        resp = json.loads(body)
+        text = resp["choices"][0]["message"]["content"]
+        if not isinstance(text, str):
+            raise ValueError("response has no message content")
+        usage = resp.get("usage") or {}
+        tin, tout = usage.get("prompt_tokens"), usage.get("completion_tokens")
+        cost = ((tin or 0) * self.options["price_per_1k_input"] + (tout or 0) * self.options["price_per_1k_output"]) / 1000
+        return GenerationResult(text=text, tokens_in=tin, tokens_out=tout, latency_s=time.perf_counter() - t0,
+                                cost_usd=cost, model=resp.get("model", self.model))
 
     def close(self) -> None:
         loop = getattr(self, "_loop", None)
@@ -133,8 +121,3 @@ class OpenAICompatBackend(Backend):
             for client in self._clients:
                 loop.run_until_complete(client.close())
         super().close()
-
-
-@register_backend("openai_compat")
-def _factory(**kwargs: Any) -> Backend:
-    return OpenAICompatBackend(**kwargs)

@@ -16,10 +16,13 @@ import importlib.util
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import Field
 
 from evalkit.backends.base import (
     Backend,
+    BackendOptions,
     GenerationRequest,
     GenerationResult,
     register_backend,
@@ -173,17 +176,31 @@ def load_model(model: str, dtype: str = "auto", device: str = "auto", audio: boo
         return m, tok
 
 
+class TransformersOptions(BackendOptions):
+    model: str = Field(description='a local path, a hub-cache name, or "smollm2" (the bundled GGUF)')
+    batch_size: int = Field(8, ge=1, le=4096)
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    device: str = Field("auto", description="auto (CUDA when there is one), cpu, cuda, cuda:N")
+    audio: bool = Field(False, description="an audio LM, run through its processor")
+    constrained: bool = Field(True, description="schema-guided JSON decoding for requests that carry a schema")
+    max_string_tokens: int = Field(48, ge=1, le=1024)
+    static_cache: Literal["auto", "on", "off"] = Field("auto", description="static KV cache (compiled decoding); auto: on CUDA")
+
+
+@register_backend("transformers")
 class TransformersBackend(Backend):
+    """A batch back end: it overrides ``generate`` and reports per-request failures itself (no retries)."""
+
     name = "transformers"
     supports_json_schema = True
+    Options = TransformersOptions
 
-    def __init__(self, model: str, batch_size: int = 8, dtype: str = "auto", device: str = "auto",
-                 audio: bool = False, constrained: bool = True, max_string_tokens: int = 48, static_cache: str = "auto",
-                 **_: Any) -> None:
-        super().__init__(model, 1, batch_size=batch_size, dtype=dtype, device=device, audio=audio,
-                         constrained=constrained, max_string_tokens=max_string_tokens, static_cache=static_cache)
-        self.supports_audio = audio
-        self.supports_json_schema = constrained
+    def __init__(self, model: str, **kwargs: Any) -> None:
+        o = TransformersOptions(model=model, **kwargs)
+        super().__init__(o.model, 1, **o.model_dump(include={"batch_size", "dtype", "device", "audio", "constrained",
+                                                               "max_string_tokens", "static_cache"}))
+        self.supports_audio = o.audio
+        self.supports_json_schema = o.constrained
         self._model = None
         self._tok = None
 
@@ -349,8 +366,3 @@ class TransformersBackend(Backend):
         except Exception as exc:
             results = [GenerationResult(text=None, error=f"{type(exc).__name__}: {exc}"[:500], model=self.model) for _ in requests]
         return report_each(results, on_result)
-
-
-@register_backend("transformers")
-def _factory(**kwargs: Any) -> Backend:
-    return TransformersBackend(**kwargs)

@@ -10,8 +10,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from pydantic import Field
+
 from evalkit.backends.base import (
     Backend,
+    BackendOptions,
     GenerationRequest,
     GenerationResult,
     register_backend,
@@ -23,18 +26,32 @@ from evalkit.errors import require
 AUDIO_PLACEHOLDER = "<|audio_bos|><|AUDIO|><|audio_eos|>"  # Qwen2-Audio's; set audio_placeholder for other audio LMs
 
 
+class VLLMOptions(BackendOptions):
+    model: str
+    tensor_parallel_size: int = Field(1, ge=1, le=64)
+    max_model_len: int | None = Field(None, ge=16)
+    gpu_memory_utilization: float = Field(0.9, gt=0, le=1)
+    max_num_seqs: int = Field(256, ge=1)
+    audio: bool = False
+    dtype: str = "auto"
+    audio_placeholder: str = AUDIO_PLACEHOLDER
+
+
+@register_backend("vllm")
 class VLLMBackend(Backend):
+    """A batch back end (vLLM schedules the whole batch); failures are reported per request, not retried."""
+
     name = "vllm"
     supports_json_schema = True
+    Options = VLLMOptions
 
-    def __init__(self, model: str, tensor_parallel_size: int = 1, max_model_len: int | None = None,
-                 gpu_memory_utilization: float = 0.9, max_num_seqs: int = 256, audio: bool = False,
-                 dtype: str = "auto", audio_placeholder: str = AUDIO_PLACEHOLDER, **_: Any) -> None:
-        super().__init__(model, max_num_seqs, tensor_parallel_size=tensor_parallel_size, max_model_len=max_model_len,
-                         gpu_memory_utilization=gpu_memory_utilization, max_num_seqs=max_num_seqs, audio=audio,
-                         dtype=dtype, enable_prefix_caching=True)
-        self.supports_audio = audio
-        self.audio_placeholder = audio_placeholder
+    def __init__(self, model: str, **kwargs: Any) -> None:
+        o = VLLMOptions(model=model, **kwargs)
+        super().__init__(o.model, o.max_num_seqs, tensor_parallel_size=o.tensor_parallel_size, max_model_len=o.max_model_len,
+                         gpu_memory_utilization=o.gpu_memory_utilization, max_num_seqs=o.max_num_seqs, audio=o.audio,
+                         dtype=o.dtype, enable_prefix_caching=True)
+        self.supports_audio = o.audio
+        self.audio_placeholder = o.audio_placeholder
         self._llm = None
 
     def _ensure(self):
@@ -90,8 +107,3 @@ class VLLMBackend(Backend):
 
     async def generate(self, requests, on_result=None):
         return report_each(await asyncio.to_thread(self._run, list(requests)), on_result)
-
-
-@register_backend("vllm")
-def _factory(**kwargs: Any) -> Backend:
-    return VLLMBackend(**kwargs)

@@ -10,12 +10,12 @@ import jinja2
 import jinja2.sandbox
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from evalkit.backends.config import BackendConfig
 from evalkit.config_io import load_yaml, validate
 from evalkit.errors import ConfigError
 from evalkit.judging.reference import ReferenceOptions
 from evalkit.paths import find_shipped, shipped_dir
 from evalkit.records import content_hash
-from evalkit.runners.base import BackendConfig
 
 # Back-end options that change what a judge answers (the rest — URLs, keys, concurrency, timeouts,
 # prices — change only how it is reached).

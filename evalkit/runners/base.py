@@ -7,24 +7,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from evalkit.backends.config import BackendConfig
 from evalkit.config_io import load_yaml, validate
 from evalkit.data.reference_pool import choose_reference, reference_pool
 from evalkit.data.testset import TestSet
 from evalkit.errors import ConfigError
 from evalkit.records import Advice, Condition, Item, content_hash
-
-
-class BackendConfig(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    name: str
-
-    @model_validator(mode="after")
-    def _no_keys_in_files(self) -> BackendConfig:
-        if (self.model_extra or {}).get("api_key"):
-            raise ValueError("api_key is never kept in a config file; set the key in the environment variable that "
-                             "api_key_env names (default OPENAI_API_KEY)")
-        return self
-
 
 BOUND_KINDS = ("oracle", "generic")  # labelled bounds: never part of a condition contrast
 FEATURE_LAYOUTS = ("side-by-side", "difference", "interleaved")
@@ -148,5 +136,5 @@ class AdviceSystem:
                       **provenance)
 
 
-__all__ = ["AUDIO_LAYOUTS", "BOUND_KINDS", "FEATURE_LAYOUTS", "AdviceSystem", "BackendConfig", "SystemConfig", "load_systems",
+__all__ = ["AUDIO_LAYOUTS", "BOUND_KINDS", "FEATURE_LAYOUTS", "AdviceSystem", "SystemConfig", "load_systems",
            "parse_systems"]

@@ -1,0 +1,30 @@
+"""A back end as written in a YAML file (a system's or a judge preset's ``backend:``), checked against the named
+back end's own options when the file is loaded, so a typo stops the run before any work, naming the option."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, model_validator
+
+from evalkit.errors import ConfigError
+
+
+class BackendConfig(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    name: str
+
+    @model_validator(mode="after")
+    def _valid_for_its_backend(self) -> BackendConfig:
+        extra = self.model_extra or {}
+        if extra.get("api_key"):
+            raise ValueError("api_key is never kept in a config file; set the key in the environment variable that "
+                             "api_key_env names (default OPENAI_API_KEY)")
+        from evalkit.backends.base import backend_class
+
+        try:
+            backend_class(self.name).validated(**extra)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from exc
+        return self
+
+
+__all__ = ["BackendConfig"]
