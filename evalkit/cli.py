@@ -1,6 +1,6 @@
 """The `evalkit` command line. Each command imports what it needs, so start-up stays fast.
 
-Exit codes (DESIGN.md): 0 success, 2 bad input with a one-line reason, 1 internal failure.
+Exit codes: 0 success, 2 bad input with a one-line reason, 1 internal failure.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -87,14 +87,16 @@ class ReportOptions(Strict):
 
 
 class ExperimentConfig(Strict):
-    name: str
-    analysis: AnalysisPlan = Field(default_factory=AnalysisPlan)
-    testset: TestsetOptions = Field(default_factory=TestsetOptions)
-    split: str = "test"
-    systems: list[SystemConfig] | str
-    judges: list[JudgeEntry] = Field(default_factory=lambda: [JudgeEntry(preset="judges/reference.yaml")])
-    study: StudyOptions = Field(default_factory=StudyOptions)
-    report: ReportOptions = Field(default_factory=ReportOptions)
+    """One experiment: every stage of `evalkit run` from one file."""
+    name: str = Field(description="a label for the run")
+    analysis: AnalysisPlan = Field(default_factory=AnalysisPlan, description="the primary metric and contrasts, declared before the data")
+    testset: TestsetOptions = Field(default_factory=TestsetOptions, description="an existing test set, or how to synthesize one")
+    split: Literal["train", "val", "test", "all"] = Field("test", description="the items advised on")
+    systems: list[SystemConfig] | str = Field(description="the advice systems, or a systems YAML file next to this one")
+    judges: list[JudgeEntry] = Field(default_factory=lambda: [JudgeEntry(preset="judges/reference.yaml")],
+                                     description="judge presets, in order")
+    study: StudyOptions = Field(default_factory=StudyOptions, description="the listening study: design, simulated or real answers")
+    report: ReportOptions = Field(default_factory=ReportOptions, description="bootstrap rounds and the cited human spread")
 
 
 def _resolve(path: str, base: Path) -> Path:

@@ -1,4 +1,4 @@
-"""The item model: the records that cross stage lines (DESIGN.md, "The item model").
+"""The item model: the records that cross stage lines (docs/architecture.md, "Records").
 
 Every record is a pydantic v2 model with ``extra="forbid"`` so that a typo in a file is an error,
 and every record that results from work carries a content hash so a number in a paper can be
