@@ -149,12 +149,63 @@ def _study_stage(config: ExperimentConfig, out: Path, config_dir: Path, quiet: b
     return human, flow_table(study), True
 
 
+def _testset_step(config: ExperimentConfig, out: Path, config_dir: Path, quiet: bool) -> Path:
+    """1. The test set: the configured one, or one synthesized under OUT/testset (again only if its settings changed)."""
+    from evalkit.data.synth import synthesize
+
+    if config.testset.path:
+        return _resolve(config.testset.path, config_dir)
+    ts_dir = out / "testset"
+    params = config.testset.synth.model_dump()
+    manifest = ts_dir / "manifest.json"
+    current = json.loads(manifest.read_text()) if manifest.exists() else None
+    wanted = {k: v for k, v in params.items() if k != "seed"}
+    if current and current.get("seed") == params["seed"] and all(current["parameters"].get(k) == v for k, v in wanted.items()):
+        _log("[1/6] test set already there", quiet)
+        return ts_dir
+    _log("[1/6] synthesizing the test set", quiet)
+    synthesize(ts_dir, songs=params["songs"], seed=params["seed"], seconds=params["seconds"], sample_rate=params["sample_rate"],
+               problems_per_song=params["problems_per_song"], controls_per_song=params["controls_per_song"],
+               renderer=params["renderer"], progress=not quiet)
+    return ts_dir
+
+
+def _presets(config: ExperimentConfig, config_dir: Path, force: frozenset[str]) -> list[tuple[JudgeEntry, Any]]:
+    """The judge presets, loaded before any work, and a check that every --force name is a system or a judge."""
+    from evalkit.judging.rubrics import load_judge
+
+    presets = [(entry, load_judge(_resolve(entry.preset, config_dir))) for entry in config.judges]
+    unknown = set(force) - {s.name for s in config.systems} - {p.name for _, p in presets}
+    if unknown:
+        raise ConfigError(f"--force {', '.join(sorted(unknown))}: no system or judge of that name in the experiment")
+    return presets
+
+
+def _judge_step(store, presets, force: frozenset[str], quiet: bool, notes: list[str], stage) -> None:
+    """3. Each judge in order; an optional one whose model or endpoint is missing is skipped with a note."""
+    from evalkit.judging.stage import judge_run
+
+    for entry, preset in presets:
+        if entry.max_pairs:
+            preset.max_pairs = entry.max_pairs
+        _log(f"[3/6] judging with {preset.name}", quiet)
+        t = time.perf_counter()
+        try:
+            c = judge_run(store, preset, pairs=entry.pairs, show_progress=not quiet, force=preset.name in force)
+            _log(f"      {c['scored']} scored, {c['unscored']} unscored, {c['skipped']} already there"
+                 + (f", {c['failed_calls']} failed calls (retried on the next run)" if c["failed_calls"] else ""), quiet)
+        except (MissingDependencyError, ConfigError) as exc:
+            if not entry.optional:
+                raise
+            notes.append(f"judge {preset.name} skipped: {exc}")
+            _log(f"      skipped: {exc}", quiet)
+        stage(f"judge_{preset.name}_s", t)
+
+
 def run_experiment(config: ExperimentConfig, out: str | Path, *, config_dir: Path = Path(), quiet: bool = False,
                    force: frozenset[str] = frozenset()) -> dict[str, Any]:
-    from evalkit.data.synth import synthesize
+    """Every stage of one experiment, each resumable: test set, advice, judges, study, statistics, report."""
     from evalkit.generate import generate
-    from evalkit.judging.rubrics import load_judge
-    from evalkit.judging.stage import judge_run
     from evalkit.report.build import write_report
     from evalkit.store import Store
 
@@ -166,33 +217,14 @@ def run_experiment(config: ExperimentConfig, out: str | Path, *, config_dir: Pat
     def stage(name: str, t: float) -> None:
         timings[name] = round(time.perf_counter() - t, 2)
 
-    # 1. test set
     t = time.perf_counter()
-    if config.testset.path:
-        ts_dir = _resolve(config.testset.path, config_dir)
-    else:
-        ts_dir = out / "testset"
-        params = config.testset.synth.model_dump()
-        manifest = ts_dir / "manifest.json"
-        current = json.loads(manifest.read_text()) if manifest.exists() else None
-        wanted = {k: v for k, v in params.items() if k != "seed"}
-        if not current or current.get("seed") != params["seed"] or any(current["parameters"].get(k) != v for k, v in wanted.items()):
-            _log("[1/6] synthesizing the test set", quiet)
-            synthesize(ts_dir, songs=params["songs"], seed=params["seed"], seconds=params["seconds"], sample_rate=params["sample_rate"],
-                       problems_per_song=params["problems_per_song"], controls_per_song=params["controls_per_song"],
-                       renderer=params["renderer"], progress=not quiet)
-        else:
-            _log("[1/6] test set already there", quiet)
+    ts_dir = _testset_step(config, out, config_dir, quiet)
     stage("testset_s", t)
 
-    # 2. advice
     t = time.perf_counter()
     _log("[2/6] generating advice", quiet)
     config.analysis.resolve([s.model_dump(mode="json") for s in config.systems])  # a bad plan fails before any work
-    presets = [(entry, load_judge(_resolve(entry.preset, config_dir))) for entry in config.judges]
-    unknown = set(force) - {s.name for s in config.systems} - {p.name for _, p in presets}
-    if unknown:
-        raise ConfigError(f"--force {', '.join(sorted(unknown))}: no system or judge of that name in the experiment")
+    presets = _presets(config, config_dir, force)
     store = Store(out)
     declare_plan(store, config.analysis)  # the primary contrasts are on record before any advice exists
     counts = generate(ts_dir, config.systems, out, split=config.split, store=store, show_progress=not quiet,
@@ -200,37 +232,19 @@ def run_experiment(config: ExperimentConfig, out: str | Path, *, config_dir: Pat
     _log(f"      {counts['ok']} new, {counts['skipped']} already there, {counts['failed']} failed", quiet)
     stage("generate_s", t)
 
-    # 3. judges
     t = time.perf_counter()
-    for entry, preset in presets:
-        if entry.max_pairs:
-            preset.max_pairs = entry.max_pairs
-        _log(f"[3/6] judging with {preset.name}", quiet)
-        tj = time.perf_counter()
-        try:
-            c = judge_run(store, preset, pairs=entry.pairs, show_progress=not quiet, force=preset.name in force)
-            _log(f"      {c['scored']} scored, {c['unscored']} unscored, {c['skipped']} already there"
-                 + (f", {c['failed_calls']} failed calls (retried on the next run)" if c["failed_calls"] else ""), quiet)
-        except (MissingDependencyError, ConfigError) as exc:
-            if not entry.optional:
-                raise
-            notes.append(f"judge {preset.name} skipped: {exc}")
-            _log(f"      skipped: {exc}", quiet)
-        stage(f"judge_{preset.name}_s", tj)
+    _judge_step(store, presets, force, quiet, notes, stage)
     stage("judge_s", t)
 
-    # 4. study
     t = time.perf_counter()
     human, flow, simulated = _study_stage(config, out, config_dir, quiet) if config.study.enabled else (None, None, False)
     stage("study_s", t)
 
-    # 5–6. stats and report
     t = time.perf_counter()
     _log("[5/6] statistics", quiet)
     _log("[6/6] writing the report", quiet)
     report = write_report(store, out, human, bootstrap=config.report.bootstrap, seed=config.report.seed,
-                          human_spread=config.report.human_spread,
-                          include_simulated=simulated, flow=flow)
+                          human_spread=config.report.human_spread, include_simulated=simulated, flow=flow)
     stage("report_s", t)
     if notes:
         md = out / "report" / "report.md"

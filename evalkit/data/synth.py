@@ -74,6 +74,20 @@ def make_items(song: Song, split: Split, rng: np.random.Generator, n_problem: in
     return items
 
 
+def _balanced(raw: dict[str, np.ndarray], comp, sample_rate: int, rng: np.random.Generator) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    """The rendered stems at the style's balance (each at its loudness target, ±1 LU of human variation), with
+    one common gain for headroom so +12 dB problem gains of one stem stay representable downstream."""
+    targets = {s: VOCALS_TARGET_LUFS + comp.style.balance_lu[s] + float(rng.normal(0, 1.0)) for s in STEM_NAMES}
+    stems = {}
+    for s in STEM_NAMES:
+        lufs = integrated_loudness(raw[s], sample_rate)
+        stems[s] = raw[s] * (10 ** ((targets[s] - lufs) / 20) if np.isfinite(lufs) else 1.0)
+    peak = max(float(np.max(np.abs(x))) for x in stems.values())
+    if peak > 0.5:
+        stems = {s: x * 0.5 / peak for s, x in stems.items()}
+    return stems, targets
+
+
 def synthesize(out: str | Path, *, songs: int = 8, seed: int = 0, seconds: float = 12.0, sample_rate: int = 44100,
                problems_per_song: int = 3, controls_per_song: int = 1, renderer: str = "builtin",
                progress: bool = True) -> Path:
@@ -101,14 +115,7 @@ def synthesize(out: str | Path, *, songs: int = 8, seed: int = 0, seconds: float
         rng = np.random.default_rng(int(song_seeds[i]))
         comp = compose(rng, seconds, style_names[i % len(style_names)] if songs >= len(style_names) else None)
         raw = render_builtin(comp, sample_rate, rng) if renderer == "builtin" else render_fluidsynth(comp, sample_rate)
-        targets = {s: VOCALS_TARGET_LUFS + comp.style.balance_lu[s] + float(rng.normal(0, 1.0)) for s in STEM_NAMES}
-        stems = {}
-        for s in STEM_NAMES:
-            lufs = integrated_loudness(raw[s], sample_rate)
-            stems[s] = raw[s] * (10 ** ((targets[s] - lufs) / 20) if np.isfinite(lufs) else 1.0)
-        peak = max(float(np.max(np.abs(x))) for x in stems.values())
-        if peak > 0.5:  # leave headroom so +12 dB problem gains of one stem stay representable downstream
-            stems = {s: x * 0.5 / peak for s, x in stems.items()}
+        stems, targets = _balanced(raw, comp, sample_rate, rng)
         rel = {}
         for s in STEM_NAMES:
             path = write_audio(out / "songs" / song_ids[i] / f"{s}.wav", stems[s], sample_rate)

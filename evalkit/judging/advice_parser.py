@@ -255,7 +255,46 @@ def _set_aside(clause: str) -> tuple[str, list[str]]:
     return (clause[: m.start()], aside) if aside else (clause, [])
 
 
+def _leave(out: ParsedAdvice, claimed: dict[str, Claim], stems) -> None:
+    """Mark stems to be left alone (unless a move was already claimed for them)."""
+    for s in stems:
+        if s not in claimed and s not in out.leave:
+            out.leave.append(s)
+
+
+def _clause_direction(clause: str, continued: bool, amount: float | None, sign: int | None, last_direction: str | None) -> str | None:
+    """A clause's direction: its verb or diagnosis; else an explicit sign; else, for a piece cut from a list, the
+    direction of the piece before it. A sign next to a bare diagnosis ("vocals: -4 db") wins over the diagnosis."""
+    direction = _direction(clause)
+    if direction is None and sign is not None:
+        return "up" if sign > 0 else "down"
+    if direction is None and continued and amount is not None:
+        return last_direction  # "push the vocals 2 dB and the other stem 1 dB"
+    if sign is not None and direction is not None and _DB_RE.search(clause) and not re.search(r"\b(?:rais|lower|cut|boost|pull|push|bring|turn)", clause):
+        return "up" if sign > 0 else "down"
+    return direction
+
+
+def _add_claims(out: ParsedAdvice, claimed: dict[str, Claim], stems, direction: str, amount: float | None, hedged: bool) -> None:
+    """New claims for the clause's stems; a stem already claimed in the same direction gets the amount it lacked."""
+    for s in stems:
+        if s in claimed:
+            earlier = claimed[s]
+            if earlier.db is None and amount is not None and earlier.direction == direction:
+                earlier.db = amount  # "the bass is buried, so turn it up 3 dB"
+                if s in out.hedged:
+                    out.hedged.remove(s)
+            continue
+        if s in out.leave:
+            out.leave.remove(s)
+        claimed[s] = Claim(stem=s, direction=direction, db=amount)
+        out.claims.append(claimed[s])
+        if hedged:
+            out.hedged.append(s)
+
+
 def parse_advice(text: str) -> ParsedAdvice:
+    """The claims (stem, direction, dB or None) and the stems to leave in an advice text, clause by clause."""
     out = ParsedAdvice()
     claimed: dict[str, Claim] = {}
     last_stems: list[tuple[int, str]] = []
@@ -265,63 +304,33 @@ def parse_advice(text: str) -> ParsedAdvice:
         if not clause or not clause.strip() or _EXPLANATION_RE.search(clause):
             continue
         clause, aside = _set_aside(clause)
-        for s in aside:
-            if s not in claimed and s not in out.leave:
-                out.leave.append(s)
-        stems = _stems_in(clause)
-        if not stems and _PRONOUN_RE.search(clause):
-            stems = last_stems  # "the kick is buried; push it up 3 dB"
+        _leave(out, claimed, aside)
+        stems = _stems_in(clause) or (last_stems if _PRONOUN_RE.search(clause) else [])  # "push it up 3 dB"
         if not stems:
             if (_LEAVE_ALL_RE.search(clause) and _ALL_RE.search(clause)) or (_REST_RE.search(clause) and _LEAVE_RE.search(clause)):
                 out.leave = [s for s in _ALL_STEMS if s not in claimed]
             continue
-        last_stems = stems
-        direction = _direction(clause)
+        last_stems, names = stems, [s for _, s in stems]
         amount, sign = _amount(clause)
-        if direction is None and amount is not None and _CORRECTION_RE.search(clause):
-            for _, s in stems:  # "raise the bass 3 dB. actually, make that 2 dB"
+        if _direction(clause) is None and amount is not None and _CORRECTION_RE.search(clause):
+            for s in names:  # "raise the bass 3 dB. actually, make that 2 dB"
                 if s in claimed:
                     claimed[s].db = amount
             continue
-        if amount == 0 and direction is None:  # "other: 0 dB" in a table of changes: this stem stays
-            for _, s in stems:
-                if s not in claimed and s not in out.leave:
-                    out.leave.append(s)
+        if amount == 0 and _direction(clause) is None:  # "other: 0 dB" in a table of changes: this stem stays
+            _leave(out, claimed, names)
             continue
         if amount is None and _SAME_RE.search(clause):
             amount = last_amount  # "... and the bass by the same amount"
-        if direction is None and sign is not None:
-            direction = "up" if sign > 0 else "down"
-        if direction is None and continued and amount is not None:
-            direction = last_direction  # "push the vocals 2 dB and the other stem 1 dB"
-        elif sign is not None and direction is not None and _DB_RE.search(clause) and not re.search(r"\b(?:rais|lower|cut|boost|pull|push|bring|turn)", clause):
-            direction = "up" if sign > 0 else "down"
-        negated = False
-        if direction is not None:
-            cue = (_UP_RE if direction == "up" else _DOWN_RE).search(clause)
-            negated = bool(cue and _NEG_RE.search(clause[: cue.start()]))
+        direction = _clause_direction(clause, continued, amount, sign, last_direction)
+        cue = (_UP_RE if direction == "up" else _DOWN_RE).search(clause) if direction else None
+        negated = bool(cue and _NEG_RE.search(clause[: cue.start()]))
         if negated or direction is None:
             if negated or _LEAVE_RE.search(clause):
-                for _, s in stems:
-                    if s not in claimed and s not in out.leave:
-                        out.leave.append(s)
+                _leave(out, claimed, names)
             continue
         last_direction, last_amount = direction, amount if amount is not None else last_amount
-        hedged = amount is None and bool(_SLIGHT_RE.search(clause))
-        for _, s in stems:
-            if s in claimed:
-                earlier = claimed[s]
-                if earlier.db is None and amount is not None and earlier.direction == direction:
-                    earlier.db = amount  # "the bass is buried, so turn it up 3 dB"
-                    if s in out.hedged:
-                        out.hedged.remove(s)
-                continue
-            if s in out.leave:
-                out.leave.remove(s)
-            claimed[s] = Claim(stem=s, direction=direction, db=amount)
-            out.claims.append(claimed[s])
-            if hedged:
-                out.hedged.append(s)
+        _add_claims(out, claimed, names, direction, amount, amount is None and bool(_SLIGHT_RE.search(clause)))
     return out
 
 

@@ -206,6 +206,33 @@ def write_report(store: Store, out: str | Path, human: pd.DataFrame | None = Non
     write_tables(an.tables, tab_dir, an.provenance, simulated)
     (tab_dir / "provenance.json").write_text(json.dumps(an.provenance, indent=2))
 
+    figs = _figures(an, fig_dir, spread)
+    t = an.tables
+
+    def table(name: str, title: str) -> dict | None:
+        if name not in t:
+            return None
+        shown = _shown(name, t[name])
+        return {"name": name, "title": title, "markdown": to_markdown(shown), "html": _html_table(shown), "simulated": name in simulated}
+
+    def fig(name: str) -> dict | None:
+        if name not in figs:
+            return None
+        return {"name": name, "b64": base64.b64encode(figs[name].read_bytes()).decode()}
+
+    ctx_sections = []
+    for title, intro, fig_names, table_specs in _sections(an):
+        tabs = [x for x in (table(n, tt) for n, tt in table_specs) if x]
+        fs = [x for x in (fig(n) for n in fig_names) if x]
+        if not tabs and not fs:
+            continue
+        human_sec = any(x["name"] in HUMAN_TABLES for x in tabs) or any(f["name"] in HUMAN_FIGURES for f in fs)
+        ctx_sections.append({"title": title, "intro": intro, "tables": tabs, "figures": fs, "simulated": human_sec and an.simulated_humans})
+    return _render(an, ctx_sections, rep_dir)
+
+
+def _figures(an: Analysis, fig_dir: Path, spread: tuple[float, str] | None) -> dict[str, Path]:
+    """Every figure the tables allow, by name."""
     t = an.tables
     figs: dict[str, Path] = {}
     if "reference_scores" in t:
@@ -227,27 +254,11 @@ def write_report(store: Store, out: str | Path, human: pd.DataFrame | None = Non
         figs["bradley_terry"] = figures.bradley_terry(t["human_bradley_terry"], fig_dir, an.simulated_humans)
         if "judge_human_agreement" in t:
             figs["judge_human_agreement"] = figures.agreement(t["judge_human_agreement"], t.get("human_agreement"), fig_dir, an.simulated_humans)
+    return figs
 
-    def table(name: str, title: str) -> dict | None:
-        if name not in t:
-            return None
-        shown = _shown(name, t[name])
-        return {"name": name, "title": title, "markdown": to_markdown(shown), "html": _html_table(shown), "simulated": name in simulated}
 
-    def fig(name: str) -> dict | None:
-        if name not in figs:
-            return None
-        return {"name": name, "b64": base64.b64encode(figs[name].read_bytes()).decode()}
-
-    sections = _sections(an)
-    ctx_sections = []
-    for title, intro, fig_names, table_specs in sections:
-        tabs = [x for x in (table(n, tt) for n, tt in table_specs) if x]
-        fs = [x for x in (fig(n) for n in fig_names) if x]
-        if not tabs and not fs:
-            continue
-        human_sec = any(x["name"] in HUMAN_TABLES for x in tabs) or any(f["name"] in HUMAN_FIGURES for f in fs)
-        ctx_sections.append({"title": title, "intro": intro, "tables": tabs, "figures": fs, "simulated": human_sec and an.simulated_humans})
+def _render(an: Analysis, ctx_sections: list[dict], rep_dir: Path) -> Path:
+    """report.md and report.html from the templates."""
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=jinja2.select_autoescape(["html.j2"]))
     ctx = {"generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "prov": an.provenance, "simulated": an.simulated_humans,
            "headline": _headline(an), "notes": an.notes, "sections": ctx_sections,
