@@ -373,6 +373,12 @@ class Store:
     def set_meta(self, key: str, value: Any) -> None:
         self._insert(run_meta, [{"key": key, "value": canonical_json(redact(value))}], update=["value"])
 
+    def meta_with_prefix(self, prefix: str) -> dict[str, Any]:
+        """Every run-meta entry whose key starts with ``prefix`` (e.g. "judge/": each judge's stored preset)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(run_meta).where(run_meta.c.key.like(f"{prefix}%"))).all()
+        return {r.key: json.loads(r.value) for r in rows}
+
     def get_meta(self, key: str, default: Any = None) -> Any:
         with self.engine.connect() as conn:
             row = conn.execute(select(run_meta.c.value).where(run_meta.c.key == key)).first()

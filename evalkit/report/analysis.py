@@ -6,13 +6,11 @@ preferences into the tidy frames those functions take.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import select
 
 from evalkit import __version__
 from evalkit.analysis_plan import REFERENCE_METRICS, AnalysisPlan, Contrast, conditions_of, stored_plan
@@ -31,7 +29,7 @@ from evalkit.stats.clustered import paired_contrast, preference_contrast
 from evalkit.stats.preference import analysis_rows, canonical, holm, pairwise_tests, win_matrix, win_rates
 from evalkit.stats.ranking import bradley_terry
 from evalkit.stats.scores import friedman, paired_tests, system_means
-from evalkit.store import Store, run_meta
+from evalkit.store import Store
 
 
 @dataclass
@@ -177,7 +175,7 @@ def human_contrasts(human: pd.DataFrame, primary: list[Contrast], song_of: dict[
 
 
 def _provenance(store: Store, advice: pd.DataFrame) -> dict:
-    judges_meta = {k.removeprefix("judge/"): v for k, v in _meta_prefix(store, "judge/").items()}
+    judges_meta = {k.removeprefix("judge/"): v for k, v in store.meta_with_prefix("judge/").items()}
     rubric_hashes = {r: load_rubric(r).hash for preset in judges_meta.values() for r in preset.get("rubrics", [])}
     _, plan_record = stored_plan(store)
     provenance = {"evalkit": __version__, "testset_checksum": store.get_meta("testset_checksum"),
@@ -410,12 +408,6 @@ def analyze(store: Store, human: pd.DataFrame | None = None, *, bootstrap: int =
     for judge, v in votes.items():
         t[f"judge_bradley_terry_{judge}"] = bradley_terry(v, bootstrap=0)
     return an
-
-
-def _meta_prefix(store: Store, prefix: str) -> dict:
-    with store.engine.connect() as conn:
-        rows = conn.execute(select(run_meta).where(run_meta.c.key.like(f"{prefix}%"))).all()
-    return {r.key: json.loads(r.value) for r in rows}
 
 
 def load_human(path: Path | None) -> pd.DataFrame | None:

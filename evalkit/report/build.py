@@ -13,7 +13,7 @@ import pandas as pd
 
 from evalkit.report import figures
 from evalkit.report.analysis import Analysis, analyze, engineer_spread
-from evalkit.report.tables import _fmt, to_markdown, write_tables
+from evalkit.report.tables import fmt_cell, to_markdown, write_tables
 from evalkit.store import Store
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -29,7 +29,7 @@ def _html_table(df: pd.DataFrame, max_rows: int = 40) -> str:
     if df.empty:
         return "<p><i>(no rows)</i></p>"
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(v))}</td>" for v in row) + "</tr>"
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(fmt_cell(v))}</td>" for v in row) + "</tr>"
                    for row in df.head(max_rows).itertuples(index=False))
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
@@ -129,7 +129,7 @@ def _headline(an: Analysis) -> list[dict]:
                         "text": f"position-biased: swap consistency {swap:.2f} is below the declared floor {floor:.2f} (its verdicts "
                                 "follow the order shown, not the advice); its agreement stays in the tables below, flagged"})
             continue
-        text = f"agreement {r.agreement_with_tie:.0%} with ties, {_fmt(r.agreement_without_tie)} without; Cohen's κ {_fmt(r.cohen_kappa)}"
+        text = f"agreement {r.agreement_with_tie:.0%} with ties, {fmt_cell(r.agreement_without_tie)} without; Cohen's κ {fmt_cell(r.cohen_kappa)}"
         if biased:
             text += f"; position-biased (swap consistency {swap:.2f} < floor {floor:.2f}, see Judge diagnostics)"
         out.append({"metric": f"judge {r.judge} vs humans{sim}", "verdict": "tie", "text": text})

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 
-def _fmt(v) -> str:
+def fmt_cell(v) -> str:
     if isinstance(v, float | np.floating):
         if np.isnan(v):
             return "–"
@@ -22,7 +22,7 @@ def to_markdown(df: pd.DataFrame, max_rows: int = 40) -> str:
         return "_(no rows)_"
     shown = df.head(max_rows)
     lines = ["| " + " | ".join(map(str, shown.columns)) + " |", "|" + "---|" * len(shown.columns)]
-    lines += ["| " + " | ".join(_fmt(v).replace("|", "\\|") for v in row) + " |" for row in shown.itertuples(index=False)]
+    lines += ["| " + " | ".join(fmt_cell(v).replace("|", "\\|") for v in row) + " |" for row in shown.itertuples(index=False)]
     if len(df) > max_rows:
         lines.append(f"\n_{len(df) - max_rows} more rows in the CSV._")
     return "\n".join(lines)
@@ -41,7 +41,7 @@ def to_latex(df: pd.DataFrame, caption: str, label: str) -> str:
     align = "".join("r" if pd.api.types.is_numeric_dtype(df[c]) else "l" for c in cols)
     out = [r"\begin{table}[t]", r"\centering", rf"\caption{{{_tex_escape(caption)}}}", rf"\label{{tab:{label}}}",
            rf"\begin{{tabular}}{{{align}}}", r"\toprule", " & ".join(_tex_escape(str(c)) for c in cols) + r" \\", r"\midrule"]
-    out += [" & ".join(_tex_escape(_fmt(v)) for v in row) + r" \\" for row in df.itertuples(index=False)]
+    out += [" & ".join(_tex_escape(fmt_cell(v)) for v in row) + r" \\" for row in df.itertuples(index=False)]
     out += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
     return "\n".join(out) + "\n"
 
