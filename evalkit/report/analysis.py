@@ -14,6 +14,7 @@ import pandas as pd
 
 from evalkit import __version__
 from evalkit.analysis_plan import REFERENCE_METRICS, AnalysisPlan, Contrast, conditions_of, stored_plan
+from evalkit.judging.advice_parser import Claim
 from evalkit.judging.diagnostics import judge_agreement, judge_diagnostics
 from evalkit.judging.reference import REFERENCE_JUDGE, ReferenceOptions, definitions, framed
 from evalkit.judging.rubrics import load_rubric
@@ -237,7 +238,7 @@ def _gain_errors(store: Store, advice: pd.DataFrame, opts: ReferenceOptions) -> 
             continue
         a = by_id.loc[j.advice_id]
         stored = j.metrics.get("claims", [])
-        gains = {c["stem"]: (c["db"] if c["db"] is not None else opts.nominal_db) * (1 if c["direction"] == "up" else -1) for c in stored}
+        gains = {c["stem"]: Claim(**c).signed_db(opts.nominal_db) for c in stored}
         t, g = framed(items[a.item_id], gains, opts)
         for c in stored:
             if c["db"] is not None and c["stem"] in t:

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from evalkit.judging.advice_parser import parse_advice
-from evalkit.judging.reference import judge_reference
+from evalkit.judging.reference import REFERENCE_JUDGE, judge_reference
 from evalkit.records import content_hash
 from evalkit.secrets import with_known_password
 from evalkit.store import Store
@@ -22,11 +21,17 @@ from evalkit.study.store import StudyStore
 
 
 def _utilities(study: StudyStore) -> dict[str, tuple[float, float]]:
-    """advice id -> (what following it is worth, how specific it reads)."""
+    """advice id -> (what following it is worth, how specific it reads): the reference judge's stored judgments
+    of the run (its balance improvement and quantified claims), the same numbers the report uses. Advice the
+    reference judge has not scored yet is judged here with its default settings."""
     run = Store(with_known_password(study.config["run"]), create=False)
+    stored = {j.advice_id: j for j in run.judgments(REFERENCE_JUDGE) if j.protocol == "reference"}
     items = {i.id: i for i in run.items()}
-    return {a.id: (judge_reference(a, items[a.item_id]).score, float(sum(c.db is not None for c in parse_advice(a.text).claims)))
-            for a in run.advice()}
+    out = {}
+    for a in run.advice():
+        j = stored.get(a.id) or judge_reference(a, items[a.item_id])
+        out[a.id] = (j.score, float(j.metrics["specificity"]))
+    return out
 
 
 def _worth(trial, side: dict, util: dict) -> tuple[float, float]:
