@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
 
 from evalkit.errors import EvalkitInputError
 from evalkit.stats.clustered import preference_contrast
@@ -71,37 +70,30 @@ def canonical(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def wilson_interval(successes: float, n: float, confidence: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval (Wilson 1927; Agresti & Coull 1998). (nan, nan) for n = 0."""
+    """Wilson score interval (Wilson 1927), by statsmodels. (nan, nan) for n = 0."""
     if n <= 0:
         return float("nan"), float("nan")
-    z = norm.ppf(0.5 + confidence / 2)
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return float(centre - half), float(centre + half)
+    from statsmodels.stats.proportion import proportion_confint
+
+    lo, hi = proportion_confint(successes, n, alpha=1 - confidence, method="wilson")
+    return float(lo), float(hi)
 
 
 def holm(p: np.ndarray | list[float]) -> np.ndarray:
-    """Holm (1979) step-down adjusted p-values (R: p.adjust(p, "holm"))."""
+    """Holm (1979) step-down adjusted p-values (R: p.adjust(p, "holm")), by statsmodels, named explicitly
+    (its default is Holm–Šidák)."""
+    from statsmodels.stats.multitest import multipletests
+
     p = np.asarray(p, float)
-    order = np.argsort(p)
-    m = len(p)
-    adj = np.maximum.accumulate((m - np.arange(m)) * p[order])
-    out = np.empty(m)
-    out[order] = np.minimum(adj, 1.0)
-    return out
+    return multipletests(p, method="holm")[1] if len(p) else p
 
 
 def benjamini_hochberg(p: np.ndarray | list[float]) -> np.ndarray:
-    """Benjamini & Hochberg (1995) FDR-adjusted p-values (R: p.adjust(p, "BH"))."""
+    """Benjamini & Hochberg (1995) FDR-adjusted p-values (R: p.adjust(p, "BH")), by statsmodels."""
+    from statsmodels.stats.multitest import multipletests
+
     p = np.asarray(p, float)
-    m = len(p)
-    order = np.argsort(p)[::-1]
-    ranked = p[order] * m / (m - np.arange(m))
-    adj = np.minimum.accumulate(ranked)
-    out = np.empty(m)
-    out[order] = np.minimum(adj, 1.0)
-    return out
+    return multipletests(p, method="fdr_bh")[1] if len(p) else p
 
 
 def pairwise_tests(df: pd.DataFrame, ties: str = "drop") -> pd.DataFrame:

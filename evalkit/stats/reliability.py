@@ -53,14 +53,10 @@ def krippendorff_alpha(data: np.ndarray, level: str = "nominal") -> float:
 
 
 def fleiss_kappa(table: np.ndarray) -> float:
-    """Fleiss' κ for a subjects × categories count table (same number of raters per subject)."""
-    table = np.asarray(table, dtype=float)
-    n = table.sum(axis=1)[0]
-    N = table.shape[0]
-    p_j = table.sum(axis=0) / (N * n)
-    P_i = ((table**2).sum(axis=1) - n) / (n * (n - 1))
-    P_bar, P_e = P_i.mean(), (p_j**2).sum()
-    return float((P_bar - P_e) / (1 - P_e))
+    """Fleiss' κ for a subjects × categories count table (same number of raters per subject), by statsmodels."""
+    from statsmodels.stats.inter_rater import fleiss_kappa as sm_fleiss
+
+    return float(sm_fleiss(np.asarray(table, dtype=float), method="fleiss"))
 
 
 def cohen_kappa(a: list | np.ndarray, b: list | np.ndarray) -> float:
@@ -73,17 +69,15 @@ def cohen_kappa(a: list | np.ndarray, b: list | np.ndarray) -> float:
 
 
 def icc(ratings: np.ndarray) -> pd.DataFrame:
-    """ICC(2,1) and ICC(3,1) (Shrout & Fleiss 1979) for a subjects × raters matrix without missing values."""
+    """ICC(2,1) and ICC(3,1) (Shrout & Fleiss 1979) with 95% CIs, by pingouin, for a subjects × raters matrix
+    without missing values."""
+    import pingouin as pg
+
     x = np.asarray(ratings, dtype=float)
-    n, k = x.shape
-    grand = x.mean()
-    ms_r = k * ((x.mean(axis=1) - grand) ** 2).sum() / (n - 1)
-    ms_c = n * ((x.mean(axis=0) - grand) ** 2).sum() / (k - 1)
-    ss_e = ((x - x.mean(axis=1, keepdims=True) - x.mean(axis=0, keepdims=True) + grand) ** 2).sum()
-    ms_e = ss_e / ((n - 1) * (k - 1))
-    icc2 = (ms_r - ms_e) / (ms_r + (k - 1) * ms_e + k * (ms_c - ms_e) / n)
-    icc3 = (ms_r - ms_e) / (ms_r + (k - 1) * ms_e)
-    return pd.DataFrame([{"type": "ICC2", "icc": icc2}, {"type": "ICC3", "icc": icc3}])
+    long = pd.DataFrame([{"target": i, "rater": j, "rating": x[i, j]} for i in range(x.shape[0]) for j in range(x.shape[1])])
+    res = pg.intraclass_corr(long, targets="target", raters="rater", ratings="rating").set_index("Type")
+    return pd.DataFrame([{"type": name, "icc": float(res.loc[key, "ICC"]), "ci_low": float(res.loc[key, "CI95"][0]),
+                          "ci_high": float(res.loc[key, "CI95"][1])} for name, key in (("ICC2", "ICC(A,1)"), ("ICC3", "ICC(C,1)"))])
 
 
 __all__ = ["cohen_kappa", "fleiss_kappa", "icc", "krippendorff_alpha"]

@@ -6,7 +6,6 @@ import itertools
 
 import numpy as np
 import pandas as pd
-from scipy.stats import friedmanchisquare, norm, wilcoxon
 
 from evalkit.stats.preference import holm
 
@@ -41,10 +40,13 @@ def system_means(df: pd.DataFrame, value: str = "score", by: tuple[str, ...] = (
 
 
 def paired_tests(df: pd.DataFrame, value: str = "score", unit: str = "item_id", system: str = "system") -> pd.DataFrame:
-    """Wilcoxon signed-rank for every system pair on shared items, with r = Z/√N and Holm correction.
+    """Wilcoxon signed-rank for every system pair on shared items (pingouin), with the matched-pairs
+    rank-biserial correlation as effect size and Holm correction over the table.
 
-    Zero differences are dropped (Wilcoxon's treatment, SciPy ``zero_method="wilcox"``).
+    Zero differences are dropped (Wilcoxon's treatment, SciPy's ``zero_method="wilcox"``).
     """
+    import pingouin as pg
+
     wide = df.pivot_table(index=unit, columns=system, values=value, aggfunc="mean")
     rows = []
     for a, b in itertools.combinations(sorted(wide.columns), 2):
@@ -52,12 +54,11 @@ def paired_tests(df: pd.DataFrame, value: str = "score", unit: str = "item_id", 
         nz = d[d != 0]
         if len(nz) < 1:
             rows.append({"system_a": a, "system_b": b, "n": len(d), "median_diff": float(d.median()) if len(d) else np.nan,
-                         "statistic": np.nan, "p_value": 1.0, "effect_size_r": 0.0})
+                         "statistic": np.nan, "p_value": 1.0, "rank_biserial": 0.0})
             continue
-        res = wilcoxon(nz, zero_method="wilcox", alternative="two-sided")
-        z = norm.isf(res.pvalue / 2) * np.sign(nz.median())
-        rows.append({"system_a": a, "system_b": b, "n": len(nz), "median_diff": float(d.median()), "statistic": float(res.statistic),
-                     "p_value": float(res.pvalue), "effect_size_r": float(z / np.sqrt(len(nz)))})
+        res = pg.wilcoxon(nz.to_numpy(float)).iloc[0]
+        rows.append({"system_a": a, "system_b": b, "n": len(nz), "median_diff": float(d.median()), "statistic": float(res["W_val"]),
+                     "p_value": float(res["p_val"]), "rank_biserial": float(res["RBC"])})
     out = pd.DataFrame(rows)
     if len(out):
         out["p_holm"] = holm(out["p_value"])
@@ -65,14 +66,17 @@ def paired_tests(df: pd.DataFrame, value: str = "score", unit: str = "item_id", 
 
 
 def friedman(df: pd.DataFrame, value: str = "score", unit: str = "item_id", system: str = "system") -> pd.DataFrame:
-    """Friedman test across all systems on items every system has (Kendall's W as effect size)."""
+    """Friedman test across all systems on items every system has (pingouin), with Kendall's W."""
+    import pingouin as pg
+
     wide = df.pivot_table(index=unit, columns=system, values=value, aggfunc="mean").dropna()
     k, n = wide.shape[1], wide.shape[0]
     if k < 3 or n < 2:
         return pd.DataFrame([{"n_items": n, "k_systems": k, "statistic": np.nan, "p_value": np.nan, "kendall_w": np.nan}])
-    res = friedmanchisquare(*[wide[c] for c in wide.columns])
-    return pd.DataFrame([{"n_items": n, "k_systems": k, "statistic": float(res.statistic), "p_value": float(res.pvalue),
-                          "kendall_w": float(res.statistic / (n * (k - 1)))}])
+    long = wide.rename_axis(index="unit", columns="system").stack().rename("value").reset_index()
+    res = pg.friedman(long, dv="value", within="system", subject="unit", method="chisq").iloc[0]
+    return pd.DataFrame([{"n_items": n, "k_systems": k, "statistic": float(res["Q"]), "p_value": float(res["p_unc"]),
+                          "kendall_w": float(res["W"])}])
 
 
 __all__ = ["friedman", "paired_tests", "system_means"]

@@ -18,18 +18,21 @@ def test_holm_and_bh_vectors():
     # R: p.adjust(p, "holm") = 0.05 0.08 0.09 0.09 0.09 ; p.adjust(p, "BH") = 0.05 0.05 0.05 0.05 0.05 (hand-checked)
     np.testing.assert_allclose(holm(p), [0.05, 0.08, 0.09, 0.09, 0.09])
     np.testing.assert_allclose(benjamini_hochberg(p), [0.05] * 5)
-    from statsmodels.stats.multitest import multipletests
+    # by hand, unsorted with a tie: p = (0.04, 0.001, 0.04, 0.3)
+    # Holm: sorted 0.001·4 = 0.004, 0.04·3 = 0.12, 0.04·2 = 0.08 -> running max 0.12, 0.3·1 -> 0.3
+    # BH: 0.3·4/4 = 0.3, 0.04·4/3 = 0.0533 (both tied values take rank 3's), 0.001·4/1 = 0.004
+    q = [0.04, 0.001, 0.04, 0.3]
+    np.testing.assert_allclose(holm(q), [0.12, 0.004, 0.12, 0.3])
+    np.testing.assert_allclose(benjamini_hochberg(q), [0.04 * 4 / 3, 0.004, 0.04 * 4 / 3, 0.3])
 
-    q = np.random.default_rng(0).random(12) ** 3
-    np.testing.assert_allclose(holm(q), multipletests(q, method="holm")[1])
-    np.testing.assert_allclose(benjamini_hochberg(q), multipletests(q, method="fdr_bh")[1])
 
-
-def test_wilson_interval_matches_statsmodels():
-    from statsmodels.stats.proportion import proportion_confint
-
-    for x, n in [(8, 10), (0, 15), (81, 263)]:
-        assert wilson_interval(x, n) == pytest.approx(proportion_confint(x, n, method="wilson"), abs=1e-9)
+def test_wilson_interval_by_hand():
+    # 8 of 10 at 95% (z = 1.959964): centre (0.8 + z²/20) / (1 + z²/10) = 0.992073 / 1.384146 = 0.716740,
+    # half-width z·sqrt(0.8·0.2/10 + z²/400) / 1.384146 = 0.226577 -> (0.49016, 0.94332)
+    assert wilson_interval(8, 10) == pytest.approx((0.4902, 0.9433), abs=5e-4)
+    # 0 of 15: lower bound 0, upper z²/(n + z²) = 3.8415 / 18.8415 = 0.2039
+    assert wilson_interval(0, 15) == pytest.approx((0.0, 0.2039), abs=5e-4)
+    assert np.isnan(wilson_interval(0, 0)[0])
 
 
 def _votes(rows):

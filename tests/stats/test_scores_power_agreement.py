@@ -13,7 +13,9 @@ def test_wilcoxon_scipy_docs_example():
     df = pd.DataFrame({"item_id": list(range(15)) * 2, "system": ["a"] * 15 + ["b"] * 15, "score": d + [0] * 15})
     t = paired_tests(df).iloc[0]
     assert t.statistic == 24.0 and t.p_value == pytest.approx(0.041259765625)
-    assert t.effect_size_r > 0
+    # matched-pairs rank-biserial by hand: ranks of |d| are 1..15; the negatives (-48, -67) rank 10 and 14, so
+    # T- = 24 (the statistic above), T+ = 120 - 24 = 96, r = (T+ - T-) / 120 = 72 / 120
+    assert t.rank_biserial == pytest.approx(72 / 120)
 
 
 def test_friedman_matches_scipy_and_kendalls_w():
