@@ -392,7 +392,7 @@ def study_serve(
     import subprocess
 
     from evalkit.paths import shipped_dir
-    from evalkit.study.store import StudyStore
+    from evalkit.store.study import StudyStore
 
     StudyStore(study)  # refuse a bad study directory before starting a server
     try:  # a busy port or an address this machine does not have: refuse before Streamlit prints its own traceback
@@ -415,8 +415,8 @@ def study_export(
     include_gold: Annotated[bool, typer.Option(help="include gold trials")] = False,
 ) -> None:
     """Answers as CSV for `evalkit stats preferences`: one row per trial and question, with timings, plays and exclusions."""
+    from evalkit.store.study import StudyStore
     from evalkit.study.outcomes import export_answers
-    from evalkit.study.store import StudyStore
 
     df = export_answers(StudyStore(study), include_gold=include_gold)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -430,7 +430,7 @@ def study_release(
     participant: Annotated[str, typer.Argument(help="the participant's ID (e.g. one Prolific reports as returned)")],
 ) -> None:
     """Mark a participant as withdrawn (e.g. they returned the study on Prolific): their slot goes to the next person."""
-    from evalkit.study.store import StudyStore
+    from evalkit.store.study import StudyStore
 
     s = StudyStore(study)
     if s.participant(participant) is None:

@@ -8,7 +8,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import streamlit as st
 
-from evalkit.study.store import StudyStore
+from evalkit.store.study import StudyStore
 
 
 @st.cache_resource

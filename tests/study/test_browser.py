@@ -5,7 +5,7 @@ import json
 import pytest
 from playwright.sync_api import expect
 
-from evalkit.study.store import StudyStore
+from evalkit.store.study import StudyStore
 from tests.study.browser import answer, browser, consent_and_screen, play_to_unlock, serve, settle
 
 pytestmark = pytest.mark.slow

@@ -9,12 +9,12 @@ import pandas as pd
 import pytest
 
 from evalkit.errors import EvalkitInputError
+from evalkit.store.study import StudyStore
 from evalkit.study.blocks import balanced_orientation
 from evalkit.study.design import create_study
 from evalkit.study.headphone import participant_clips
 from evalkit.study.outcomes import coverage_table, export_answers, flow_table, participant_status
 from evalkit.study.simulate import admit, simulate
-from evalkit.study.store import StudyStore
 from tests.conftest import run_cli
 
 FOUR = ["analytic/mix", "analytic/stems", "analytic/stems+reference", "generic/mix"]

@@ -1,0 +1,168 @@
+"""Opening a store (SQLite in WAL mode or PostgreSQL by URL), migrating it, and the one insert every writer uses."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, Table, create_engine, event, select, text
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+from evalkit.errors import StoreError
+from evalkit.records import canonical_json, utc_now
+from evalkit.secrets import mask_url, redact
+from evalkit.store.migrations import MIGRATIONS
+from evalkit.store.schema import metadata, run_meta, schema_migrations
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
+
+
+def store_url(target: str | Path) -> str:
+    """A SQLAlchemy URL for a run directory (its ``store.sqlite``) or a URL given as is."""
+    target = str(target)
+    if "://" in target:
+        return target.replace("postgresql://", "postgresql+psycopg://", 1)
+    return f"sqlite:///{Path(target) / 'store.sqlite'}"
+
+
+class StoreBase:
+    """The connection, the schema version and run metadata; the record and call-log methods build on it."""
+
+    def __init__(self, target: str | Path, *, create: bool = True) -> None:
+        self.url = store_url(target)
+        if self.url.startswith("sqlite:///"):
+            path = Path(self.url.removeprefix("sqlite:///"))
+            if not create and not path.exists():
+                raise StoreError(f"{path.parent}: no run store here (store.sqlite missing); run `evalkit generate` first")
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"{path.parent}: cannot create the run directory ({exc.strerror}); pick a writable --out") from exc
+        try:
+            self.engine: Engine = create_engine(self.url, future=True, pool_pre_ping=True)
+        except (SQLAlchemyError, ImportError) as exc:
+            raise StoreError(f"{self.display_url}: cannot open the store ({mask_url(str(exc))}); check the URL and driver") from exc
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self.migrate()
+
+    @property
+    def display_url(self) -> str:
+        """The store's URL for messages: credentials masked."""
+        return mask_url(self.url)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    # -- schema -------------------------------------------------------------------------------
+    def migrate(self) -> None:
+        """Apply missing migrations. Safe when several processes open the store at once: PostgreSQL
+        serialises on an advisory lock; SQLite retries when another process created a table first."""
+        for attempt in range(20):
+            try:
+                self._migrate_once()
+                return
+            except OperationalError as exc:
+                if "already exists" in str(exc.orig) or "locked" in str(exc.orig):
+                    time.sleep(0.05 * (attempt + 1))
+                    continue
+                if self.dialect == "sqlite":
+                    raise StoreError(f"{self.display_url}: cannot write the store ({exc.orig}); is the directory read-only or the disk full?") from exc
+                raise StoreError(f"{self.display_url}: cannot reach the database ({mask_url(str(exc.orig)).strip()}); check that the server "
+                                 "runs and the URL, and give the password in the URL, PGPASSWORD or ~/.pgpass "
+                                 "(a study server: EVALKIT_STUDY_STORE_URL)") from exc
+        raise StoreError(f"{self.display_url}: could not migrate the store (busy); try again")
+
+    def _migrate_once(self) -> None:
+        if self.dialect == "sqlite":
+            # Take the write lock before reading which migrations exist (BEGIN IMMEDIATE), so two
+            # processes opening a new store cannot both apply version 1.
+            with self.engine.connect() as conn:
+                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+                try:
+                    self._apply_missing(conn)
+                    conn.exec_driver_sql("COMMIT")
+                except BaseException:
+                    conn.exec_driver_sql("ROLLBACK")
+                    raise
+            return
+        with self.engine.begin() as conn:
+            conn.execute(text("SELECT pg_advisory_xact_lock(764231)"))
+            self._apply_missing(conn)
+
+    @staticmethod
+    def _apply_missing(conn) -> None:
+        schema_migrations.create(conn, checkfirst=True)
+        done = {r[0] for r in conn.execute(select(schema_migrations.c.version))}
+        for version, description, apply in MIGRATIONS:
+            if version in done:
+                continue
+            apply(conn)
+            conn.execute(schema_migrations.insert().values(version=version, description=description, applied_at=utc_now()))
+
+    def schema_version(self) -> int:
+        with self.engine.connect() as conn:
+            return max(r[0] for r in conn.execute(select(schema_migrations.c.version)))
+
+    # -- generic helpers ----------------------------------------------------------------------
+    def _insert(self, table: Table, rows: Sequence[dict[str, Any]], *, update: Sequence[str] = (), where=None) -> int:
+        """Insert rows, ignoring those whose key exists (or updating ``update`` columns where ``where``)."""
+        if not rows:
+            return 0
+        if self.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        stmt = insert(table)
+        key = [c.name for c in table.primary_key.columns]
+        if update:
+            stmt = stmt.on_conflict_do_update(
+                index_elements=key, set_={c: stmt.excluded[c] for c in update}, where=where
+            )
+        else:
+            stmt = stmt.on_conflict_do_nothing(index_elements=key)
+        stmt = stmt.returning(*table.primary_key.columns)  # counts rows written; rowcount is -1 for batches on psycopg
+        try:
+            with self.engine.begin() as conn:
+                return len(conn.execute(stmt, list(rows)).all())
+        except OperationalError as exc:
+            raise StoreError(f"{self.display_url}: write failed ({exc.orig}); is the directory read-only or the disk full?") from exc
+
+    def insert_rows(self, table: Table, rows: Sequence[dict[str, Any]]) -> int:
+        """Insert rows whose key is new (a rerun writes nothing twice); returns how many were written."""
+        return self._insert(table, rows)
+
+    def set_meta(self, key: str, value: Any) -> None:
+        self._insert(run_meta, [{"key": key, "value": canonical_json(redact(value))}], update=["value"])
+
+    def meta_with_prefix(self, prefix: str) -> dict[str, Any]:
+        """Every run-meta entry whose key starts with ``prefix`` (e.g. "judge/": each judge's stored preset)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(run_meta).where(run_meta.c.key.like(f"{prefix}%"))).all()
+        return {r.key: json.loads(r.value) for r in rows}
+
+    def get_meta(self, key: str, default: Any = None) -> Any:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(run_meta.c.value).where(run_meta.c.key == key)).first()
+        return json.loads(row[0]) if row else default
+
+    def count(self, table: str) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(text(f'SELECT COUNT(*) FROM "{metadata.tables[table].name}"')).scalar_one())
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+__all__ = ["StoreBase", "store_url"]
