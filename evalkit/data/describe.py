@@ -58,7 +58,7 @@ def describe_figure(ts: TestSet, path: Path) -> Path:
 
 def target_advice(item: Item) -> str:
     """The advice a good assistant would give, written from the truth (for fine-tuning targets)."""
-    moves = [(s, v) for s, v in item.correction_db.items() if abs(v) >= 0.5]
+    moves = [(s, item.correction_db[s]) for s in item.disturbed_stems]
     if not moves:
         return "The balance already works: leave every stem where it is."
     parts = [f"{'raise' if v > 0 else 'lower'} the {s} by {abs(v):g} dB" for s, v in sorted(moves, key=lambda m: -abs(m[1]))]

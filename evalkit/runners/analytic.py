@@ -17,7 +17,7 @@ import numpy as np
 
 from evalkit.data.reference_pool import reference_pool
 from evalkit.errors import ConfigError
-from evalkit.records import Condition, Item
+from evalkit.records import DISTURBED_DB, Condition, Item
 from evalkit.runners.base import AdviceSystem
 
 STEM_WORDS = {
@@ -44,7 +44,7 @@ def _fmt_db(v: float) -> str:
 
 def phrase_corrections(corrections: dict[str, float], rng: np.random.Generator, explain: bool = True) -> str:
     """Natural advice text for ``corrections`` (stem -> dB; zero means leave it)."""
-    moves = sorted(((s, v) for s, v in corrections.items() if abs(v) >= 0.5), key=lambda m: -abs(m[1]))
+    moves = sorted(((s, v) for s, v in corrections.items() if abs(v) >= DISTURBED_DB), key=lambda m: -abs(m[1]))
     if not moves:
         return str(rng.choice(["The balance already works; leave every stem where it is.",
                                "Nothing needs to move here. Leave the levels as they are.",
@@ -59,7 +59,7 @@ def phrase_corrections(corrections: dict[str, float], rng: np.random.Generator, 
             why = str(rng.choice(WHY_UP if v > 0 else WHY_DOWN)).format(w=word, agree=agree)
             sentence = f"{why}, so {sentence}"
         sentences.append(sentence[0].upper() + sentence[1:] + ".")
-    still = [s for s in corrections if abs(corrections[s]) < 0.5]
+    still = [s for s in corrections if abs(corrections[s]) < DISTURBED_DB]
     if still and rng.random() < 0.6:
         sentences.append(str(rng.choice(LEAVE)).format(s=" and ".join(STEM_WORDS[s][0] for s in still)))
     return str(rng.choice(OPENERS)) + " ".join(sentences)
