@@ -48,10 +48,13 @@ export default function (component) {
         if (!s.done[clip]) { s.done[clip] = true; report(clip, "listened", el); }
         report(clip, "ended", el); last = null;
       });
+      // A player started before these listeners were attached (a fast click on a freshly rendered page) still
+      // counts as a play: without this its "play" is lost while the listened time is counted.
+      if (!el.paused) { last = el.currentTime; report(clip, "play", el); }
     }
   };
   attach();
-  const timer = setInterval(attach, 250);
+  const timer = setInterval(attach, 100);
   return () => clearInterval(timer);
 }
 """
