@@ -113,8 +113,9 @@ def reference_metrics(parsed: ParsedAdvice, item: Item, opts: ReferenceOptions =
 def judge_reference(advice: Advice, item: Item, opts: ReferenceOptions = DEFAULT) -> Judgment:
     parsed = parse_advice(advice.text)
     m = reference_metrics(parsed, item, opts)
+    gains = parsed.gains(opts.nominal_db, opts.slight_db)
     return Judgment(advice_id=advice.id, judge=REFERENCE_JUDGE, rubric=REFERENCE_RUBRIC, rubric_hash=opts.version,
-                    protocol="reference", score=m["balance_improvement_db"], metrics={**m, "claims": parsed.as_dict()["claims"]},
+                    protocol="reference", score=m["balance_improvement_db"], metrics={**m, "claims": parsed.as_dict()["claims"], "gains_db": gains},
                     rationale=f"{len(parsed.claims)} claim(s); balance error {m['balance_error_before_db']:.2f} -> "
                               f"{m['balance_error_after_db']:.2f} dB ({opts.frame})", judge_config_hash=opts.version)
 

@@ -14,7 +14,7 @@ import pandas as pd
 
 from evalkit import __version__
 from evalkit.analysis_plan import REFERENCE_METRICS, AnalysisPlan, Contrast, conditions_of, stored_plan
-from evalkit.judging.advice_parser import Claim
+from evalkit.judging.advice_parser import parse_advice
 from evalkit.judging.diagnostics import judge_agreement, judge_diagnostics
 from evalkit.judging.reference import REFERENCE_JUDGE, ReferenceOptions, definitions, framed
 from evalkit.judging.rubrics import load_rubric
@@ -232,13 +232,15 @@ def _gain_errors(store: Store, advice: pd.DataFrame, opts: ReferenceOptions) -> 
     """Each quantified claim's gain against the truth, both in the reference judge's frame (its metrics' definition)."""
     items = {i.id: i for i in store.items()}
     by_id = advice.set_index("advice_id")
+    texts = {a.id: a.text for a in store.advice()}
     claims = []
     for j in store.judgments(REFERENCE_JUDGE):
         if j.protocol != "reference":
             continue
         a = by_id.loc[j.advice_id]
         stored = j.metrics.get("claims", [])
-        gains = {c["stem"]: Claim(**c).signed_db(opts.nominal_db) for c in stored}
+        # the gains the judge applied; judgments stored before they were kept: the same parse, the same settings
+        gains = j.metrics.get("gains_db") or parse_advice(texts[j.advice_id]).gains(opts.nominal_db, opts.slight_db)
         t, g = framed(items[a.item_id], gains, opts)
         for c in stored:
             if c["db"] is not None and c["stem"] in t:

@@ -86,7 +86,7 @@ class Flaky(Backend):
     Options = BackendOptions
 
     def __init__(self, failures: int, **kwargs):
-        super().__init__("flaky", 1, **{**BackendOptions(**kwargs).model_dump(exclude={"model", "max_concurrency"})})
+        super().__init__("flaky", 1, **BackendOptions(**kwargs).model_dump(exclude={"model", "max_concurrency"}))
         self.failures, self.calls = failures, 0
 
     def should_retry(self, exc):
