@@ -23,6 +23,17 @@ advice_app = typer.Typer(no_args_is_help=True, help="Tools for advice text.")
 study_app = typer.Typer(no_args_is_help=True, help="The listening study: create, serve, export, simulate.")
 stats_app = typer.Typer(no_args_is_help=True, help="Statistics over preferences, scores and agreement.")
 app.add_typer(data_app, name="data")
+
+WorkersOpt = Annotated[int, typer.Option(min=1, max=256, help="local worker processes sharing this run's model calls")]
+LeaseOpt = Annotated[float | None, typer.Option(min=1, max=86400, help="seconds before a silent worker's claimed work is "
+                                                                      "taken over (default 60)")]
+
+
+def _worker_note(counts) -> str:
+    """What other workers did for this command: work taken over from a dead worker, helpers lost."""
+    parts = [f"{counts['reclaimed']} taken over from a stopped worker"] if counts.get("reclaimed") else []
+    parts += [f"{counts['workers_lost']} worker process(es) died (their work was taken over)"] if counts.get("workers_lost") else []
+    return "; " + ", ".join(parts) if parts else ""
 app.add_typer(advice_app, name="advice")
 app.add_typer(study_app, name="study")
 app.add_typer(stats_app, name="stats")
@@ -125,13 +136,18 @@ def generate_cmd(
     split: Annotated[str, typer.Option(help="train | val | test | all")] = "test",
     force: Annotated[list[str] | None, typer.Option(help="make this system's advice again (repeatable); its judgments are removed")] = None,
     quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
+    workers: WorkersOpt = 1,
+    lease_s: LeaseOpt = None,
 ) -> None:
-    """Advice from every system for every item of a split, into the run store (resumable; a changed config is refused)."""
+    """Advice from every system for every item of a split, into the run store (resumable; a changed config is refused).
+    Work is claimed before each model call: run this on several machines against one postgresql:// run to scale out."""
     from evalkit.generate import generate
     from evalkit.runners import load_systems
 
-    counts = generate(testset, load_systems(systems), out, split=split, show_progress=not quiet, force=set(force or []))
-    typer.echo(f"advice: {counts['ok']} new, {counts['skipped']} already there, {counts['failed']} failed -> {mask_url(out)}")
+    counts = generate(testset, load_systems(systems), out, split=split, show_progress=not quiet, force=set(force or []),
+                      workers=workers, **({"lease_s": lease_s} if lease_s else {}))
+    typer.echo(f"advice: {counts['ok']} new, {counts['skipped']} already there, {counts['failed']} failed -> {mask_url(out)}"
+               + _worker_note(counts))
 
 
 @app.command("judge")
@@ -142,8 +158,11 @@ def judge_cmd(
     max_pairs: Annotated[int | None, typer.Option(min=1, help="judge at most this many (item, pair)s")] = None,
     force: Annotated[bool, typer.Option(help="judge again after a change to this judge or its rubrics (its old judgments are removed)")] = False,
     quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
+    workers: WorkersOpt = 1,
+    lease_s: LeaseOpt = None,
 ) -> None:
-    """Score a run's advice with a judge (resumable; every call logged; a changed judge is refused until --force)."""
+    """Score a run's advice with a judge (resumable; every call logged; a changed judge is refused until --force).
+    Judgments are claimed before each call: several processes or machines may judge one run."""
     from evalkit.judging.diagnostics import judge_diagnostics
     from evalkit.judging.rubrics import load_judge
     from evalkit.judging.stage import judge_run
@@ -153,9 +172,10 @@ def judge_cmd(
     if max_pairs:
         preset.max_pairs = max_pairs
     store = Store(run, create=False)
-    counts = judge_run(store, preset, pairs=pairs, show_progress=not quiet, force=force)
+    counts = judge_run(store, preset, pairs=pairs, show_progress=not quiet, force=force, workers=workers, **({"lease_s": lease_s} if lease_s else {}))
     typer.echo(f"{preset.name}: {counts['scored']} scored, {counts['unscored']} unscored, {counts['skipped']} already there"
-               + (f", {counts['failed_calls']} failed calls (retried on the next run)" if counts["failed_calls"] else ""))
+               + (f", {counts['failed_calls']} failed calls (retried on the next run)" if counts["failed_calls"] else "")
+               + _worker_note(counts))
     _echo_table(judge_diagnostics(store), "judge diagnostics")
 
 
@@ -177,12 +197,13 @@ def run_cmd(
     out: Annotated[Path, typer.Option(help="output directory (resumes if it exists)")] = Path("results/run"),
     force: Annotated[list[str] | None, typer.Option(help="make this system's advice, or this judge's judgments, again (repeatable)")] = None,
     quiet: Annotated[bool, typer.Option(help="no progress output")] = False,
+    workers: WorkersOpt = 1,
 ) -> None:
     """Every stage from one config: test set, advice, judges, study, stats, report (resumable; a changed system is refused)."""
     from evalkit.pipeline import load_experiment, run_experiment
 
     cfg = load_experiment(config)
-    res = run_experiment(cfg, out, config_dir=config.parent, quiet=quiet, force=frozenset(force or []))
+    res = run_experiment(cfg, out, config_dir=config.parent, quiet=quiet, force=frozenset(force or []), workers=workers)
     typer.echo(f"report: {res['report']}")
 
 

@@ -1,14 +1,16 @@
 """The generate stage: advice for every (item, system, condition) of a split, written as it is made.
 
 Resumable: advice already stored as ``ok`` is skipped, failures are retried, and each result is
-committed on its own (or per chunk of concurrent LLM calls), so a kill -9 costs at most the chunk in
-flight and never duplicates a row (advice ids are content hashes of item, system and condition).
+committed the moment it is made, so a kill -9 costs at most the calls in flight and never duplicates a row
+(advice ids are content hashes of item, system and condition). Work is claimed before a model is called,
+so any number of workers (processes, machines) can share one run without making a call twice.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -16,9 +18,18 @@ from evalkit.calls import run_logged
 from evalkit.data.testset import TestSet, load_testset
 from evalkit.errors import EvalkitInputError
 from evalkit.paths import cache_root
-from evalkit.records import Item, advice_id, content_hash
+from evalkit.records import Condition, Item, advice_id, content_hash
 from evalkit.runners import SystemConfig, build_system
-from evalkit.store import Store
+from evalkit.store import Claim, ScopeProgress, Store
+from evalkit.workers import (
+    DEFAULT_LEASE_S,
+    Helpers,
+    ProcessBatch,
+    Worker,
+    check_workers,
+    scope_of,
+    work_through,
+)
 
 
 def progress_bar(disable: bool = False) -> Progress:
@@ -62,43 +73,60 @@ def items_for(cfg: SystemConfig, items: list[Item]) -> list[Item]:
     return [i for i in items if i.id in keep]
 
 
-def _advise_analytic(system, items: list[Item], store: Store, counts: Counter, advance) -> None:
-    cfg = system.config
-    for item in items:
-        try:
-            store.put_advice(system.make_advice(item, system.advise(item)))
-            counts["ok"] += 1
-        except Exception as exc:  # recorded, never dropped
-            store.put_advice_failure(item.id, cfg.name, system.condition.value, cfg.run_hash(system.condition),
-                                     f"{type(exc).__name__}: {exc}")
-            counts["failed"] += 1
-        advance()
+def _analytic_batch(cfg: SystemConfig, ts: TestSet, run_dir: Path, work: dict[str, tuple[Condition, Item]],
+                    store: Store, counts: Counter) -> ProcessBatch:
+    """Claimed keys -> advice from an analytic, bound or precomputed system (no model calls)."""
+    systems: dict[Condition, Any] = {}
+
+    def process(claims: list[Claim]) -> dict[str, str]:
+        out = {}
+        for c in claims:
+            condition, item = work[c.key]
+            system = systems.get(condition) or systems.setdefault(condition, build_system(cfg, ts, condition, run_dir))
+            try:
+                store.put_advice(system.make_advice(item, system.advise(item)))
+                out[c.key] = "ok"
+            except Exception as exc:  # recorded, never dropped
+                store.put_advice_failure(item.id, cfg.name, condition.value, cfg.run_hash(condition), f"{type(exc).__name__}: {exc}")
+                out[c.key] = "failed"
+            counts[out[c.key]] += 1
+        return out
+
+    return process
 
 
-def _advise_llm(work: list[tuple], store: Store, counts: Counter, advance) -> None:
-    """``work``: (system, item) pairs of one LLM system over all its conditions, sent to the shared back end
-    in mixed chunks, so a local model batches prompts across conditions."""
-    system0 = work[0][0]
-    cfg, backend = system0.config, system0.backend
-    chunk = cfg.chunk or max(2 * backend.max_concurrency, int(backend.options.get("batch_size", 1)))
-    for start in range(0, len(work), chunk):
-        batch = work[start:start + chunk]
+def _llm_batch(systems_by_condition: dict[Condition, Any], work: dict[str, tuple[Condition, Item]], store: Store,
+               counts: Counter, worker_id: str) -> ProcessBatch:
+    """Claimed keys -> one mixed batch for the system's one back end (a local model batches prompts across
+    conditions); each advice is saved the moment its call completes, so a kill loses only calls in flight."""
+
+    def process(claims: list[Claim]) -> dict[str, str]:
+        batch = [(systems_by_condition[work[c.key][0]], work[c.key][1]) for c in claims]
+        system0 = batch[0][0]
         requests = [system.request(item) for system, item in batch]
-        results = run_logged(backend, requests, store, stage="generate")
-        for (system, item), req, res in zip(batch, requests, results, strict=True):
+        tags = [{"worker": worker_id, **({"reclaimed_from": c.prev_owner} if c.prev_owner else {})} for c in claims]
+        out: dict[str, str] = {}
+
+        def save(k: int, res) -> None:
+            (system, item), req, cfg = batch[k], requests[k], system0.config
             if res.ok and res.text.strip():
                 store.put_advice(system.make_advice(
                     item, res.text.strip(), model=res.model, prompt_hash=req.prompt_hash,
                     params={"max_tokens": req.max_tokens, "temperature": req.temperature, "seed": req.seed,
                             "prompt_version": system.prompt_version, "layout": cfg.effective_layout,
-                            "backend": backend.config()},
+                            "backend": system0.backend.config()},
                     tokens_in=res.tokens_in, tokens_out=res.tokens_out, latency_s=res.latency_s, cost_usd=res.cost_usd))
-                counts["ok"] += 1
+                out[claims[k].key] = "ok"
             else:
                 store.put_advice_failure(item.id, cfg.name, system.condition.value, cfg.run_hash(system.condition),
                                          res.error or "empty response")
-                counts["failed"] += 1
-            advance()
+                out[claims[k].key] = "failed"
+            counts[out[claims[k].key]] += 1
+
+        run_logged(system0.backend, requests, store, stage="generate", tags=tags, then=save)
+        return out
+
+    return process
 
 
 def check_configs(store: Store, systems: list[SystemConfig], force: set[str]) -> None:
@@ -114,45 +142,100 @@ def check_configs(store: Store, systems: list[SystemConfig], force: set[str]) ->
                                     f"pass --force {cfg.name} to make it again (its judgments are removed), or use a new --out")
 
 
-def generate(testset: str | Path | TestSet, systems: list[SystemConfig], run_dir: str | Path, *, split: str = "test",
-             store: Store | None = None, show_progress: bool = True, force: set[str] | frozenset[str] = frozenset()) -> Counter:
-    """Advice for every (item, system, condition); an LLM system keeps one back end for all its conditions."""
-    ts = testset if isinstance(testset, TestSet) else load_testset(testset)
-    store = store or Store(str(run_dir))  # a URL stays a string: Path() would fold postgresql:// into a folder name
-    run_dir = local_dir(store, run_dir)
+def _prepare(store: Store, ts: TestSet, systems: list[SystemConfig], split: str, force: set[str]) -> None:
+    """What one process does before any worker starts: the test set, changed configs (and --force), the systems."""
     attach_testset(store, ts)
     unknown = set(force) - {s.name for s in systems}
     if unknown:
         raise EvalkitInputError(f"--force {', '.join(sorted(unknown))}: no such system in the systems file")
     check_configs(store, systems, set(force))
     store.set_meta(f"systems/{split}", [s.model_dump(mode="json") for s in systems])
+
+
+def _system_work(cfg: SystemConfig, items: list[Item], status: dict[str, str]) -> tuple[list[str], list[str], dict]:
+    """Every advice key of a system (for its scope), those still to make, and what each key stands for."""
+    work = {advice_id(i.id, cfg.name, c): (c, i) for c in cfg.condition_list for i in items_for(cfg, items)}
+    return list(work), [k for k in work if status.get(k) != "ok"], work
+
+
+def _generate_system(cfg: SystemConfig, ts: TestSet, run_dir: Path, worker: Worker, items: list[Item],
+                     split: str, counts: Counter, on_progress) -> None:
+    store = worker.store
+    all_keys, todo, work = _system_work(cfg, items, store.advice_status())
+    if not todo:
+        return
+    scope = scope_of("generate", f"{split}/{cfg.name}", all_keys)
+    conditions = list(dict.fromkeys(work[k][0] for k in todo))
+    if cfg.kind != "llm":
+        process, batch = _analytic_batch(cfg, ts, run_dir, work, store, counts), 8
+        counts["reclaimed"] += work_through(worker, scope, todo, batch, process, store.advice_ok_among,
+                                            on_progress(cfg.name, todo))["reclaimed"]
+        return
+    first = build_system(cfg, ts, conditions[0], run_dir)
+    by_condition = {conditions[0]: first} | {c: build_system(cfg, ts, c, run_dir, backend=first.backend) for c in conditions[1:]}
+    backend = first.backend
+    batch = cfg.chunk or max(2 * backend.max_concurrency, int(backend.options.get("batch_size", 1)))
+    try:
+        counts["reclaimed"] += work_through(worker, scope, todo, batch, _llm_batch(by_condition, work, store, counts, worker.id),
+                                            store.advice_ok_among, on_progress(cfg.name, todo))["reclaimed"]
+    finally:
+        backend.close()
+
+
+def generate(testset: str | Path | TestSet, systems: list[SystemConfig], run_dir: str | Path, *, split: str = "test",
+             store: Store | None = None, show_progress: bool = True, force: set[str] | frozenset[str] = frozenset(),
+             workers: int = 1, lease_s: float = DEFAULT_LEASE_S, helper: bool = False) -> Counter:
+    """Advice for every (item, system, condition); an LLM system keeps one back end for all its conditions.
+
+    Work is claimed before a model is called (evalkit/workers.py): this command may run in several processes
+    or machines on one store, and ``workers`` > 1 starts that many local processes in all. ``helper`` marks a
+    process started by another, which has already prepared the store."""
+    check_workers(workers)
+    ts = testset if isinstance(testset, TestSet) else load_testset(testset)
+    store = store or Store(str(run_dir))  # a URL stays a string: Path() would fold postgresql:// into a folder name
+    local = local_dir(store, run_dir)
+    if not helper:
+        _prepare(store, ts, systems, split, set(force))
     items = ts.split(split)
-    status = store.advice_status()
     counts: Counter = Counter()
-    chosen = {s.name: items_for(s, items) for s in systems}
-    todo = {(s.name, c): [i for i in chosen[s.name] if status.get(advice_id(i.id, s.name, c)) != "ok"]
-            for s in systems for c in s.condition_list}
-    counts["skipped"] = sum(len(chosen[s.name]) * len(s.condition_list) for s in systems) - sum(len(v) for v in todo.values())
-    with progress_bar(not show_progress) as bar:
-        task = bar.add_task("generating advice", total=sum(len(v) for v in todo.values()))
-        for cfg in systems:
-            conditions = [c for c in cfg.condition_list if todo[(cfg.name, c)]]
-            if not conditions:
-                continue
-            bar.update(task, description=f"advice: {cfg.name} ({', '.join(c.value for c in conditions)})")
-            if cfg.kind != "llm":
-                for condition in conditions:
-                    system = build_system(cfg, ts, condition, run_dir)
-                    _advise_analytic(system, todo[(cfg.name, condition)], store, counts, lambda: bar.advance(task))
-                continue
-            first = build_system(cfg, ts, conditions[0], run_dir)
-            systems_by_condition = [first] + [build_system(cfg, ts, c, run_dir, backend=first.backend) for c in conditions[1:]]
-            work = [(system, item) for system in systems_by_condition for item in todo[(cfg.name, system.condition)]]
-            try:
-                _advise_llm(work, store, counts, lambda: bar.advance(task))
-            finally:
-                first.backend.close()
+    status = store.advice_status()
+    planned = {s.name: _system_work(s, items, status) for s in systems}
+    if not helper:  # a helper's share is added to this process's counts: count what was there once
+        counts["skipped"] = sum(len(a) - len(t) for a, t, _ in planned.values())
+    helpers = Helpers(workers - 1, generate, {
+        "testset": str(ts.root), "systems": systems, "run_dir": store.target, "split": split,
+        "show_progress": False, "lease_s": lease_s, "helper": True}) if workers > 1 else None
+    try:
+        with Worker(store, lease_s) as worker, progress_bar(not show_progress) as bar:
+            on_progress = _progress_reporter(bar, sum(len(t) for _, t, _ in planned.values()))
+            for cfg in systems:
+                _generate_system(cfg, ts, local, worker, items, split, counts, on_progress)
+    except BaseException:
+        if helpers:
+            helpers.stop()
+        raise
+    if helpers:
+        counts.update(helpers.collect())
     return counts
+
+
+def _progress_reporter(bar: Progress, total: int):
+    """A callback per system that moves one whole-run bar: what every worker has done, what others hold, what waits."""
+    task = bar.add_task("generating advice", total=total)
+    finished_before = [0]
+
+    def for_system(name: str, todo: list[str]):
+        base = finished_before[0]
+        finished_before[0] += len(todo)
+
+        def show(p: ScopeProgress) -> None:
+            left = p.pending + p.claimed_by_me + p.claimed_by_others
+            bar.update(task, completed=base + max(0, len(todo) - left),
+                       description=f"advice: {name} · {p.claimed_by_others} held by other workers · {p.pending} pending")
+
+        return show
+
+    return for_system
 
 
 __all__ = ["attach_testset", "generate", "items_for", "progress_bar"]

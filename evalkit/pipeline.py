@@ -181,7 +181,7 @@ def _presets(config: ExperimentConfig, config_dir: Path, force: frozenset[str]) 
     return presets
 
 
-def _judge_step(store, presets, force: frozenset[str], quiet: bool, notes: list[str], stage) -> None:
+def _judge_step(store, presets, force: frozenset[str], quiet: bool, notes: list[str], stage, workers: int = 1) -> None:
     """3. Each judge in order; an optional one whose model or endpoint is missing is skipped with a note."""
     from evalkit.judging.stage import judge_run
 
@@ -191,7 +191,8 @@ def _judge_step(store, presets, force: frozenset[str], quiet: bool, notes: list[
         _log(f"[3/6] judging with {preset.name}", quiet)
         t = time.perf_counter()
         try:
-            c = judge_run(store, preset, pairs=entry.pairs, show_progress=not quiet, force=preset.name in force)
+            c = judge_run(store, preset, pairs=entry.pairs, show_progress=not quiet, force=preset.name in force,
+                          workers=workers)
             _log(f"      {c['scored']} scored, {c['unscored']} unscored, {c['skipped']} already there"
                  + (f", {c['failed_calls']} failed calls (retried on the next run)" if c["failed_calls"] else ""), quiet)
         except (MissingDependencyError, ConfigError) as exc:
@@ -203,8 +204,9 @@ def _judge_step(store, presets, force: frozenset[str], quiet: bool, notes: list[
 
 
 def run_experiment(config: ExperimentConfig, out: str | Path, *, config_dir: Path = Path(), quiet: bool = False,
-                   force: frozenset[str] = frozenset()) -> dict[str, Any]:
-    """Every stage of one experiment, each resumable: test set, advice, judges, study, statistics, report."""
+                   force: frozenset[str] = frozenset(), workers: int = 1) -> dict[str, Any]:
+    """Every stage of one experiment, each resumable: test set, advice, judges, study, statistics, report.
+    ``workers`` local processes share the model calls of generate and the LLM judges (evalkit/workers.py)."""
     from evalkit.generate import generate
     from evalkit.report.build import write_report
     from evalkit.store import Store
@@ -228,12 +230,12 @@ def run_experiment(config: ExperimentConfig, out: str | Path, *, config_dir: Pat
     store = Store(out)
     declare_plan(store, config.analysis)  # the primary contrasts are on record before any advice exists
     counts = generate(ts_dir, config.systems, out, split=config.split, store=store, show_progress=not quiet,
-                      force=set(force) & {s.name for s in config.systems})
+                      force=set(force) & {s.name for s in config.systems}, workers=workers)
     _log(f"      {counts['ok']} new, {counts['skipped']} already there, {counts['failed']} failed", quiet)
     stage("generate_s", t)
 
     t = time.perf_counter()
-    _judge_step(store, presets, force, quiet, notes, stage)
+    _judge_step(store, presets, force, quiet, notes, stage, workers)
     stage("judge_s", t)
 
     t = time.perf_counter()

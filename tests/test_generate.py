@@ -85,9 +85,10 @@ def test_generate_survives_kill_9(small_testset, tmp_path):
     assert all(before[a.id] == a.text for a in after if a.id in before)  # finished work untouched
 
 
-def test_each_completed_call_is_logged_before_a_kill(small_testset, tmp_path):
-    """One chunk of many concurrent calls, killed with SIGKILL midway: the calls that had completed are in
-    the log (the chunk's advice is not written yet, and is redone on the next run)."""
+def test_each_completed_call_is_logged_and_saved_before_a_kill(small_testset, tmp_path):
+    """One chunk of many concurrent calls, killed with SIGKILL midway: every call that had completed is in the
+    log and its advice is saved (each is written as its call completes, not at the end of the chunk), so the
+    next run redoes only the calls that were in flight."""
     with FakeOpenAI(lambda r, n: Reply("Lower the drums 2 dB.", delay_s=0.3)) as srv:
         proc = _start_slow_generate(small_testset, tmp_path, srv.base_url, chunk=100, concurrency=2)
         deadline = time.time() + 60
@@ -98,9 +99,11 @@ def test_each_completed_call_is_logged_before_a_kill(small_testset, tmp_path):
         proc.wait()
     store = Store(tmp_path / "run")
     assert received < len(store.items("test"))  # killed inside the one chunk
-    assert store.advice() == []  # the chunk's advice was never written...
-    # ...but every call that had completed was: with 2 in flight, at least received - 2 had answered
-    assert len(store.calls_frame()) >= received - 2 >= 4
+    # with 2 in flight, at least received - 2 had answered; each answered call is logged and its advice saved
+    calls = store.calls_frame()
+    assert len(calls) >= received - 2 >= 4
+    # (a kill can land between logging a call and saving its advice: at most that one call)
+    assert len(calls) - 1 <= len(store.advice()) <= len(calls)
 
 
 def test_systems_yaml_typos_are_clear_errors(small_testset, tmp_path):

@@ -14,7 +14,16 @@ from evalkit.judging.llm_judge import JudgeTask
 from evalkit.judging.reference import DEFAULT, judge_reference, reference_pair_judgment
 from evalkit.judging.rubrics import JudgePreset, load_rubric
 from evalkit.records import Advice, content_hash
-from evalkit.store import Store
+from evalkit.store import Claim, Store
+from evalkit.workers import (
+    DEFAULT_LEASE_S,
+    Helpers,
+    ProcessBatch,
+    Worker,
+    check_workers,
+    scope_of,
+    work_through,
+)
 
 
 def select_pairs(advice: list[Advice], pairs: str = "all") -> list[tuple[Advice, Advice]]:
@@ -93,60 +102,106 @@ def check_judge(store: Store, preset: JudgePreset, force: bool = False) -> int:
                             f"pass --force {preset.name} to judge again (the old judgments are removed), or give the changed judge a new name")
 
 
+def _judge_reference(store: Store, preset: JudgePreset, advice: list[Advice], items: dict, pairs: str, counts: Counter) -> Counter:
+    """The reference judge: no model, deterministic and cheap, so every worker may compute it (inserts are idempotent)."""
+    done = store.judgment_keys(preset.name)
+    absolute = {a.id: judge_reference(a, items[a.item_id], preset.reference or DEFAULT) for a in advice}
+    pairwise = [reference_pair_judgment(absolute[a.id], absolute[b.id]) for a, b in select_pairs(advice, pairs)]
+    everything = list(absolute.values()) + pairwise
+    new = [j for j in everything if j.key not in done]
+    counts["scored"] = store.put_judgments(new)
+    counts["skipped"] = len(everything) - len(new)
+    return counts
+
+
+def _judge_batch(preset: JudgePreset, backend, tasks: dict[str, JudgeTask], store: Store, counts: Counter,
+                 worker_id: str) -> ProcessBatch:
+    """Claimed judgment keys -> judgments: every call logged, a malformed answer asked again up to the bound,
+    a failed call recorded (retried on the next run), never counted as an answer."""
+
+    def process(claims: list[Claim]) -> dict[str, str]:
+        batch = [tasks[c.key] for c in claims]
+        tags = [{"worker": worker_id, **({"reclaimed_from": c.prev_owner} if c.prev_owner else {})} for c in claims]
+        final: dict[int, object] = {}
+        pending = list(range(len(batch)))
+        for attempt in range(preset.parse_retries + 1):
+            results = run_logged(backend, [batch[i].request(preset, attempt) for i in pending], store, stage="judge",
+                                 by=preset.name, tags=[tags[i] for i in pending])
+            retry = []
+            for i, res in zip(pending, results, strict=True):
+                j = batch[i].judgment(preset, res.text, res.error, res.extra.get("choice_logprobs"))
+                final[i] = j
+                if not j.parsed and res.error is None and attempt < preset.parse_retries:
+                    retry.append(i)  # a malformed answer is asked again, up to the bound
+            pending = retry
+            if not pending:
+                break
+        judgments = [final[i] for i in range(len(batch))]
+        store.put_judgments(judgments)
+        out = {}
+        for c, j in zip(claims, judgments, strict=True):
+            kind = "scored" if j.parsed else ("failed_calls" if j.failure == "api" else "unscored")
+            counts[kind] += 1
+            out[c.key] = "failed" if kind == "failed_calls" else "ok"
+        return out
+
+    return process
+
+
 def judge_run(run: str | Path | Store, preset: JudgePreset, *, pairs: str = "all", show_progress: bool = True,
-              force: bool = False) -> Counter:
+              force: bool = False, workers: int = 1, lease_s: float = DEFAULT_LEASE_S, helper: bool = False) -> Counter:
+    """Judge a run's advice with one preset. Judgments are claimed before their calls are made
+    (evalkit/workers.py), so several processes or machines may judge one run; ``workers`` > 1 starts that many
+    local processes in all, ``helper`` marks one started by another (which has already checked the judge)."""
     from evalkit.generate import progress_bar
 
+    check_workers(workers)
     store = run if isinstance(run, Store) else Store(run, create=False)
     advice = store.advice()
     if not advice:
         raise EvalkitInputError(f"{store.display_url}: the run has no advice yet; run `evalkit generate` first")
     items = {i.id: i for i in store.items()}
     counts: Counter = Counter()
-    counts["replaced"] = check_judge(store, preset, force)
-    done = store.judgment_keys(preset.name)
-    store.set_meta(f"judge/{preset.name}", preset.model_dump(mode="json"))
+    if not helper:
+        counts["replaced"] = check_judge(store, preset, force)
+        store.set_meta(f"judge/{preset.name}", preset.model_dump(mode="json"))
     if preset.protocol == "reference":
-        absolute = {a.id: judge_reference(a, items[a.item_id], preset.reference or DEFAULT) for a in advice}
-        pairwise = [reference_pair_judgment(absolute[a.id], absolute[b.id]) for a, b in select_pairs(advice, pairs)]
-        everything = list(absolute.values()) + pairwise
-        new = [j for j in everything if j.key not in done]
-        counts["scored"] = store.put_judgments(new)
-        counts["skipped"] = len(everything) - len(new)
-        return counts
+        return _judge_reference(store, preset, advice, items, pairs, counts)
 
-    tasks = build_tasks(preset, advice, items, pairs)
-    todo = [t for t in tasks if t.judgment(preset, None, "probe").key not in done]
-    counts["skipped"] = len(tasks) - len(todo)
+    done = store.judgment_keys(preset.name)
+    all_tasks = {t.judgment(preset, None, "probe").key: t for t in build_tasks(preset, advice, items, pairs)}
+    todo = [k for k in all_tasks if k not in done]
+    if not helper:
+        counts["skipped"] = len(all_tasks) - len(todo)
+    if not todo:
+        return counts
     opts = preset.backend.model_dump()
     backend = create_backend(opts.pop("name"), **opts)
     check_grounding(preset, backend)
-    todo = ground(todo, preset, store, _inputs_dir(store))
+    tasks = dict(zip(todo, ground([all_tasks[k] for k in todo], preset, store, _inputs_dir(store)), strict=True))
     chunk = max(2 * backend.max_concurrency, int(backend.options.get("batch_size", 1)), 4)
-    with progress_bar(not show_progress) as bar:
-        task_id = bar.add_task(f"judging: {preset.name}", total=len(todo))
-        for start in range(0, len(todo), chunk):
-            batch = todo[start:start + chunk]
-            final: dict[int, object] = {}
-            pending = list(range(len(batch)))
-            for attempt in range(preset.parse_retries + 1):
-                results = run_logged(backend, [batch[i].request(preset, attempt) for i in pending], store, stage="judge",
-                                     by=preset.name)
-                retry = []
-                for i, res in zip(pending, results, strict=True):
-                    j = batch[i].judgment(preset, res.text, res.error, res.extra.get("choice_logprobs"))
-                    final[i] = j
-                    if not j.parsed and res.error is None and attempt < preset.parse_retries:
-                        retry.append(i)  # a malformed answer is asked again, up to the bound
-                pending = retry
-                if not pending:
-                    break
-            judgments = [final[i] for i in range(len(batch))]
-            store.put_judgments(judgments)
-            for j in judgments:  # a failed call is recorded (and retried next run), never counted as an answer
-                counts["scored" if j.parsed else ("failed_calls" if j.failure == "api" else "unscored")] += 1
-            bar.advance(task_id, len(batch))
-    backend.close()
+    helpers = Helpers(workers - 1, judge_run, {"run": store.target, "preset": preset, "pairs": pairs,
+                                                "show_progress": False, "lease_s": lease_s, "helper": True}) if workers > 1 else None
+    try:
+        with Worker(store, lease_s) as worker, progress_bar(not show_progress) as bar:
+            task_id = bar.add_task(f"judging: {preset.name}", total=len(todo))
+
+            def show(p) -> None:
+                left = p.pending + p.claimed_by_me + p.claimed_by_others
+                bar.update(task_id, completed=max(0, len(todo) - left),
+                           description=f"judging: {preset.name} · {p.claimed_by_others} held by other workers · {p.pending} pending")
+
+            counts["reclaimed"] += work_through(worker, scope_of("judge", preset.name, list(all_tasks)), todo, chunk,
+                                                _judge_batch(preset, backend, tasks, store, counts, worker.id),
+                                                store.judgments_made_among, show)["reclaimed"]
+    except BaseException:
+        if helpers:
+            helpers.stop()
+        raise
+    finally:
+        backend.close()
+    if helpers:
+        counts.update(helpers.collect())
     return counts
 
 

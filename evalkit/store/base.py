@@ -61,6 +61,14 @@ class StoreBase:
         return mask_url(self.url)
 
     @property
+    def target(self) -> str:
+        """The store as another process (a helper worker) opens it: the run directory, or the full database URL
+        (its password included: it stays in memory and is never logged)."""
+        if self.url.startswith("sqlite:///"):
+            return str(Path(self.url.removeprefix("sqlite:///")).parent)
+        return self.url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+    @property
     def dialect(self) -> str:
         return self.engine.dialect.name
 

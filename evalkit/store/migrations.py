@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from evalkit.store.schema import _CORE, _STUDY, _STUDY_V2, metadata
+from evalkit.store.schema import _CORE, _STUDY, _STUDY_V2, _WORK, metadata
 
 
 def _judgment_failure_column(conn) -> None:
@@ -49,6 +49,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Any], None]]] = [
     (2, "study tables: trials, participants, preferences", lambda c: metadata.create_all(c, tables=_STUDY)),
     (3, "judgments.failure: parse vs api failures", _judgment_failure_column),
     (4, "study v2: per-study participants, slot claims, events; answers by criterion", _study_v2),
+    (5, "work leases: workers claim pending advice and judgments before calling a model", lambda c: metadata.create_all(c, tables=_WORK)),
 ]
 
 

@@ -85,6 +85,12 @@ class RunRecords:
         with self.engine.connect() as conn:
             return {r.id: r.status for r in conn.execute(select(advice.c.id, advice.c.status))}
 
+    def advice_ok_among(self, ids: Sequence[str]) -> set[str]:
+        """Which of ``ids`` already have advice (a worker may have saved them and died before saying so)."""
+        with self.engine.connect() as conn:
+            return {r[0] for k in range(0, len(ids), 500) for r in conn.execute(
+                select(advice.c.id).where(advice.c.id.in_(list(ids[k:k + 500])) & (advice.c.status == "ok")))}
+
     def advice(self, *, include_failed: bool = False) -> list[Advice]:
         q = select(advice.c.body).order_by(advice.c.item_id, advice.c.system)
         if not include_failed:
@@ -134,6 +140,13 @@ class RunRecords:
             q = q.where(judgments.c.judge == judge)
         with self.engine.connect() as conn:
             return {r[0] for r in conn.execute(q)}
+
+    def judgments_made_among(self, keys: Sequence[str]) -> set[str]:
+        """Which of ``keys`` already have a judgment that is not a failed call."""
+        ok = (judgments.c.failure.is_(None)) | (judgments.c.failure != "api")
+        with self.engine.connect() as conn:
+            return {r[0] for k in range(0, len(keys), 500) for r in conn.execute(
+                select(judgments.c.key).where(judgments.c.key.in_(list(keys[k:k + 500])) & ok))}
 
     def judgments(self, judge: str | None = None) -> list[Judgment]:
         q = select(judgments.c.body).order_by(judgments.c.key)

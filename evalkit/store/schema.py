@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, Float, Integer, MetaData, String, Table, Text
+from sqlalchemy import Boolean, Column, Float, Index, Integer, MetaData, String, Table, Text
 
 metadata = MetaData()
 
@@ -168,6 +168,26 @@ study_events = Table(
     Column("at", String(40), nullable=False),
 )
 
+# Work leases (migration 5): before a worker calls a model it claims a batch of pending keys (advice ids or
+# judgment keys) of one scope with a lease; a lease that is not renewed expires and another worker takes
+# the work over. A finished key keeps its row (done_at), so no other worker of the same pass redoes it.
+work_leases = Table(
+    "work_leases",
+    metadata,
+    Column("scope", String(120), primary_key=True),
+    Column("key", String(64), primary_key=True),
+    Column("position", Integer, nullable=False),  # the order the work was listed in (claims take it in order)
+    Column("owner", String(120)),
+    Column("prev_owner", String(120)),  # whose expired lease this claim took over, if any
+    Column("claims", Integer, nullable=False, default=0),
+    Column("claimed_at", Float),
+    Column("expires_at", Float),
+    Column("done_at", Float),
+    Column("outcome", String(10)),  # ok | failed
+    Index("ix_work_leases_pending", "scope", "done_at", "position"),
+)
+
 _CORE = [schema_migrations, run_meta, songs, items, advice, judgments, llm_calls]
 _STUDY = [study_trials, participants, preferences]
 _STUDY_V2 = [study_participants, slot_claims, study_events]
+_WORK = [work_leases]
