@@ -7,6 +7,14 @@ from pydantic import BaseModel, ConfigDict, model_validator
 
 from evalkit.errors import ConfigError
 
+# Options that say only how a model is reached (where its replicas live, how many calls run at once, how long
+# to wait, what it costs), never what it answers: a system's config hash leaves them out, so workers on two
+# machines, each with its own endpoints, share one run.
+DEPLOYMENT_KEYS = frozenset({
+    "base_url", "api_key_env", "max_concurrency", "max_attempts", "timeout_s", "backoff_base_s", "backoff_max_s",
+    "retry_after_max_s", "price_per_1k_input", "price_per_1k_output", "replica_failures", "replica_cooldown_s",
+})
+
 
 class BackendConfig(BaseModel):
     model_config = ConfigDict(extra="allow")
@@ -27,4 +35,4 @@ class BackendConfig(BaseModel):
         return self
 
 
-__all__ = ["BackendConfig"]
+__all__ = ["DEPLOYMENT_KEYS", "BackendConfig"]

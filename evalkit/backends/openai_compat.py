@@ -3,6 +3,11 @@
 Retries 429, 5xx, timeouts, connection errors and malformed bodies (``should_retry``; the base class does
 the backoff, honouring Retry-After) up to ``max_attempts``; the client's own retries are off so that the
 bound is ours. Audio goes as ``input_audio`` parts; a JSON schema as ``response_format``.
+
+``base_url`` may list replicas of one model (several ``vllm serve`` processes): each call goes to the healthy
+replica with the fewest requests outstanding; a retryable failure fails over at once to another replica; a
+replica that fails ``replica_failures`` times in a row is set aside for ``replica_cooldown_s`` (doubling while
+it keeps failing) and tried again after. Every result names the replica that answered (the call log keeps it).
 """
 
 from __future__ import annotations
@@ -11,10 +16,11 @@ import base64
 import json
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from evalkit.backends.base import (
     Backend,
@@ -24,11 +30,15 @@ from evalkit.backends.base import (
     register_backend,
 )
 from evalkit.errors import ConfigError, require
+from evalkit.secrets import mask_url
 
 
 class OpenAICompatOptions(BackendOptions):
     model: str
-    base_url: str | None = Field(None, description="the endpoint; None is OpenAI itself")
+    base_url: str | list[str] | None = Field(
+        None, description="the endpoint, or a list of replicas of one model (calls go to the least busy healthy one); None is OpenAI itself")
+    replica_failures: int = Field(3, ge=1, le=100, description="failures in a row before a replica is set aside")
+    replica_cooldown_s: float = Field(30.0, gt=0, le=3600, description="how long a failing replica is set aside at first (doubles, up to 10 min)")
     api_key: str | None = Field(None, description="programmatic use only: a config file may not hold a key")
     api_key_env: str = "OPENAI_API_KEY"
     max_concurrency: int = Field(8, ge=1, le=1024)
@@ -37,6 +47,36 @@ class OpenAICompatOptions(BackendOptions):
     price_per_1k_input: float = Field(0.0, ge=0)
     price_per_1k_output: float = Field(0.0, ge=0)
     json_schema_mode: bool = Field(True, description="send the rubric's schema as response_format")
+
+    @field_validator("base_url")
+    @classmethod
+    def _replicas(cls, v: str | list[str] | None) -> str | list[str] | None:
+        urls = [v] if isinstance(v, str) else (v or [])
+        if isinstance(v, list) and not v:
+            raise ValueError("give at least one URL, or leave base_url out for OpenAI itself")
+        for url in urls:
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"{url!r} is not an http(s) URL")
+        if len(set(urls)) != len(urls):
+            raise ValueError("a replica is listed twice")
+        return v
+
+
+@dataclass(eq=False)
+class Replica:
+    """One endpoint of the model: its clients, the calls it has in flight and its recent failures."""
+
+    url: str | None
+    clients: list[Any]
+    outstanding: int = 0
+    failures: int = 0  # in a row
+    set_aside: int = 0  # times set aside in a row
+    until: float = 0.0  # set aside until (monotonic clock)
+    turn: int = 0
+
+    def client(self):
+        self.turn += 1
+        return self.clients[self.turn % len(self.clients)]
 
 
 @register_backend("openai_compat")
@@ -49,19 +89,20 @@ class OpenAICompatBackend(Backend):
     def __init__(self, model: str, **kwargs: Any) -> None:
         o = OpenAICompatOptions(model=model, **kwargs)
         super().__init__(o.model, o.max_concurrency, **o.model_dump(exclude={"model", "max_concurrency", "api_key"}))
-        base_url, api_key, api_key_env, timeout_s = o.base_url, o.api_key, o.api_key_env, o.timeout_s
+        urls = o.base_url if isinstance(o.base_url, list) else [o.base_url]
         openai = require("openai", "llm")
-        key = api_key or os.environ.get(api_key_env)
+        key = o.api_key or os.environ.get(o.api_key_env)
         if not key:
-            if base_url is None:
-                raise ConfigError(f"No API key: set {api_key_env} or pass api_key in the preset")
+            if o.base_url is None:
+                raise ConfigError(f"No API key: set {o.api_key_env} or pass api_key in the preset")
             key = "not-needed"  # local servers accept any key
         self._openai = openai
         # One client per 8 concurrent requests: httpcore scans every pooled connection for every queued
         # request, so one pool of 64 connections costs more CPU than the rest of a call (benchmarks/).
-        self._clients = [openai.AsyncOpenAI(base_url=base_url, api_key=key, max_retries=0, timeout=timeout_s)
-                         for _ in range(max(1, -(-self.max_concurrency // 8)))]
-        self._next = 0
+        per_replica = max(1, -(-self.max_concurrency // 8))
+        self.replicas = [Replica(url, [openai.AsyncOpenAI(base_url=url, api_key=key, max_retries=0, timeout=o.timeout_s)
+                                       for _ in range(per_replica)]) for url in urls]
+        self._turn = 0
         self.supports_json_schema = o.json_schema_mode
 
     def _messages(self, request: GenerationRequest) -> list[dict[str, Any]]:
@@ -99,13 +140,7 @@ class OpenAICompatBackend(Backend):
             kwargs["response_format"] = {"type": "json_schema",
                                          "json_schema": {"name": "output", "schema": request.json_schema, "strict": True}}
         t0 = time.perf_counter()
-        client = self._clients[self._next % len(self._clients)]
-        self._next += 1
-        # The client's low-level post: same auth, base URL and status-error mapping as chat.completions.create,
-        # without its typed request transforms and response models, which cost more CPU per call than
-        # everything else here (benchmarks/RESULTS.md). One attempt; the base class retries.
-        body = await client.post("/chat/completions", body=kwargs, cast_to=str)
-        resp = json.loads(body)
+        resp, replica = await self._post_to_a_replica(kwargs)
         text = resp["choices"][0]["message"]["content"]
         if not isinstance(text, str):
             raise ValueError("response has no message content")
@@ -113,11 +148,59 @@ class OpenAICompatBackend(Backend):
         tin, tout = usage.get("prompt_tokens"), usage.get("completion_tokens")
         cost = ((tin or 0) * self.options["price_per_1k_input"] + (tout or 0) * self.options["price_per_1k_output"]) / 1000
         return GenerationResult(text=text, tokens_in=tin, tokens_out=tout, latency_s=time.perf_counter() - t0,
-                                cost_usd=cost, model=resp.get("model", self.model))
+                                cost_usd=cost, model=resp.get("model", self.model),
+                                extra={"replica": mask_url(replica.url)} if len(self.replicas) > 1 else {})
+
+    async def _post_to_a_replica(self, kwargs: dict[str, Any]) -> tuple[dict[str, Any], Replica]:
+        """One attempt: the least busy healthy replica, failing over at once to each other replica on a retryable
+        failure (a bad request is not the replica's fault and is not tried elsewhere)."""
+        tried: set[int] = set()
+        while True:
+            replica = self._pick(tried)
+            tried.add(id(replica))
+            replica.outstanding += 1
+            try:
+                # The client's low-level post: same auth, base URL and status-error mapping as chat.completions.create,
+                # without its typed request transforms and response models, which cost more CPU per call than
+                # everything else here (benchmarks/RESULTS.md). One attempt; the base class retries.
+                resp = json.loads(await replica.client().post("/chat/completions", body=kwargs, cast_to=str))
+                if not isinstance(resp, dict):
+                    raise ValueError("response body is not a JSON object")
+            except Exception as exc:
+                if not self.should_retry(exc):
+                    raise
+                self._failed(replica)
+                if len(tried) >= len(self.replicas):
+                    raise
+                continue
+            finally:
+                replica.outstanding -= 1
+            replica.failures = replica.set_aside = 0
+            return resp, replica
+
+    def _pick(self, tried: set[int]) -> Replica:
+        """The healthy replica with the fewest calls outstanding (ties in turn); if every untried one is set aside,
+        the one that comes back first."""
+        now = time.monotonic()
+        untried = [r for r in self.replicas if id(r) not in tried]
+        healthy = [r for r in untried if r.until <= now]
+        if not healthy:
+            return min(untried, key=lambda r: r.until)
+        self._turn += 1
+        n = len(self.replicas)
+        return min(healthy, key=lambda r: (r.outstanding, (self.replicas.index(r) - self._turn) % n))
+
+    def _failed(self, replica: Replica) -> None:
+        replica.failures += 1
+        if len(self.replicas) > 1 and replica.failures >= self.options["replica_failures"]:
+            replica.set_aside += 1
+            replica.until = time.monotonic() + min(600.0, self.options["replica_cooldown_s"] * 2 ** (replica.set_aside - 1))
+            replica.failures = 0
 
     def close(self) -> None:
         loop = getattr(self, "_loop", None)
         if loop is not None and not loop.is_closed():
-            for client in self._clients:
-                loop.run_until_complete(client.close())
+            for replica in self.replicas:
+                for client in replica.clients:
+                    loop.run_until_complete(client.close())
         super().close()

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from evalkit.backends.config import BackendConfig
+from evalkit.backends.config import DEPLOYMENT_KEYS, BackendConfig
 from evalkit.config_io import load_yaml, validate
 from evalkit.data.reference_pool import choose_reference, reference_pool
 from evalkit.data.testset import TestSet
@@ -76,8 +76,11 @@ class SystemConfig(BaseModel):
 
     def run_hash(self, condition: Condition) -> str:
         """The hash of this system under one condition: the config that produced one advice (not how many
-        items it covers: raising max_items adds advice, it does not change the advice already made)."""
-        body = self.model_dump(mode="json", exclude={"conditions", "condition", "max_items"})
+        items it covers: raising max_items adds advice, it does not change the advice already made; nor where
+        its back end is reached or how many calls run at once, so each machine of a run may use its own endpoints)."""
+        body = self.model_dump(mode="json", exclude={"conditions", "condition", "max_items", "chunk"})
+        if body.get("backend"):
+            body["backend"] = {k: v for k, v in body["backend"].items() if k not in DEPLOYMENT_KEYS}
         return content_hash({**body, "condition": Condition(condition).value, "layout": self.effective_layout})
 
 
