@@ -45,7 +45,7 @@ def main() -> None:
     url = q.get(timeout=30)
     rows = []
     try:
-        for c in (1, 16, 64):
+        for c in (1, 16, 64, 256):
             n = max(60, 8 * c)
             rps, cpu_ms, ok = measure(url, c, n)
             bound = c / LATENCY_S

@@ -111,28 +111,38 @@ def faulty(script: Callable[[dict, int], Reply], rate: float, seed: int = 0, tim
 
 def serve_fixed_latency(port_q, stop, latency_s: float, text: str) -> None:
     """A minimal asyncio HTTP/1.1 endpoint (keep-alive) that answers every chat completion with ``text``
-    after ``latency_s``; put its base URL on ``port_q`` and serve until ``stop`` is set. Much lighter than
-    the thread-per-connection server, so benchmarks at high concurrency measure the client, not this."""
+    after ``latency_s``; put its base URL on ``port_q`` and serve until ``stop`` is set. A protocol with a timer
+    per request, not a coroutine per connection, so that at high concurrency the benchmark measures the
+    client, not this server (which shares the machine's two cores with it)."""
     import asyncio
 
     body = completion(text)
-    head = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n" % len(body)
+    response = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n" % len(body) + body
 
-    async def handle(reader, writer):
-        try:
+    class Endpoint(asyncio.Protocol):
+        def connection_made(self, transport):
+            self.transport, self.buf = transport, b""
+
+        def data_received(self, data):
+            self.buf += data
             while True:
-                headers = await reader.readuntil(b"\r\n\r\n")
-                length = next((int(line.split(b":")[1]) for line in headers.split(b"\r\n")
-                               if line.lower().startswith(b"content-length:")), 0)
-                await reader.readexactly(length)
-                await asyncio.sleep(latency_s)
-                writer.write(head + body)
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            writer.close()
+                end = self.buf.find(b"\r\n\r\n")
+                if end < 0:
+                    return
+                head = self.buf[:end].lower()
+                at = head.find(b"content-length:")
+                length = int(head[at + 15:].split(b"\r\n", 1)[0]) if at >= 0 else 0
+                if len(self.buf) < end + 4 + length:
+                    return
+                self.buf = self.buf[end + 4 + length:]
+                asyncio.get_running_loop().call_later(latency_s, self._answer)
+
+        def _answer(self):
+            if not self.transport.is_closing():
+                self.transport.write(response)
 
     async def main():
-        server = await asyncio.start_server(handle, "127.0.0.1", 0, backlog=512)
+        server = await asyncio.get_running_loop().create_server(Endpoint, "127.0.0.1", 0, backlog=1024)
         port_q.put(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1")
         while not stop.is_set():
             await asyncio.sleep(0.1)

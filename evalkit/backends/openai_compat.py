@@ -1,8 +1,7 @@
-"""Any OpenAI-compatible endpoint (OpenAI, `vllm serve`, llama.cpp server…) through the official async client.
+"""Any OpenAI-compatible endpoint (OpenAI, `vllm serve`, llama.cpp server…): POST /chat/completions over aiohttp.
 
-Retries 429, 5xx, timeouts, connection errors and malformed bodies (``should_retry``; the base class does
-the backoff, honouring Retry-After) up to ``max_attempts``; the client's own retries are off so that the
-bound is ours. Audio goes as ``input_audio`` parts; a JSON schema as ``response_format``.
+Retries 429, 408, 409, 5xx, timeouts, connection errors and malformed bodies (``should_retry``; the base class
+does the backoff, honouring Retry-After) up to ``max_attempts``. Audio goes as ``input_audio`` parts; a JSON schema as ``response_format``.
 
 ``base_url`` may list replicas of one model (several ``vllm serve`` processes): each call goes to the healthy
 replica with the fewest requests outstanding; a retryable failure fails over at once to another replica; a
@@ -12,12 +11,14 @@ it keeps failing) and tried again after. Every result names the replica that ans
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from pydantic import Field, field_validator
@@ -62,25 +63,47 @@ class OpenAICompatOptions(BackendOptions):
         return v
 
 
+OPENAI_BASE_URL = "https://api.openai.com/v1"
+
+
+class APIStatusError(Exception):
+    """A non-2xx answer; ``status_code`` decides whether it is retried, ``response.headers`` carries Retry-After."""
+
+    def __init__(self, status: int, headers: Any, body: str) -> None:
+        super().__init__(f"status {status}: {body[:200]}")
+        self.status_code = status
+        self.response = SimpleNamespace(headers=headers)
+
+
+# Named as OpenAI's own client names them, so an error in the call log reads the same as it always has.
+_STATUS_ERRORS = {code: type(name, (APIStatusError,), {}) for code, name in (
+    (400, "BadRequestError"), (401, "AuthenticationError"), (403, "PermissionDeniedError"), (404, "NotFoundError"),
+    (409, "ConflictError"), (422, "UnprocessableEntityError"), (429, "RateLimitError"))}
+_SERVER_ERROR = type("InternalServerError", (APIStatusError,), {})
+
+
+def status_error(status: int, headers: Any, body: str) -> APIStatusError:
+    cls = _STATUS_ERRORS.get(status) or (_SERVER_ERROR if status >= 500 else APIStatusError)
+    return cls(status, headers, body)
+
+
 @dataclass(eq=False)
 class Replica:
-    """One endpoint of the model: its clients, the calls it has in flight and its recent failures."""
+    """One endpoint of the model: the calls it has in flight and its recent failures."""
 
-    url: str | None
-    clients: list[Any]
+    url: str
     outstanding: int = 0
     failures: int = 0  # in a row
     set_aside: int = 0  # times set aside in a row
     until: float = 0.0  # set aside until (monotonic clock)
-    turn: int = 0
-
-    def client(self):
-        self.turn += 1
-        return self.clients[self.turn % len(self.clients)]
 
 
 @register_backend("openai_compat")
 class OpenAICompatBackend(Backend):
+    """One aiohttp session per event loop, shared by the replicas: the official client's typed request and
+    response layers cost about 1.4 ms of CPU per call, which caps one process near 700 calls/s; a plain POST of
+    the same JSON costs about 0.3 ms (benchmarks/RESULTS.md)."""
+
     name = "openai_compat"
     supports_audio = True
     supports_json_schema = True
@@ -89,19 +112,18 @@ class OpenAICompatBackend(Backend):
     def __init__(self, model: str, **kwargs: Any) -> None:
         o = OpenAICompatOptions(model=model, **kwargs)
         super().__init__(o.model, o.max_concurrency, **o.model_dump(exclude={"model", "max_concurrency", "api_key"}))
-        urls = o.base_url if isinstance(o.base_url, list) else [o.base_url]
-        openai = require("openai", "llm")
+        urls = o.base_url if isinstance(o.base_url, list) else [o.base_url or OPENAI_BASE_URL]
+        self._aiohttp = require("aiohttp", "llm")
         key = o.api_key or os.environ.get(o.api_key_env)
         if not key:
             if o.base_url is None:
                 raise ConfigError(f"No API key: set {o.api_key_env} or pass api_key in the preset")
             key = "not-needed"  # local servers accept any key
-        self._openai = openai
-        # One client per 8 concurrent requests: httpcore scans every pooled connection for every queued
-        # request, so one pool of 64 connections costs more CPU than the rest of a call (benchmarks/).
-        per_replica = max(1, -(-self.max_concurrency // 8))
-        self.replicas = [Replica(url, [openai.AsyncOpenAI(base_url=url, api_key=key, max_retries=0, timeout=o.timeout_s)
-                                       for _ in range(per_replica)]) for url in urls]
+        self._headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+        self._timeout = self._aiohttp.ClientTimeout(total=o.timeout_s)
+        self.replicas = [Replica(url.rstrip("/")) for url in urls]
+        self._session = None
+        self._session_loop = None
         self._turn = 0
         self.supports_json_schema = o.json_schema_mode
 
@@ -123,13 +145,28 @@ class OpenAICompatBackend(Backend):
         return out
 
     def should_retry(self, exc: Exception) -> bool:
-        o = self._openai
-        if isinstance(exc, o.RateLimitError | o.APITimeoutError | o.APIConnectionError | o.APIResponseValidationError):
+        if isinstance(exc, APIStatusError):
+            return exc.status_code >= 500 or exc.status_code in (408, 409, 429)
+        if isinstance(exc, self._aiohttp.ClientError | asyncio.TimeoutError | ConnectionError):
             return True
-        if isinstance(exc, o.APIStatusError):
-            return exc.status_code >= 500 or exc.status_code in (408, 409)
         # A 200 whose body is not the expected JSON (truncated, malformed) surfaces as a decode error.
-        return isinstance(exc, ValueError | KeyError | TypeError | AttributeError)
+        return isinstance(exc, ValueError | KeyError | TypeError | AttributeError | IndexError)
+
+    async def generate(self, requests, on_result=None):
+        """The base class's batch, with an HTTP session for this event loop: kept for the back end's own loop
+        (``generate_sync``), closed at the end of a batch run on someone else's loop."""
+        loop = asyncio.get_running_loop()
+        if self._session_loop is not loop:
+            self._session = self._aiohttp.ClientSession(
+                connector=self._aiohttp.TCPConnector(limit=self.max_concurrency * len(self.replicas), limit_per_host=0),
+                timeout=self._timeout, headers=self._headers)
+            self._session_loop = loop
+        try:
+            return await super().generate(requests, on_result=on_result)
+        finally:
+            if loop is not getattr(self, "_loop", None):
+                await self._session.close()
+                self._session = self._session_loop = None
 
     async def _generate_one(self, request: GenerationRequest) -> GenerationResult:
         kwargs: dict[str, Any] = {"model": self.model, "messages": self._messages(request),
@@ -140,18 +177,31 @@ class OpenAICompatBackend(Backend):
             kwargs["response_format"] = {"type": "json_schema",
                                          "json_schema": {"name": "output", "schema": request.json_schema, "strict": True}}
         t0 = time.perf_counter()
-        resp, replica = await self._post_to_a_replica(kwargs)
-        text = resp["choices"][0]["message"]["content"]
+        resp, replica = await self._post_to_a_replica(json.dumps(kwargs))
+        choice = resp["choices"][0]
+        text = choice["message"]["content"]
         if not isinstance(text, str):
             raise ValueError("response has no message content")
         usage = resp.get("usage") or {}
         tin, tout = usage.get("prompt_tokens"), usage.get("completion_tokens")
         cost = ((tin or 0) * self.options["price_per_1k_input"] + (tout or 0) * self.options["price_per_1k_output"]) / 1000
+        extra = {"replica": mask_url(replica.url)} if len(self.replicas) > 1 else {}
+        if choice.get("finish_reason"):
+            extra["finish_reason"] = choice["finish_reason"]
         return GenerationResult(text=text, tokens_in=tin, tokens_out=tout, latency_s=time.perf_counter() - t0,
-                                cost_usd=cost, model=resp.get("model", self.model),
-                                extra={"replica": mask_url(replica.url)} if len(self.replicas) > 1 else {})
+                                cost_usd=cost, model=resp.get("model", self.model), extra=extra)
 
-    async def _post_to_a_replica(self, kwargs: dict[str, Any]) -> tuple[dict[str, Any], Replica]:
+    async def _post(self, replica: Replica, body: str) -> dict[str, Any]:
+        async with self._session.post(f"{replica.url}/chat/completions", data=body) as r:
+            raw = await r.read()
+            if r.status >= 300:
+                raise status_error(r.status, r.headers, raw.decode("utf-8", "replace"))
+        resp = json.loads(raw)
+        if not isinstance(resp, dict):
+            raise ValueError("response body is not a JSON object")
+        return resp
+
+    async def _post_to_a_replica(self, body: str) -> tuple[dict[str, Any], Replica]:
         """One attempt: the least busy healthy replica, failing over at once to each other replica on a retryable
         failure (a bad request is not the replica's fault and is not tried elsewhere)."""
         tried: set[int] = set()
@@ -160,12 +210,7 @@ class OpenAICompatBackend(Backend):
             tried.add(id(replica))
             replica.outstanding += 1
             try:
-                # The client's low-level post: same auth, base URL and status-error mapping as chat.completions.create,
-                # without its typed request transforms and response models, which cost more CPU per call than
-                # everything else here (benchmarks/RESULTS.md). One attempt; the base class retries.
-                resp = json.loads(await replica.client().post("/chat/completions", body=kwargs, cast_to=str))
-                if not isinstance(resp, dict):
-                    raise ValueError("response body is not a JSON object")
+                resp = await self._post(replica, body)
             except Exception as exc:
                 if not self.should_retry(exc):
                     raise
@@ -199,8 +244,7 @@ class OpenAICompatBackend(Backend):
 
     def close(self) -> None:
         loop = getattr(self, "_loop", None)
-        if loop is not None and not loop.is_closed():
-            for replica in self.replicas:
-                for client in replica.clients:
-                    loop.run_until_complete(client.close())
+        if self._session is not None and loop is not None and not loop.is_closed() and self._session_loop is loop:
+            loop.run_until_complete(self._session.close())
+            self._session = self._session_loop = None
         super().close()
