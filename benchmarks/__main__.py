@@ -36,7 +36,7 @@ was lent to the sessions that ran this table. Run `python -m benchmarks --gpu` o
 
 
 def main() -> None:
-    runs = [["benchmarks.features"], ["benchmarks.runner_throughput"], ["benchmarks.judge_throughput"], ["benchmarks.bt_bootstrap"],
+    runs = [["benchmarks.features"], ["benchmarks.runner_throughput"], ["benchmarks.workers_scaling"], ["benchmarks.judge_throughput"], ["benchmarks.bt_bootstrap"],
             ["benchmarks.study_load"], ["benchmarks.study_browser"], ["benchmarks.demo_time"]]
     if os.environ.get("EVALKIT_TEST_PG_URL"):
         runs.append(["benchmarks.study_load", "--processes", "2", "--store-url", os.environ["EVALKIT_TEST_PG_URL"]])

@@ -1,5 +1,5 @@
 """Requests/s and client CPU per request of the OpenAI-compatible back end against a local endpoint
-with a fixed 200 ms latency, at concurrency 1/16/64, against the bound c / latency.
+with a fixed 200 ms latency, at concurrency 1/16/64/256, against the bound c / latency.
 
 The endpoint (tests/fake_openai.py) runs in its own process so the CPU time measured is the client's.
 
@@ -50,7 +50,7 @@ def main() -> None:
             rps, cpu_ms, ok = measure(url, c, n)
             bound = c / LATENCY_S
             rows.append(f"| OpenAI back end, 200 ms endpoint, concurrency {c} ({n} requests, {ok} ok) | bound {bound:.0f} req/s | "
-                        f"{rps:.1f} req/s = {rps / bound:.0%} of bound; {cpu_ms:.2f} ms CPU/request | targets ≥ 90%, ≤ 2 ms |")
+                        f"{rps:.1f} req/s = {rps / bound:.0%} of bound; {cpu_ms:.2f} ms CPU/request | targets ≥ {85 if c > 64 else 90}%, ≤ 2 ms |")
             print(rows[-1], flush=True)
     finally:
         stop.set()

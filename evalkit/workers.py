@@ -112,7 +112,8 @@ def work_through(worker: Worker, scope: str, todo: Sequence[str], batch: int, pr
             on_progress(store.scope_progress(scope, worker.id))
 
 
-def _helper_main(target: Callable[..., Counter], kwargs: dict[str, Any], results) -> None:
+def _helper_main(index: int, target: Callable[..., Counter], kwargs: dict[str, Any], results) -> None:
+    os.environ["EVALKIT_WORKER_INDEX"] = str(index)  # which of the local workers this is (a back end may pin a GPU by it)
     try:
         results.put(("ok", dict(target(**kwargs))))
     except Exception as exc:  # noqa: BLE001 - reported to the parent, which exits with it
@@ -126,7 +127,8 @@ class Helpers:
     def __init__(self, n: int, target: Callable[..., Counter], kwargs: dict[str, Any]) -> None:
         ctx = mp.get_context("spawn")
         self.results = ctx.Queue()
-        self.procs = [ctx.Process(target=_helper_main, args=(target, kwargs, self.results), daemon=True) for _ in range(n)]
+        self.procs = [ctx.Process(target=_helper_main, args=(k + 1, target, kwargs, self.results), daemon=True)
+                      for k in range(n)]
         for p in self.procs:
             p.start()
 

@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -146,3 +147,31 @@ def test_progress_counts_the_whole_run_not_one_worker(small_testset, tmp_path):
     assert any(p.claimed_by_others == 2 for p in seen)  # it waited while the other worker held its batch
     final = seen[-1]
     assert (final.done, final.pending, final.claimed_by_others) == (6, 0, 0)
+
+
+def test_local_workers_are_numbered_so_a_gpu_back_end_can_pin_one_gpu_each(monkeypatch):
+    """`--workers 4` with vLLM's ``gpus_per_worker: 2``: worker k sees GPUs 2k and 2k+1 (the process the user
+    started is worker 0); the option is deployment, not part of the system's identity."""
+    from evalkit.backends.config import DEPLOYMENT_KEYS
+    from evalkit.backends.vllm_backend import VLLMOptions, worker_devices
+
+    seen = []
+    for k in range(4):
+        monkeypatch.setenv("EVALKIT_WORKER_INDEX", str(k))
+        seen.append(worker_devices(2))
+    assert seen == ["0,1", "2,3", "4,5", "6,7"]
+    assert VLLMOptions(model="m", data_parallel_size=2, gpus_per_worker=1).data_parallel_size == 2
+    assert {"data_parallel_size", "gpus_per_worker", "base_url"} <= DEPLOYMENT_KEYS
+
+
+def test_helper_processes_know_their_index(tmp_path):
+    from evalkit.workers import Helpers
+
+    helpers = Helpers(3, _report_index, {"path": str(tmp_path)})
+    helpers.collect()
+    assert sorted(p.read_text() for p in tmp_path.iterdir()) == ["1", "2", "3"]
+
+
+def _report_index(path: str) -> Counter:
+    (Path(path) / str(os.getpid())).write_text(os.environ["EVALKIT_WORKER_INDEX"])
+    return Counter(ok=1)

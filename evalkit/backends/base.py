@@ -166,20 +166,24 @@ class Backend:
 
     async def generate(self, requests: Sequence[GenerationRequest], on_result: OnResult | None = None) -> list[GenerationResult]:
         """Run a batch with at most ``max_concurrency`` in flight; results keep the request order.
-        ``on_result(index, result)`` is called as each call completes (the call log writes it at once)."""
-        sem = asyncio.Semaphore(self.max_concurrency)
+        ``on_result(index, result)`` is called as each call completes (the call log writes it at once).
+        ``max_concurrency`` lanes each take the next request when their last one is done: no task per request
+        waiting on a semaphore, which at high concurrency costs the event loop more than the calls do."""
+        results: list[GenerationResult | None] = [None] * len(requests)
+        queue = iter(enumerate(requests))
 
-        async def one(k: int, r: GenerationRequest) -> GenerationResult:
-            async with sem:
+        async def lane() -> None:
+            for k, r in queue:
                 t = time.perf_counter()
                 res = await self._with_retries(r)  # a failure is a result, never a crash of the batch
                 if res.latency_s is None:
                     res.latency_s = time.perf_counter() - t
+                results[k] = res
                 if on_result is not None:
                     on_result(k, res)
-                return res
 
-        return list(await asyncio.gather(*(one(k, r) for k, r in enumerate(requests))))
+        await asyncio.gather(*(lane() for _ in range(min(self.max_concurrency, len(requests)))))
+        return results  # type: ignore[return-value]
 
     def generate_sync(self, requests: Sequence[GenerationRequest], on_result: OnResult | None = None) -> list[GenerationResult]:
         """Run ``generate`` on this back end's own event loop, kept for its lifetime: HTTP clients bind

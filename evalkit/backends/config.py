@@ -13,6 +13,7 @@ from evalkit.errors import ConfigError
 DEPLOYMENT_KEYS = frozenset({
     "base_url", "api_key_env", "max_concurrency", "max_attempts", "timeout_s", "backoff_base_s", "backoff_max_s",
     "retry_after_max_s", "price_per_1k_input", "price_per_1k_output", "replica_failures", "replica_cooldown_s",
+    "data_parallel_size", "gpus_per_worker",
 })
 
 

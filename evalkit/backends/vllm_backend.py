@@ -8,6 +8,7 @@ recorded in ``config()`` so the log can rebuild the run.
 from __future__ import annotations
 
 import asyncio
+import os
 from typing import Any
 
 from pydantic import Field
@@ -23,6 +24,13 @@ from evalkit.backends.base import (
 )
 from evalkit.errors import require
 
+
+def worker_devices(per_worker: int) -> str:
+    """The GPUs of this worker process (``EVALKIT_WORKER_INDEX``, 0 for the process a user started)."""
+    k = int(os.environ.get("EVALKIT_WORKER_INDEX", "0"))
+    return ",".join(str(k * per_worker + d) for d in range(per_worker))
+
+
 AUDIO_PLACEHOLDER = "<|audio_bos|><|AUDIO|><|audio_eos|>"  # Qwen2-Audio's; set audio_placeholder for other audio LMs
 
 
@@ -32,6 +40,10 @@ class VLLMOptions(BackendOptions):
     max_model_len: int | None = Field(None, ge=16)
     gpu_memory_utilization: float = Field(0.9, gt=0, le=1)
     max_num_seqs: int = Field(256, ge=1)
+    data_parallel_size: int = Field(1, ge=1, le=64, description="vLLM's own data parallelism (engine replicas), where the "
+                                                                "installed vLLM supports it offline")
+    gpus_per_worker: int | None = Field(None, ge=1, le=64, description="with `--workers N`: pin worker k to GPUs "
+                                                                       "k·n … k·n+n−1 (CUDA_VISIBLE_DEVICES), one engine each")
     audio: bool = False
     dtype: str = "auto"
     audio_placeholder: str = AUDIO_PLACEHOLDER
@@ -49,13 +61,17 @@ class VLLMBackend(Backend):
         o = VLLMOptions(model=model, **kwargs)
         super().__init__(o.model, o.max_num_seqs, tensor_parallel_size=o.tensor_parallel_size, max_model_len=o.max_model_len,
                          gpu_memory_utilization=o.gpu_memory_utilization, max_num_seqs=o.max_num_seqs, audio=o.audio,
-                         dtype=o.dtype, enable_prefix_caching=True)
+                         dtype=o.dtype, enable_prefix_caching=True,
+                         data_parallel_size=o.data_parallel_size if o.data_parallel_size > 1 else None)
+        self.gpus_per_worker = o.gpus_per_worker
         self.supports_audio = o.audio
         self.audio_placeholder = o.audio_placeholder
         self._llm = None
 
     def _ensure(self):
         if self._llm is None:
+            if self.gpus_per_worker:
+                os.environ["CUDA_VISIBLE_DEVICES"] = worker_devices(self.gpus_per_worker)
             vllm = require("vllm", "gpu")
             kw = {k: v for k, v in self.options.items() if k not in ("audio",) and v is not None}
             if self.options["audio"]:
