@@ -44,7 +44,7 @@ _DOWN = r"lower\w*|cut\w*|drop\w*|tuck\w*|mut(?:e|ed|ing)\b|nudg\w* (?:\w+ ){0,4
         r"pull\w* (?:\w+ ){0,4}?(?:down|back)|bring(?:ing)? (?:\w+ ){0,4}?down|turn\w* (?:\w+ ){0,4}?down|attenuat\w*|quieter|reduc\w*|decreas\w*|tame\w*|back off|dial\w* (?:\w+ ){0,3}?back|too loud|too hot|too much|too high|sits? too high|overpower\w*|overwhelm\w*|dominat\w*|drown\w* (?:out )?(?:the|a|an|everything|all)\b|piercing|blaring|sticks? out|jumps? out|fighting|less\b|down\b|" \
         r"too (?:forward|(?:far )?(?:up ?front|in front))|in (?:the )?foreground|upfront|up front|\w+-heavy\b|too heavy|" \
         r"over (?:the rest|everything|the (?:mix|band|instruments?|music|track|others))|above (?:the (?:mix|rest|band|instruments?|others)|everything)|" \
-        r"stands? (?:\w+ ){0,2}?(?:out|above)|stood out|standing out|stands? (?:\w+ ){0,2}?too much|hover\w*|overshadow\w*|on top\b|predominant|" \
+        r"stands? (?:\w+ ){0,2}?(?:out|above)|stood out|standing out|stands? (?:\w+ ){0,2}?too much|hover\w*|overshadow\w*|predominant|" \
         r"(?:a )?lots? of\b|a lot\b(?! more)|many\b|much\b(?! (?:more|better|less|worse|of a|as|too))|so loud\w*|loudly|excess\w*|overly\b|" \
         r"(?:is|are|sounds?|sits?|seems?|feels?) (?:\w+ )?(?:much |way |a bit |a little |slightly |far )?(?:louder|more)(?= than\b| (?:upfront|up front|present|prominent|forward|in front))"
 _UP_RE, _DOWN_RE = re.compile(rf"\b(?:{_UP})"), re.compile(rf"\b(?:{_DOWN})")

@@ -5,16 +5,18 @@ Notation, per item: S its stems; t_s the true correction of stem s (dB); g_s the
 amount; a stem the advice does not move, 0). In the **relative** frame (the default) both are taken
 relative to their common level shift, the median over stems (the level most stems move by):
 t~_s = t_s - median(t), g~_s = g_s - median(g), so "lower drums, bass and other 4 dB" reads as "vocals up
-4 dB", which is what it does to the balance. In the **absolute** frame t~ = t and g~ = g.
+4 dB", which is what it does to the balance. In the **absolute** frame t~ = t and g~ = g. A
+move smaller than the audible minimum (``min_move_db``, default 1 dB) counts as no move: g_s = 0.
 
 - disturbed stems D = {s : |t~_s| >= 0.5 dB}; moved stems M = {s : |g~_s| > 0.01 dB};
 - direction_accuracy = |{s in D ∩ M : sign g~_s = sign t~_s}| / |D| (with D empty: 1 if M is empty, else 0);
 - missed_stems = |D minus M|; wrong_claims = |{s in M : s not in D, or sign g~_s != sign t~_s}|;
 - db_error = mean over stems given a number of |g~_s - t~_s|;
 - balance_error_before_db = RMS_s(t~_s - c), balance_error_after_db = RMS_s(t~_s - g~_s - c'), where c, c'
-  are the means of what is inside (relative frame: a shift of every stem is level, not balance) or 0
-  (absolute frame); balance_improvement_db = before - after (the judgment's score);
-- specificity = number of claims that give a number.
+  are the medians of what is inside (relative frame: the same centring as t~ and g~, so a shift of every stem
+  is level, not balance) or 0 (absolute frame); balance_improvement_db = before - after (the judgment's score);
+- specificity = number of quantified, non-zero claims the reader did not flag (hedged, contradictory, ambiguous);
+  moving every stem by the same amount is level, and scores 0.
 """
 
 from __future__ import annotations
@@ -39,10 +41,11 @@ class ReferenceOptions(BaseModel):
     frame: Literal["relative", "absolute"] = "relative"
     nominal_db: float = Field(default=3.0, gt=0, le=12, description="dB assumed for a direction with no number")
     slight_db: float = Field(default=1.5, gt=0, le=12, description="dB assumed for 'slightly', 'a touch' … with no number")
+    min_move_db: float = Field(default=1.0, ge=0, le=6, description="a move smaller than this is inaudible and counts as no move")
 
     @property
     def version(self) -> str:
-        return content_hash({"judge": "reference", "version": 2, "parser": PARSER_VERSION, **self.model_dump()})
+        return content_hash({"judge": "reference", "version": 3, "parser": PARSER_VERSION, **self.model_dump()})
 
 
 DEFAULT = ReferenceOptions()
@@ -54,9 +57,14 @@ def _frame(v: dict[str, float], opts: ReferenceOptions) -> dict[str, float]:
     return {s: x - shift for s, x in v.items()}
 
 
+def audible(gains: dict[str, float], opts: ReferenceOptions = DEFAULT) -> dict[str, float]:
+    """The advice's gains with moves below the audible minimum set to no move."""
+    return {s: (g if abs(g) >= opts.min_move_db else 0.0) for s, g in gains.items()}
+
+
 def framed(item: Item, gains: dict[str, float], opts: ReferenceOptions = DEFAULT) -> tuple[dict[str, float], dict[str, float]]:
-    """(t~, g~): the truth and the advice's gains over the item's stems, in the options' frame."""
-    stems = list(item.correction_db)
+    """(t~, g~): the truth and the advice's audible gains over the item's stems, in the options' frame."""
+    stems, gains = list(item.correction_db), audible(gains, opts)
     return (_frame({s: float(item.correction_db[s]) for s in stems}, opts),
             _frame({s: float(gains.get(s, 0.0)) for s in stems}, opts))
 
@@ -65,25 +73,28 @@ def definitions(opts: ReferenceOptions = DEFAULT) -> list[tuple[str, str]]:
     """Each metric with its formula, for the report (the module docstring in table form, with the settings)."""
     shift = "median over stems (the level most stems move by)" if opts.frame == "relative" else "0 (absolute frame)"
     return [
-        ("settings", f"frame = {opts.frame}; a direction with no number = {opts.nominal_db:g} dB, 'slightly' = {opts.slight_db:g} dB"),
+        ("settings", f"frame = {opts.frame}; a direction with no number = {opts.nominal_db:g} dB, 'slightly' = {opts.slight_db:g} dB; "
+                     f"a move under {opts.min_move_db:g} dB = no move"),
         ("t~, g~", f"true correction and advised gain per stem, minus their common level shift: {shift}"),
         ("direction_accuracy", f"share of disturbed stems (|t~| >= {DISTURBED_DB} dB) moved (|g~| > {MOVED_DB} dB) in the sign of t~; "
                                "with none disturbed, 1 if nothing moved"),
         ("missed_stems", "disturbed stems not moved"),
         ("wrong_claims", "moved stems that were not disturbed or moved against the sign of t~"),
         ("db_error", "mean |g~ − t~| over stems the advice gives a number for"),
-        ("balance_improvement_db", "RMS(t~ − c) − RMS(t~ − g~ − c'), c and c' the means of what is inside "
-                                   + ("(a shift of every stem is level, not balance)" if opts.frame == "relative" else "set to 0 (absolute)")),
-        ("specificity", "claims that give a number"),
+        ("balance_improvement_db", "RMS(t~ − c) − RMS(t~ − g~ − c'), c and c' the medians of what is inside "
+                                   + ("(the same centring as t~ and g~: a shift of every stem is level, not balance)" if opts.frame == "relative"
+                                      else "set to 0 (absolute)")),
+        ("specificity", "claims that give a non-zero number and were not flagged (hedged, contradictory, ambiguous); "
+                        "one shift of every stem is level and scores 0"),
     ]
 
 
 def balance_error(residual: dict[str, float], frame: str = "relative") -> float:
-    """RMS over stems of a residual, after removing its mean in the relative frame."""
+    """RMS over stems of a residual, after removing its median in the relative frame (the centring of t~ and g~)."""
     v = np.array(list(residual.values()), dtype=float)
     if not v.size:
         return 0.0
-    return float(np.sqrt(np.mean((v - (v.mean() if frame == "relative" else 0.0)) ** 2)))
+    return float(np.sqrt(np.mean((v - (np.median(v) if frame == "relative" else 0.0)) ** 2)))
 
 
 def reference_metrics(parsed: ParsedAdvice, item: Item, opts: ReferenceOptions = DEFAULT) -> dict[str, float]:
@@ -94,7 +105,7 @@ def reference_metrics(parsed: ParsedAdvice, item: Item, opts: ReferenceOptions =
     moved = {s for s in stems if abs(g[s]) > MOVED_DB}
     right = sum(1 for s in disturbed & moved if np.sign(g[s]) == np.sign(t[s]))
     wrong = sum(1 for s in moved if s not in disturbed or np.sign(g[s]) != np.sign(t[s]))
-    numeric = [abs(g[c.stem] - t[c.stem]) for c in parsed.claims if c.db is not None and c.stem in t]
+    numeric = [abs(g[c.stem] - t[c.stem]) for c in parsed.claims if c.db and c.stem in t]
     before = balance_error(t, opts.frame)
     after = balance_error({s: t[s] - g[s] for s in stems}, opts.frame)
     return {
@@ -104,6 +115,7 @@ def reference_metrics(parsed: ParsedAdvice, item: Item, opts: ReferenceOptions =
         "wrong_claims": float(wrong),
         "specificity": float(parsed.specificity),
         "n_claims": float(len(parsed.claims)),
+        "n_flagged": float(len(parsed.flagged)),
         "balance_error_before_db": before,
         "balance_error_after_db": after,
         "balance_improvement_db": before - after,
@@ -113,9 +125,9 @@ def reference_metrics(parsed: ParsedAdvice, item: Item, opts: ReferenceOptions =
 def judge_reference(advice: Advice, item: Item, opts: ReferenceOptions = DEFAULT) -> Judgment:
     parsed = parse_advice(advice.text)
     m = reference_metrics(parsed, item, opts)
-    gains = parsed.gains(opts.nominal_db, opts.slight_db)
+    gains = audible(parsed.gains(opts.nominal_db, opts.slight_db), opts)
     return Judgment(advice_id=advice.id, judge=REFERENCE_JUDGE, rubric=REFERENCE_RUBRIC, rubric_hash=opts.version,
-                    protocol="reference", score=m["balance_improvement_db"], metrics={**m, "claims": parsed.as_dict()["claims"], "gains_db": gains},
+                    protocol="reference", score=m["balance_improvement_db"], metrics={**m, "claims": parsed.as_dict()["claims"], "flagged": parsed.as_dict()["flagged"], "gains_db": gains},
                     rationale=f"{len(parsed.claims)} claim(s); balance error {m['balance_error_before_db']:.2f} -> "
                               f"{m['balance_error_after_db']:.2f} dB ({opts.frame})", judge_config_hash=opts.version)
 
@@ -135,5 +147,5 @@ def reference_pair_judgment(j_a: Judgment, j_b: Judgment) -> Judgment:
                     metrics={"margin_db": j_a.score - j_b.score}, judge_config_hash=j_a.judge_config_hash)
 
 
-__all__ = ["DEFAULT", "REFERENCE_JUDGE", "ReferenceOptions", "balance_error", "definitions", "framed", "judge_reference", "reference_metrics",
+__all__ = ["DEFAULT", "REFERENCE_JUDGE", "ReferenceOptions", "audible", "balance_error", "definitions", "framed", "judge_reference", "reference_metrics",
            "reference_pair_judgment", "reference_verdict"]

@@ -20,9 +20,8 @@ def test_metrics_by_hand():
     # disturbed: bass (+6), vocals (-3); bass right, vocals missed, drums is a wrong claim
     assert m["direction_accuracy"] == 0.5 and m["missed_stems"] == 1 and m["wrong_claims"] == 1
     assert m["db_error"] == pytest.approx((abs(4 - 6) + abs(-2 - 0)) / 2)
-    # balance error: residual after gains = (drums +2, bass +2, other 0, vocals -3), demeaned RMS
-    r = np.array([2.0, 2.0, 0.0, -3.0])
-    assert m["balance_error_after_db"] == pytest.approx(np.sqrt(np.mean((r - r.mean()) ** 2)))
+    # balance error: residual after gains = (drums +2, bass +2, other 0, vocals -3), minus its median (1): (1, 1, -1, -4)
+    assert m["balance_error_after_db"] == pytest.approx(np.sqrt((1 + 1 + 1 + 16) / 4))
     assert m["balance_error_before_db"] == pytest.approx(balance_error(ITEM.correction_db))
 
 
@@ -73,9 +72,9 @@ def test_one_frame_for_every_metric_relative_by_default_absolute_on_request():
     parsed = parse_advice("Lower the drums, the bass and the other stem by 4 dB.")
     assert parsed.gains() == {"drums": -4.0, "bass": -4.0, "other": -4.0}
     rel = reference_metrics(parsed, VOCALS_UP)
-    # by hand: t~ = (0, 0, 0, 4), g~ = g - median(g) = (0, 0, 0, 4); before = RMS of t demeaned = sqrt((1+1+1+9)/4)
+    # by hand: t~ = (0, 0, 0, 4), g~ = g - median(g) = (0, 0, 0, 4); before = RMS of t~ minus its median (0) = 2
     assert rel["direction_accuracy"] == 1 and rel["wrong_claims"] == 0 and rel["missed_stems"] == 0
-    assert rel["balance_error_before_db"] == pytest.approx(np.sqrt(3)) and rel["balance_error_after_db"] == pytest.approx(0)
+    assert rel["balance_error_before_db"] == pytest.approx(2) and rel["balance_error_after_db"] == pytest.approx(0)
     absolute = reference_metrics(parsed, VOCALS_UP, ReferenceOptions(frame="absolute"))
     # by hand: D = {vocals}, M = {drums, bass, other}: nothing right, three wrong, one missed;
     # before = RMS(0, 0, 0, 4) = 2, after = RMS(4, 4, 4, 4) = 4
@@ -87,8 +86,8 @@ def test_the_assumed_amount_of_an_unquantified_claim_is_a_setting():
     item = Item(id="b", song_id="s", split="test", offsets_db={"drums": 0, "bass": -6, "other": 0, "vocals": 0},
                 correction_db={"drums": 0.0, "bass": 6.0, "other": 0.0, "vocals": 0.0})
     parsed = parse_advice("Raise the bass.")
-    # nominal 3 dB: residual (0, 3, 0, 0), demeaned (-0.75, 2.25, -0.75, -0.75): RMS sqrt(6.75 / 4)
-    assert reference_metrics(parsed, item)["balance_error_after_db"] == pytest.approx(np.sqrt(6.75 / 4))
+    # nominal 3 dB: residual (0, 3, 0, 0), minus its median (0): RMS sqrt(9 / 4) = 1.5
+    assert reference_metrics(parsed, item)["balance_error_after_db"] == pytest.approx(1.5)
     assert reference_metrics(parsed, item, ReferenceOptions(nominal_db=6))["balance_error_after_db"] == pytest.approx(0)
     assert ReferenceOptions(nominal_db=6).version != ReferenceOptions().version
 
@@ -104,3 +103,18 @@ def test_changing_the_reference_settings_redoes_its_judgments(small_testset, tmp
     second = judge_run(store, load_judge(preset), show_progress=False)
     assert second["replaced"] == first["scored"] and second["scored"] == first["scored"]  # the free judge is redone, not mixed
     assert {j.judge_config_hash for j in store.judgments("reference")} == {ReferenceOptions(frame="absolute", nominal_db=4).version}
+
+
+def test_moves_below_the_audible_minimum_are_no_moves_and_flags_are_not_scored():
+    """Issue #20: 'lower the drums by 0.1 dB' moves nothing a listener hears; a hedge or a contradiction is not a
+    move either way; a level shift of every stem changes no balance and has no specificity."""
+    drums = Item(id="d", song_id="s", split="test", offsets_db={"drums": 3, "bass": 0, "other": 0, "vocals": 0},
+                 correction_db={"drums": -3.0, "bass": 0.0, "other": 0.0, "vocals": 0.0})
+    tiny = reference_metrics(parse_advice("Lower the drums by 0.1 dB."), drums)
+    assert tiny["direction_accuracy"] == 0 and tiny["missed_stems"] == 1 and tiny["balance_improvement_db"] == 0
+    assert reference_metrics(parse_advice("Lower the drums by 0.1 dB."), drums, ReferenceOptions(min_move_db=0))["direction_accuracy"] == 1
+    for text in ("Lower the drums by 3 dB, or raise the drums by 3 dB.", "The drums could go up or down 3 dB."):
+        m = reference_metrics(parse_advice(text), drums)
+        assert m["direction_accuracy"] == 0 and m["specificity"] == 0 and m["n_flagged"] == 1
+    shift = reference_metrics(parse_advice("Increase the gain of each stem by 10 dB."), drums)
+    assert shift["specificity"] == 0 and shift["balance_improvement_db"] == pytest.approx(0)
