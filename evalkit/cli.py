@@ -94,6 +94,33 @@ def data_import(
     n = import_dataset(source, path, out, gains_csv=gains, seed=seed, problems_per_song=problems, stem_map=stem_map,
                        audio_root=audio_root, resample=resample, excerpt=excerpt, excerpt_start=excerpt_start)
     typer.echo(f"wrote {n} items to {out}")
+    if source == "mixeval":  # the truth of this set is the engineers' consensus: check it against the data's listeners
+        from evalkit.data.stem_map import read_stem_map
+        from evalkit.report.truth_check import check_truth, write_truth_check
+
+        try:
+            doc = check_truth(path / "final-track-data.json" if path.is_dir() else path, read_stem_map(stem_map))
+        except EvalkitInputError as exc:  # the test set stands; only the check has nothing to work on
+            typer.echo(f"truth check skipped: {exc}")
+            return
+        write_truth_check(doc, out / "truth_check")
+        typer.echo(f"truth check ({out / 'truth_check'}): {doc['verdict']}")
+
+
+@data_app.command("check-truth")
+def data_check_truth(
+    path: Annotated[Path, typer.Argument(help="a MixologyDB-layout JSON file (final-track-data.json); no audio needed")],
+    out: Annotated[Path, typer.Option(help="folder for truth_check.json, truth_check.md and the figures")],
+    stem_map: Annotated[Path | None, typer.Option(help="track -> stem mapping (CSV track,stem or JSON/YAML)")] = None,
+) -> None:
+    """Check the engineers' consensus (the truth of imported sets) against real listeners' ratings and comments."""
+    from evalkit.data.stem_map import read_stem_map
+    from evalkit.report.truth_check import check_truth, write_truth_check
+
+    doc = check_truth(path, read_stem_map(stem_map))
+    paths = write_truth_check(doc, out)
+    typer.echo(doc["verdict"])
+    typer.echo(f"wrote {paths['json']}, {paths['markdown']} and figures to {out}")
 
 
 @data_app.command("describe")

@@ -26,6 +26,7 @@ from evalkit.workers import (
     Helpers,
     ProcessBatch,
     Worker,
+    call_tags,
     check_workers,
     scope_of,
     work_through,
@@ -104,7 +105,7 @@ def _llm_batch(systems_by_condition: dict[Condition, Any], work: dict[str, tuple
         batch = [(systems_by_condition[work[c.key][0]], work[c.key][1]) for c in claims]
         system0 = batch[0][0]
         requests = [system.request(item) for system, item in batch]
-        tags = [{"worker": worker_id, **({"reclaimed_from": c.prev_owner} if c.prev_owner else {})} for c in claims]
+        tags = call_tags(worker_id, claims)
         out: dict[str, str] = {}
 
         def save(k: int, res) -> None:

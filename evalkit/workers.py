@@ -29,6 +29,18 @@ from evalkit.store import Claim, ScopeProgress, Store
 DEFAULT_LEASE_S = 60.0
 
 
+def worker_index() -> int:
+    """Which of the local workers this process is: 0 for the one a user started, 1… for its helpers."""
+    return int(os.environ.get("EVALKIT_WORKER_INDEX", "0"))
+
+
+def call_tags(worker_id: str, claims: Sequence[Claim]) -> list[dict[str, Any]]:
+    """What each call's log row says about who made it: the worker, its local index, whose expired lease it took over."""
+    index = worker_index()
+    return [{"worker": worker_id, "worker_index": index, **({"reclaimed_from": c.prev_owner} if c.prev_owner else {})}
+            for c in claims]
+
+
 def new_worker_id() -> str:
     """host:pid:random, unique across machines and restarts; shown in the lease table and the call log."""
     return f"{socket.gethostname()[:60]}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
@@ -173,4 +185,5 @@ def check_workers(n: int) -> int:
     return n
 
 
-__all__ = ["DEFAULT_LEASE_S", "Helpers", "Worker", "check_workers", "new_worker_id", "scope_of", "work_through"]
+__all__ = ["DEFAULT_LEASE_S", "Helpers", "Worker", "call_tags", "check_workers", "new_worker_id", "scope_of", "work_through",
+           "worker_index"]

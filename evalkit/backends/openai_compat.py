@@ -92,6 +92,7 @@ class Replica:
     """One endpoint of the model: the calls it has in flight and its recent failures."""
 
     url: str
+    headers: dict[str, str] | None = None  # a URL with user:password in it (a proxy): basic auth for this replica
     outstanding: int = 0
     failures: int = 0  # in a row
     set_aside: int = 0  # times set aside in a row
@@ -121,11 +122,21 @@ class OpenAICompatBackend(Backend):
             key = "not-needed"  # local servers accept any key
         self._headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
         self._timeout = self._aiohttp.ClientTimeout(total=o.timeout_s)
-        self.replicas = [Replica(url.rstrip("/")) for url in urls]
+        self.replicas = [self._replica(url.rstrip("/")) for url in urls]
         self._session = None
         self._session_loop = None
         self._turn = 0
         self.supports_json_schema = o.json_schema_mode
+
+    def _replica(self, url: str) -> Replica:
+        """A replica; credentials in its URL (``http://user:pw@proxy/v1``) become its basic auth, not part of the URL."""
+        from yarl import URL
+
+        u = URL(url)
+        if u.user is None:
+            return Replica(url)
+        auth = self._aiohttp.BasicAuth(u.user, u.password or "")
+        return Replica(str(u.with_user(None)), {"Authorization": auth.encode()})
 
     def _messages(self, request: GenerationRequest) -> list[dict[str, Any]]:
         out = []
@@ -192,7 +203,7 @@ class OpenAICompatBackend(Backend):
                                 cost_usd=cost, model=resp.get("model", self.model), extra=extra)
 
     async def _post(self, replica: Replica, body: str) -> dict[str, Any]:
-        async with self._session.post(f"{replica.url}/chat/completions", data=body) as r:
+        async with self._session.post(f"{replica.url}/chat/completions", data=body, headers=replica.headers) as r:
             raw = await r.read()
             if r.status >= 300:
                 raise status_error(r.status, r.headers, raw.decode("utf-8", "replace"))

@@ -27,7 +27,7 @@ from evalkit.errors import require
 
 def worker_devices(per_worker: int) -> str:
     """The GPUs of this worker process (``EVALKIT_WORKER_INDEX``, 0 for the process a user started)."""
-    k = int(os.environ.get("EVALKIT_WORKER_INDEX", "0"))
+    k = int(os.environ.get("EVALKIT_WORKER_INDEX", "0"))  # evalkit.workers.worker_index (back ends do not import stages)
     return ",".join(str(k * per_worker + d) for d in range(per_worker))
 
 

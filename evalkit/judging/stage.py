@@ -20,6 +20,7 @@ from evalkit.workers import (
     Helpers,
     ProcessBatch,
     Worker,
+    call_tags,
     check_workers,
     scope_of,
     work_through,
@@ -121,7 +122,7 @@ def _judge_batch(preset: JudgePreset, backend, tasks: dict[str, JudgeTask], stor
 
     def process(claims: list[Claim]) -> dict[str, str]:
         batch = [tasks[c.key] for c in claims]
-        tags = [{"worker": worker_id, **({"reclaimed_from": c.prev_owner} if c.prev_owner else {})} for c in claims]
+        tags = call_tags(worker_id, claims)
         final: dict[int, object] = {}
         pending = list(range(len(batch)))
         for attempt in range(preset.parse_retries + 1):

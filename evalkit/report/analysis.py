@@ -6,6 +6,7 @@ preferences into the tidy frames those functions take.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,7 +17,13 @@ from evalkit import __version__
 from evalkit.analysis_plan import REFERENCE_METRICS, AnalysisPlan, Contrast, conditions_of, stored_plan
 from evalkit.judging.advice_parser import parse_advice
 from evalkit.judging.diagnostics import judge_agreement, judge_diagnostics
-from evalkit.judging.reference import REFERENCE_JUDGE, ReferenceOptions, definitions, framed
+from evalkit.judging.reference import (
+    REFERENCE_JUDGE,
+    ReferenceOptions,
+    definitions,
+    framed,
+    reference_metrics,
+)
 from evalkit.judging.rubrics import load_rubric
 from evalkit.records import Condition, arm_label, content_hash
 from evalkit.runners.base import BOUND_KINDS
@@ -40,6 +47,7 @@ class Analysis:
     simulated_humans: bool = False
     has_humans: bool = False
     notes: list[str] = field(default_factory=list)
+    truth_check: dict | None = None  # `data check-truth` of the data the test set was imported from
     plan: AnalysisPlan = field(default_factory=AnalysisPlan)
     plan_record: dict | None = None
     primary: list[Contrast] = field(default_factory=list)
@@ -220,6 +228,45 @@ def _reference_tables(store: Store, advice: pd.DataFrame, an: Analysis, *, boots
     opts = reference_options(store)
     t["gain_errors"] = _gain_errors(store, advice, opts)
     t["reference_definitions"] = pd.DataFrame(definitions(opts), columns=["metric", "definition"])
+    t["nominal_sensitivity"] = nominal_sensitivity(store, advice, an, opts, bootstrap=bootstrap, seed=seed)
+
+
+NOMINAL_GRID_DB = (2.0, 3.0, 4.0)
+
+
+def nominal_sensitivity(store: Store, advice: pd.DataFrame, an: Analysis, opts: ReferenceOptions, *, bootstrap: int,
+                        seed: int) -> pd.DataFrame:
+    """The primary contrasts again with each dB assumed for a direction with no number (2, 3, 4 dB and the run's
+    own): a headline that flips with this setting rests on the assumption, not on the advice."""
+    if an.plan.primary_metric not in REFERENCE_METRICS:
+        return pd.DataFrame()
+    items = {i.id: i for i in store.items()}
+    parsed = {a.id: parse_advice(a.text) for a in store.advice()}
+    frames = []
+    for nominal in sorted({*NOMINAL_GRID_DB, opts.nominal_db}):
+        o = opts.model_copy(update={"nominal_db": nominal})
+        values = [reference_metrics(parsed[a], items[i], o)[an.plan.primary_metric] for a, i in zip(advice.advice_id, advice.item_id, strict=True)]
+        rows = contrast_rows(advice.assign(**{an.plan.primary_metric: values}), an.primary, an.plan.primary_metric,
+                             bootstrap=bootstrap, seed=seed)
+        if len(rows):
+            frames.append(rows.assign(nominal_db=nominal, as_run=nominal == opts.nominal_db))
+    if not frames:
+        return pd.DataFrame()
+    cols = ["contrast", "nominal_db", "as_run", "n_songs", "n_items", "mean_difference", "ci_low", "ci_high", "p_value"]
+    return pd.concat(frames, ignore_index=True)[cols].sort_values(["contrast", "nominal_db"], ignore_index=True)
+
+
+def _truth_check_tables(store: Store, an: Analysis) -> None:
+    """The truth check made when the test set was imported from MixologyDB (``TESTSET/truth_check/``), if any."""
+    path = Path(store.get_meta("testset_path") or ".") / "truth_check" / "truth_check.json"
+    if not store.get_meta("testset_path") or not path.is_file():
+        return
+    from evalkit.report.truth_check import agreement_rows, headline_rows
+
+    doc = json.loads(path.read_text())
+    an.truth_check = doc
+    an.tables["truth_check"] = pd.DataFrame(headline_rows(doc))
+    an.tables["truth_check_agreement"] = pd.DataFrame(agreement_rows(doc))
 
 
 def reference_options(store: Store) -> ReferenceOptions:
@@ -399,6 +446,7 @@ def analyze(store: Store, human: pd.DataFrame | None = None, *, bootstrap: int =
     failed = store.advice_frame()
     t["advice_failures"] = failed[failed.status != "ok"][["item_id", "system", "condition", "attempts", "error"]]
     _reference_tables(store, advice, an, bootstrap=bootstrap, seed=seed)
+    _truth_check_tables(store, an)
     _rubric_tables(store, advice, an, bootstrap=bootstrap, seed=seed)
     t["judge_diagnostics"] = judge_diagnostics(store)
     t["judge_agreement"] = judge_agreement(store)

@@ -160,10 +160,16 @@ def _sections(an: Analysis) -> list[tuple]:
          "and generic (the same text for every item) are labelled bounds, not part of any contrast.",
          ["scores_balance_improvement_db", "scores_direction_accuracy", "scores_specificity"],
          [("reference_definitions", "What each metric is (the settings it was computed with first)"),
+          ("nominal_sensitivity", "The primary contrasts with each dB assumed for a direction with no number "
+           "(as_run: the run's setting); a contrast whose sign changes rests on that assumption"),
           ("reference_scores", "Per system and condition (95% CI: bootstrap over songs)"),
           ("exploratory_contrasts", "Exploratory contrasts (other metrics; stems+reference − stems), unadjusted"),
           ("reference_paired_tests", "Paired Wilcoxon tests between arms on balance improvement (exploratory; Holm within the table)"),
           ("reference_friedman", "Friedman test across arms")]),
+        ("Is the truth what listeners hear?", (an.truth_check or {}).get("verdict"), ["distance_vs_rating", "agreement_by_band"],
+         [("truth_check", "The engineers' consensus (this test set's truth) against real listeners of the source data "
+           "(`evalkit data check-truth`)"),
+          ("truth_check_agreement", "Comment claims that agree with the truth, by stem and by |deviation| band (CI clustered by mix)")]),
         ("Gain errors", "How far quantified claims land from the truth (in the reference judge's frame), as each system's share of its "
          "own claims. The dashed line, when drawn, is how far engineers' own gains spread across mixes of the same song in the loaded "
          "data; without such data no line is drawn.", ["gain_errors"], []),
@@ -249,6 +255,9 @@ def _figures(an: Analysis, fig_dir: Path, spread: tuple[float, str] | None) -> d
                                                        "Primary contrasts by style (reference judge; exploratory)", group="style")
     if len(t.get("judge_diagnostics", [])):
         figs["judge_diagnostics"] = figures.diagnostics(t["judge_diagnostics"], fig_dir)
+    if an.truth_check:
+        figs["distance_vs_rating"] = figures.distance_vs_rating(an.truth_check["mixes"], fig_dir)
+        figs["agreement_by_band"] = figures.agreement_by_band(an.truth_check["agreement_by_band"], an.truth_check["agreement_by_stem"], fig_dir)
     if an.has_humans:
         figs["win_matrix"] = figures.win_matrix(t["human_win_matrix"], fig_dir, an.simulated_humans)
         figs["bradley_terry"] = figures.bradley_terry(t["human_bradley_terry"], fig_dir, an.simulated_humans)

@@ -171,3 +171,45 @@ def contrasts(df: pd.DataFrame, out: Path, name: str, title: str, group: str | N
 
 
 __all__ = ["agreement", "bradley_terry", "contrasts", "diagnostics", "gain_errors", "scores_by_condition", "win_matrix"]
+
+
+def distance_vs_rating(mixes: list[dict], out: Path) -> Path:
+    """Each mix's distance from the leave-one-out consensus against its mean listener rating, one colour per song."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    rated = [m for m in mixes if m["mean_rating"] is not None]
+    songs = sorted({m["song"] for m in rated})
+    cmap = plt.get_cmap("tab20")
+    for k, song in enumerate(songs):
+        g = [m for m in rated if m["song"] == song]
+        x, y = np.array([m["distance_db"] for m in g]), np.array([m["mean_rating"] for m in g])
+        ax.scatter(x, y, color=cmap(k % 20), s=28, label=f"{song} ({len(g)})")
+        if len(g) >= 3 and np.ptp(x) > 0:
+            b, a = np.polyfit(x, y, 1)
+            xs = np.linspace(x.min(), x.max(), 2)
+            ax.plot(xs, a + b * xs, color=cmap(k % 20), lw=1, alpha=0.7)
+    ax.set_xlabel("distance from the other engineers' median balance (dB RMS)")
+    ax.set_ylabel("mean listener rating (0–1, real listeners)")
+    ax.set_title(f"Distance from consensus vs rating ({len(rated)} mixes, {len(songs)} songs)")
+    if len(songs) <= 14:
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0)
+    return _save(fig, out, "distance_vs_rating")
+
+
+def agreement_by_band(bands: list[dict], stems: list[dict], out: Path) -> Path:
+    """Share of listener comment claims that agree with the truth, by |deviation| band and by stem, with CIs."""
+    rows = [r for r in bands + stems if r["claims"]]
+    fig, ax = plt.subplots(figsize=(6.4, 0.45 * max(len(rows), 2) + 1.4))
+    for k, r in enumerate(rows):
+        colour = "#4c72b0" if r in bands else "#dd8452"
+        if r["ci"]:
+            ax.plot(r["ci"], [k, k], color=colour, lw=2)
+        ax.plot([r["agreement"]], [k], "o", color=colour, mfc=colour if r["ci"] else "white")
+        ax.annotate(f"n = {r['claims']} claims, {r['mixes']} mixes" + ("" if r["ci"] else " (no CI: too few mixes)"),
+                    (1.01, k), xycoords=("axes fraction", "data"), fontsize=7, va="center")
+    ax.axvline(0.5, color="#888", ls="--", lw=1)
+    ax.set_yticks(range(len(rows)), [r["group"] for r in rows])
+    ax.set_xlim(0, 1)
+    ax.invert_yaxis()
+    ax.set_xlabel("comment claims agreeing with the truth (dashed: chance)")
+    ax.set_title("Real listeners' comments against the consensus (95% CI, clustered by mix)")
+    return _save(fig, out, "agreement_by_band")

@@ -66,14 +66,20 @@ class WorkLeases:
                 conn.execute(reopen, {"keys": list(keys[k:k + _CHUNK])})
 
     def claim(self, scope: str, owner: str, n: int, lease_s: float) -> list[Claim]:
-        """Claim up to ``n`` pending keys of ``scope`` (in listed order) whose lease is free or expired."""
+        """Claim up to ``n`` pending keys of ``scope`` (in listed order) whose lease is free or expired.
+
+        One statement: ``WITH picked AS (SELECT … LIMIT n FOR UPDATE SKIP LOCKED) UPDATE … FROM picked``. The CTE is
+        evaluated once (PostgreSQL materialises a locking CTE), so a claim never takes more than ``n`` rows nor a row
+        another claim has just taken, which ``UPDATE … WHERE key IN (SELECT … SKIP LOCKED)`` does not promise under
+        concurrent updates; the free-or-expired condition is checked again on the row being updated."""
         now = time.time()
-        pick = (select(wl.c.key).where(and_(wl.c.scope == scope, wl.c.done_at.is_(None),
-                                            or_(wl.c.expires_at.is_(None), wl.c.expires_at < now)))
+        free = or_(wl.c.expires_at.is_(None), wl.c.expires_at < now)
+        pick = (select(wl.c.scope, wl.c.key).where(and_(wl.c.scope == scope, wl.c.done_at.is_(None), free))
                 .order_by(wl.c.position).limit(n))
         if self.dialect == "postgresql":
             pick = pick.with_for_update(skip_locked=True)
-        stmt = (wl.update().where(and_(wl.c.scope == scope, wl.c.key.in_(pick.scalar_subquery())))
+        picked = pick.cte("picked")
+        stmt = (wl.update().where(and_(wl.c.scope == picked.c.scope, wl.c.key == picked.c.key, wl.c.done_at.is_(None), free))
                 .values(prev_owner=wl.c.owner, owner=owner, claims=wl.c.claims + 1, claimed_at=now, expires_at=now + lease_s)
                 .returning(wl.c.key, wl.c.prev_owner, wl.c.position))
         with self._write() as conn:
