@@ -217,6 +217,41 @@ def advice_parse(text: Annotated[str, typer.Argument(help="advice text")]) -> No
     typer.echo(json.dumps(parse_advice(text).as_dict(), indent=2))
 
 
+@advice_app.command("validate")
+def advice_validate(
+    labelled: Annotated[Path, typer.Argument(help='JSONL: {"text", "claims": [{"stem", "direction", "db"}], "style"} per line')],
+    reader: Annotated[str, typer.Option(help="rules (the reference judge's reader) or a judge preset YAML (an LLM reader)")] = "rules",
+    out: Annotated[Path | None, typer.Option(help="folder for validation.json, the tables and (LLM reader) the call log")] = None,
+) -> None:
+    """Precision, recall and F1 of an advice reader on your labelled texts, per stem and direction and per style."""
+    from evalkit.judging.readers import read_labelled, read_with_llm, reader_agreement, rules_reader, validate
+
+    rows = read_labelled(labelled)
+    texts = [r.text for r in rows]
+    rules = rules_reader(texts)
+    agreement = None
+    if reader == "rules":
+        readings = rules
+    else:
+        from evalkit.store import Store
+
+        out = out or Path("results") / "validate"
+        readings, _ = read_with_llm(texts, Path(reader), Store(out))
+        agreement = reader_agreement(readings, rules)
+    tables = validate(rows, readings)
+    _echo_table(tables["by_style"], f"reader {reader}: per style")
+    _echo_table(tables["by_claim"], "per stem and direction")
+    if agreement:
+        typer.echo(f"agreement with the rules reader: {agreement['identical']:.0%} of {agreement['texts']} texts read identically, "
+                   f"claim F1 {agreement['claim_f1']:.3f}")
+    if out:
+        out.mkdir(parents=True, exist_ok=True)
+        doc = {"reader": reader, "labelled": str(labelled), "agreement_with_rules": agreement,
+               **{k: v.to_dict("records") for k, v in tables.items()}}
+        (out / "validation.json").write_text(json.dumps(doc, indent=1, default=float) + "\n")
+        typer.echo(f"wrote {out / 'validation.json'}")
+
+
 # -- pipeline -----------------------------------------------------------------------------------
 @app.command("run")
 def run_cmd(
