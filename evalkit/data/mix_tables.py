@@ -32,16 +32,22 @@ HF_SPLITS = {"train": Split.train, "dev": Split.val, "validation": Split.val, "v
 _HELD_OUT = [Split.test, Split.val, Split.train]  # a song found in several HF splits goes to the most held-out
 
 
-def mixology_rows(path: Path) -> list[dict[str, Any]]:
-    """MixologyDB JSON ``{"mixes": [{mix-name, song-name, tracks: [...]}]}`` as flat (mix, track) rows."""
+def mixology_mixes(path: Path) -> list[Any]:
+    """The ``mixes`` list of a MixologyDB-layout JSON file (a clear error for anything else)."""
     try:
         doc = json.loads(Path(path).read_text(encoding="utf-8"))
         mixes = doc["mixes"]
         if not isinstance(mixes, list):
             raise TypeError("'mixes' is not a list")
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise EvalkitInputError(f"{path}: not MixologyDB JSON with a top-level 'mixes' list ({exc}); "
+        raise EvalkitInputError(f"{path}: not a MixologyDB-layout file with a top-level 'mixes' list ({exc}); "
                                 "point at final-track-data.json of MixologyDB") from exc
+    return mixes
+
+
+def mixology_rows(path: Path) -> list[dict[str, Any]]:
+    """MixologyDB JSON ``{"mixes": [{mix-name, song-name, tracks: [...]}]}`` as flat (mix, track) rows."""
+    mixes = mixology_mixes(path)
     rows = []
     for k, mix in enumerate(mixes):
         try:
@@ -182,4 +188,4 @@ def _mix_stem_gains(rows: list[dict[str, Any]], stem_of: dict[str, str], power: 
     return dict(out)
 
 
-__all__ = ["import_mix_rows", "mixology_rows", "mixparams_rows"]
+__all__ = ["import_mix_rows", "mixology_mixes", "mixology_rows", "mixparams_rows"]

@@ -10,12 +10,12 @@ the same for every mix of a song, and the truth check compares mixes of one song
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from evalkit.data.mix_tables import mixology_mixes
 from evalkit.data.stem_map import instrument_to_stem
 from evalkit.errors import EvalkitInputError
 
@@ -88,14 +88,7 @@ def _evaluations(mix: dict[str, Any]) -> list[Evaluation]:
 def read_mix_levels(path: str | Path, stem_map: dict[str, str] | None = None) -> list[MixLevels]:
     """Every mix of a MixologyDB-layout JSON file with its stem levels and its listeners' ratings and comments."""
     path = Path(path)
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-        mixes = doc["mixes"]
-        if not isinstance(mixes, list):
-            raise TypeError("'mixes' is not a list")
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise EvalkitInputError(f"{path}: not a MixologyDB-layout file with a top-level 'mixes' list ({exc}); "
-                                "point at final-track-data.json of MixologyDB") from exc
+    mixes = mixology_mixes(path)
     out = []
     for k, mix in enumerate(mixes):
         if not isinstance(mix, dict) or not mix.get("song-name"):
