@@ -42,10 +42,22 @@ class ReferenceOptions(BaseModel):
     nominal_db: float = Field(default=3.0, gt=0, le=12, description="dB assumed for a direction with no number")
     slight_db: float = Field(default=1.5, gt=0, le=12, description="dB assumed for 'slightly', 'a touch' … with no number")
     min_move_db: float = Field(default=1.0, ge=0, le=6, description="a move smaller than this is inaudible and counts as no move")
+    reader: str = Field(default="rules", description="what reads advice into claims: rules (the advice parser) or a judge preset "
+                                                     "YAML whose back end does (an LLM reader; its agreement with the rules is reported)")
 
     @property
     def version(self) -> str:
-        return content_hash({"judge": "reference", "version": 3, "parser": PARSER_VERSION, **self.model_dump()})
+        return content_hash({"judge": "reference", "version": 3, "parser": PARSER_VERSION, **self.model_dump(),
+                             "reader_config": self.reader_config_hash})
+
+    @property
+    def reader_config_hash(self) -> str | None:
+        """An LLM reader's preset identity (model, sampling): a changed reader redoes the judgments it read."""
+        if self.reader == "rules":
+            return None
+        from evalkit.judging.rubrics import load_judge
+
+        return load_judge(self.reader).config_hash
 
 
 DEFAULT = ReferenceOptions()
@@ -122,12 +134,19 @@ def reference_metrics(parsed: ParsedAdvice, item: Item, opts: ReferenceOptions =
     }
 
 
-def judge_reference(advice: Advice, item: Item, opts: ReferenceOptions = DEFAULT) -> Judgment:
-    parsed = parse_advice(advice.text)
+def judge_reference(advice: Advice, item: Item, opts: ReferenceOptions = DEFAULT, parsed: ParsedAdvice | None = None,
+                    raw: str | None = None) -> Judgment:
+    """One advice scored against its item's truth; ``parsed`` is what another reader (an LLM) read, and ``raw`` its
+    answer: with ``raw`` but no ``parsed`` the reader's answer did not parse and the judgment is unscored, kept."""
+    if parsed is None and raw is not None:
+        return Judgment(advice_id=advice.id, judge=REFERENCE_JUDGE, rubric=REFERENCE_RUBRIC, rubric_hash=opts.version,
+                        protocol="reference", parsed=False, failure="parse", raw_output=raw, error="unparsed: the reader's answer "
+                        "is not the claims JSON", judge_config_hash=opts.version)
+    parsed = parsed if parsed is not None else parse_advice(advice.text)
     m = reference_metrics(parsed, item, opts)
     gains = audible(parsed.gains(opts.nominal_db, opts.slight_db), opts)
     return Judgment(advice_id=advice.id, judge=REFERENCE_JUDGE, rubric=REFERENCE_RUBRIC, rubric_hash=opts.version,
-                    protocol="reference", score=m["balance_improvement_db"], metrics={**m, "claims": parsed.as_dict()["claims"], "flagged": parsed.as_dict()["flagged"], "gains_db": gains},
+                    protocol="reference", score=m["balance_improvement_db"], raw_output=raw or "", metrics={**m, "claims": parsed.as_dict()["claims"], "flagged": parsed.as_dict()["flagged"], "gains_db": gains},
                     rationale=f"{len(parsed.claims)} claim(s); balance error {m['balance_error_before_db']:.2f} -> "
                               f"{m['balance_error_after_db']:.2f} dB ({opts.frame})", judge_config_hash=opts.version)
 

@@ -9,9 +9,10 @@ from pathlib import Path
 from evalkit.backends.base import create_backend
 from evalkit.calls import run_logged
 from evalkit.errors import EvalkitInputError
+from evalkit.judging.advice_parser import parse_advice
 from evalkit.judging.grounding import check_grounding, ground
 from evalkit.judging.llm_judge import JudgeTask
-from evalkit.judging.reference import DEFAULT, judge_reference, reference_pair_judgment
+from evalkit.judging.reference import DEFAULT, REFERENCE_JUDGE, judge_reference, reference_pair_judgment
 from evalkit.judging.rubrics import JudgePreset, load_rubric
 from evalkit.records import Advice, content_hash
 from evalkit.store import Claim, Store
@@ -104,13 +105,28 @@ def check_judge(store: Store, preset: JudgePreset, force: bool = False) -> int:
 
 
 def _judge_reference(store: Store, preset: JudgePreset, advice: list[Advice], items: dict, pairs: str, counts: Counter) -> Counter:
-    """The reference judge: no model, deterministic and cheap, so every worker may compute it (inserts are idempotent)."""
+    """The reference judge: deterministic, so every worker may compute it (inserts are idempotent). With an LLM reader
+    (``reference: {reader: judges/X.yaml}``) the advice not yet judged is read by that back end, every call logged, and
+    its agreement with the rules reader is stored for the report."""
+    opts = preset.reference or DEFAULT
+    stored = {j.advice_id: j for j in store.judgments(REFERENCE_JUDGE) if j.protocol == "reference" and j.rubric_hash == opts.version}
+    fresh = [a for a in advice if a.id not in stored]
+    readings: dict[str, tuple] = {}
+    if opts.reader != "rules" and fresh:
+        from evalkit.judging.readers import read_with_llm, reader_agreement
+
+        parsed, raw = read_with_llm([a.text for a in fresh], opts.reader, store)
+        readings = {a.id: (p, r) for a, p, r in zip(fresh, parsed, raw, strict=True)}
+        agreement = reader_agreement(parsed, [parse_advice(a.text) for a in fresh])
+        store.set_meta(f"reader_agreement/{preset.name}", {"reader": opts.reader, **agreement, "unread": sum(p is None for p in parsed)})
+    absolute = {**stored, **{a.id: judge_reference(a, items[a.item_id], opts, *readings.get(a.id, (None, None))) for a in fresh}}
+    pairwise = [reference_pair_judgment(absolute[a.id], absolute[b.id]) for a, b in select_pairs(advice, pairs)
+                if absolute[a.id].parsed and absolute[b.id].parsed]
     done = store.judgment_keys(preset.name)
-    absolute = {a.id: judge_reference(a, items[a.item_id], preset.reference or DEFAULT) for a in advice}
-    pairwise = [reference_pair_judgment(absolute[a.id], absolute[b.id]) for a, b in select_pairs(advice, pairs)]
     everything = list(absolute.values()) + pairwise
     new = [j for j in everything if j.key not in done]
-    counts["scored"] = store.put_judgments(new)
+    counts["scored"] = store.put_judgments([j for j in new if j.parsed])
+    counts["unscored"] = store.put_judgments([j for j in new if not j.parsed])
     counts["skipped"] = len(everything) - len(new)
     return counts
 

@@ -227,7 +227,10 @@ def _reference_tables(store: Store, advice: pd.DataFrame, an: Analysis, *, boots
     t["reference_friedman"] = friedman(arms, "balance_improvement_db")
     opts = reference_options(store)
     t["gain_errors"] = _gain_errors(store, advice, opts)
-    t["reference_definitions"] = pd.DataFrame(definitions(opts), columns=["metric", "definition"])
+    rows = definitions(opts) + [("reader", f"LLM reader {a['reader']}: reads {a['identical']:.0%} of {a['texts']} texts as the rules "
+                                           f"reader does (claim F1 {a['claim_f1']:.2f}); {a['unread']} answers unread (unscored)")
+                                for a in store.meta_with_prefix("reader_agreement/").values()]
+    t["reference_definitions"] = pd.DataFrame(rows, columns=["metric", "definition"])
     t["nominal_sensitivity"] = nominal_sensitivity(store, advice, an, opts, bootstrap=bootstrap, seed=seed)
 
 

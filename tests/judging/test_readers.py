@@ -71,3 +71,43 @@ def test_bad_labelled_files_exit_2(tmp_path):
     assert out.returncode == 2 and "bad.jsonl:1" in out.stderr and "Traceback" not in out.stderr
     bad.write_text("")
     assert run_cli("advice", "validate", bad).returncode == 2
+
+
+def test_a_run_whose_reference_judge_uses_an_llm_reader(small_testset, tmp_path):
+    """`reference: {reader: judges/X.yaml}`: each advice is read by the back end (calls logged), an unparsable answer
+    leaves that advice unscored with its raw text, and the reader's agreement with the rules reader is in the report."""
+    import yaml
+
+    from evalkit.generate import generate
+    from evalkit.judging.advice_parser import parse_advice
+    from evalkit.judging.rubrics import load_judge
+    from evalkit.judging.stage import judge_run
+    from evalkit.report.build import write_report
+    from tests.test_generate import ANALYTIC
+
+    generate(small_testset, ANALYTIC, tmp_path / "run", show_progress=False)
+    store = Store(tmp_path / "run")
+    n_advice = len(store.advice())
+
+    def script(req, n):  # read as the rules reader does, except every fifth call answers in prose
+        text = req["messages"][0]["content"].split('"""')[1]
+        claims = [{"stem": c.stem, "direction": c.direction, "db": c.db} for c in parse_advice(text).claims]
+        return Reply("Sorry, I cannot tell." if n % 5 == 0 else json.dumps({"claims": claims}))
+
+    with FakeOpenAI(script) as srv:
+        reader = tmp_path / "reader.yaml"
+        reader.write_text(yaml.safe_dump({"name": "llm-reader", "protocol": "pairwise", "backend": {
+            "name": "openai_compat", "model": "fake", "base_url": srv.base_url, "max_concurrency": 4}}))
+        ref = tmp_path / "reference-llm.yaml"
+        ref.write_text(yaml.safe_dump({"name": "reference", "protocol": "reference", "reference": {"reader": str(reader)}}))
+        counts = judge_run(store, load_judge(ref), show_progress=False)
+        assert len(srv.requests) == n_advice
+    unread = (n_advice + 4) // 5
+    assert counts["unscored"] == unread
+    unscored = [j for j in store.judgments("reference") if not j.parsed]
+    assert len(unscored) == unread and all(j.raw_output == "Sorry, I cannot tell." and j.score is None for j in unscored)
+    assert set(store.calls_frame().stage) == {"read"}
+    agreement = store.get_meta("reader_agreement/reference")
+    assert agreement["identical"] == 1.0 and agreement["unread"] == unread
+    write_report(store, tmp_path / "run", bootstrap=20)
+    assert "LLM reader" in (tmp_path / "run" / "report" / "report.md").read_text()
