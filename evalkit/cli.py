@@ -408,15 +408,21 @@ def stats_power(
     alpha: Annotated[float, typer.Option(min=0.0001, max=0.5, help="test size")] = 0.05,
     pilot: Annotated[Path | None, typer.Option(help="pilot preferences CSV; with --system, estimates rate and ICC")] = None,
     system: Annotated[str | None, typer.Option(help="the system whose win rate the pilot estimates")] = None,
+    criterion: Annotated[str, typer.Option(help="pilot: which study question (helpfulness | specificity)")] = "helpfulness",
+    include_excluded: Annotated[bool, typer.Option(help="pilot: keep participants the study excluded")] = False,
+    include_simulated: Annotated[bool, typer.Option(help="pilot: keep SIMULATED raters")] = False,
 ) -> None:
-    """Participants needed for a binomial preference test, with the design effect of repeated votes."""
+    """Participants needed for a binomial preference test, with the design effect of repeated votes. The test is
+    symmetric: detecting a rate p needs as many votes as 1 − p. A pilot is read per question, without simulated or
+    excluded raters unless asked for."""
     from evalkit.stats.power import participants_needed, power_from_pilot
-    from evalkit.stats.preference import validate_preferences
+    from evalkit.stats.preference import analysis_rows
 
     if pilot:
         if not system:
             raise EvalkitInputError("--pilot needs --system (whose wins to count)")
-        df = validate_preferences(_read_csv(pilot, "pilot"), str(pilot))
+        df = analysis_rows(_read_csv(pilot, "pilot"), str(pilot), criterion=criterion, include_excluded=include_excluded,
+                           include_simulated=include_simulated)
         df = df[((df.system_a == system) | (df.system_b == system)) & (df.choice != "tie")]
         if df.empty:
             raise EvalkitInputError(f"{pilot}: no decisive votes involving {system!r}")

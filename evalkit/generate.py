@@ -151,6 +151,7 @@ def _prepare(store: Store, ts: TestSet, systems: list[SystemConfig], split: str,
         raise EvalkitInputError(f"--force {', '.join(sorted(unknown))}: no such system in the systems file")
     check_configs(store, systems, set(force))
     store.set_meta(f"systems/{split}", [s.model_dump(mode="json") for s in systems])
+    store.set_meta("split", split)  # the report reads this split's systems, and knows whether train items are in the run
 
 
 def _system_work(cfg: SystemConfig, items: list[Item], status: dict[str, str]) -> tuple[list[str], list[str], dict]:

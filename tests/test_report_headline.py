@@ -33,3 +33,29 @@ def test_floor_and_exclusion_are_settings():
     assert "position-biased" in kept["judge first-wins vs humans"]
     strict = {h["metric"] for h in _headline(_analysis(AnalysisPlan(swap_consistency_floor=0.95)))}
     assert "judge fair: left out of judge–human agreement" in strict
+
+
+def test_reports_of_val_and_all_splits(small_testset, tmp_path):
+    """Issue #19: a --split val run reports its primary contrasts (the systems were read from systems/test only); a
+    --split all run says in the headline that it holds train items and uses only its test items."""
+    from evalkit.generate import generate
+    from evalkit.judging.rubrics import load_judge
+    from evalkit.judging.stage import judge_run
+    from evalkit.report.build import write_report
+    from evalkit.store import Store
+    from tests.test_generate import ANALYTIC
+
+    for split in ("val", "all"):
+        run = tmp_path / split
+        generate(small_testset, ANALYTIC, run, split=split, show_progress=False)
+        store = Store(run)
+        judge_run(store, load_judge("judges/reference.yaml"), show_progress=False)
+        write_report(store, run, bootstrap=20)
+        md = (run / "report" / "report.md").read_text()
+        assert "no primary contrast" not in md.lower(), split
+        pc = pd.read_csv(run / "tables" / "primary_contrasts.csv")
+        held = {i.id for i in store.items("val" if split == "val" else "test")}
+        assert len(pc) and pc.n_items.max() == len(held), split
+        if split == "all":
+            head = md.split("## Primary contrasts")[0]
+            assert "--split all" in head and f"only its {len(held)} test items" in head

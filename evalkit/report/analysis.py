@@ -66,9 +66,23 @@ def advice_frame(store: Store) -> pd.DataFrame:
     return pd.DataFrame([{"advice_id": a.id, "item_id": a.item_id, "song_id": items[a.item_id].song_id,
                           "style": style(items[a.item_id].song_id), "system": a.system, "condition": a.condition.value,
                           "arm": a.arm, "reference_song_id": a.reference_song_id, "kind": items[a.item_id].kind,
-                          "length": len(a.text)} for a in store.advice()],
+                          "split": str(items[a.item_id].split), "length": len(a.text)} for a in store.advice()],
                         columns=["advice_id", "item_id", "song_id", "style", "system", "condition", "arm", "reference_song_id",
-                                 "kind", "length"])
+                                 "kind", "split", "length"])
+
+
+def _held_out_for_inference(advice: pd.DataFrame, split: str, an: Analysis) -> pd.DataFrame:
+    """A run over ``--split all`` holds train items: songs the analytic mix model was fitted on and the reference
+    pool is drawn from. Its tables and contrasts use the held-out items only (test; val where it has no test), and
+    the headline says so."""
+    if split != "all" or "split" not in advice or not len(advice):
+        return advice
+    held = "test" if (advice.split == "test").any() else "val"
+    kept = advice[advice.split == held]
+    an.notes.append(f"This run was generated with --split all: it holds {advice[advice.split != held].item_id.nunique()} items "
+                    f"of the train/val splits, which advisors may have been fitted on (the analytic mix model, the reference pool). "
+                    f"Every table and contrast here uses only its {kept.item_id.nunique()} {held} items.")
+    return kept
 
 
 def _order_averaged(judge: str, store: Store) -> bool:
@@ -190,7 +204,7 @@ def _provenance(store: Store, advice: pd.DataFrame) -> dict:
     provenance = {"evalkit": __version__, "testset_checksum": store.get_meta("testset_checksum"),
                   "testset_path": store.get_meta("testset_path"), "rubric_hashes": rubric_hashes,
                   "judge_configs": {k: content_hash(v) for k, v in judges_meta.items()},
-                  "systems_config": content_hash(store.get_meta("systems/test") or []), "n_advice": len(advice),
+                  "systems_config": content_hash(store.get_meta(f"systems/{store.get_meta('split') or 'test'}") or []), "n_advice": len(advice),
                   "analysis_plan": plan_record["hash"] if plan_record else "default (not declared in the run)"}
     provenance["hash"] = content_hash(provenance)
     return provenance
@@ -285,7 +299,7 @@ def _gain_errors(store: Store, advice: pd.DataFrame, opts: ReferenceOptions) -> 
     texts = {a.id: a.text for a in store.advice()}
     claims = []
     for j in store.judgments(REFERENCE_JUDGE):
-        if j.protocol != "reference":
+        if j.protocol != "reference" or j.advice_id not in by_id.index:  # advice outside the analysed items
             continue
         a = by_id.loc[j.advice_id]
         stored = j.metrics.get("claims", [])
@@ -419,6 +433,8 @@ def _human_tables(store: Store, human: pd.DataFrame, advice: pd.DataFrame, votes
             item_corr.append(item_level_correlation(canonical(v).dropna(subset=["margin"]), human).assign(judge=judge))
     if agree:
         t["judge_human_agreement"] = pd.concat(agree, ignore_index=True)
+        # simulated raters are made from the reference judge's judgments: its agreement with them is circular
+        t["judge_human_agreement"]["simulated_from_this_judge"] = an.simulated_humans & (t["judge_human_agreement"].judge == REFERENCE_JUDGE)
         t["judge_human_ranking"] = pd.concat(rank, ignore_index=True)
     if item_corr:
         t["judge_human_item_correlation"] = pd.concat(item_corr, ignore_index=True)
@@ -439,7 +455,9 @@ def analyze(store: Store, human: pd.DataFrame | None = None, *, bootstrap: int =
     """Every table of the report, from the run store and (optionally) the study's answers."""
     advice = advice_frame(store)
     an = Analysis(provenance=_provenance(store, advice))
-    systems = store.get_meta("systems/test") or []
+    split = store.get_meta("split") or "test"
+    systems = store.get_meta(f"systems/{split}") or store.get_meta("systems/test") or []
+    advice = _held_out_for_inference(advice, split, an)
     an.plan, an.plan_record = stored_plan(store)
     an.primary = an.plan.resolve(systems)
     an.bounds = [s["name"] for s in systems if s["kind"] in BOUND_KINDS]

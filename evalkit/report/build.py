@@ -11,6 +11,7 @@ from pathlib import Path
 import jinja2
 import pandas as pd
 
+from evalkit.judging.reference import REFERENCE_JUDGE
 from evalkit.report import figures
 from evalkit.report.analysis import Analysis, analyze, engineer_spread
 from evalkit.report.tables import fmt_cell, to_markdown, write_tables
@@ -56,7 +57,10 @@ def _shown(name: str, df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _p(p: float) -> str:
-    return "n/a" if p != p else (f"= {p:.2g}" if p >= 0.001 else "< 0.001")
+    """A p-value as the report prints it: never 0 (a p so small the floating point holds no more is "< 1e-16")."""
+    if p != p:
+        return "n/a"
+    return f"= {p:.2g}" if p >= 0.001 else ("< 0.001" if p >= 1e-16 else "< 1e-16")
 
 
 def _verdict(estimate: float, p_adjusted: float, null: float = 0.0) -> str:
@@ -116,12 +120,19 @@ def _headline_bounds(an: Analysis) -> list[dict]:
     return [{"metric": "bounds, for scale (not tested)", "verdict": "tie", "text": "; ".join(parts)}] if parts else []
 
 
+SIMULATED_FROM = REFERENCE_JUDGE  # study/simulate.py makes its raters from this judge's stored judgments
+
+
 def _headline(an: Analysis) -> list[dict]:
     out = _headline_judge(an) + _headline_bounds(an) + _headline_human(an)
     diag = an.tables.get("judge_diagnostics", pd.DataFrame()).set_index("judge") if len(an.tables.get("judge_diagnostics", [])) else None
     floor = an.plan.swap_consistency_floor
     for r in an.tables.get("judge_human_agreement", pd.DataFrame()).itertuples(index=False):
         sim = " (SIMULATED raters)" if an.simulated_humans else ""
+        if an.simulated_humans and r.judge == SIMULATED_FROM:
+            out.append({"metric": f"judge {r.judge} vs humans{sim}", "verdict": "tie",
+                        "text": "n/a (raters simulated from this judge: agreement would measure the simulation; the tables keep it, flagged)"})
+            continue
         swap = diag.loc[r.judge, "swap_consistency"] if diag is not None and r.judge in diag.index else float("nan")
         biased = swap == swap and swap < floor
         if biased and an.plan.exclude_position_biased_judges:

@@ -47,8 +47,13 @@ def cluster_robust_mean(values: np.ndarray | list[float], clusters: np.ndarray |
     if se > 0:
         out["t"] = out["mean"] / se
         out["p_value"] = float(2 * student_t.sf(abs(out["t"]), n_clusters - 1))
+    elif out["mean"] == 0:
+        out["p_value"] = 1.0
     else:
-        out["p_value"] = 1.0 if out["mean"] == 0 else 0.0
+        # Every value identical: the t statistic is undefined, not infinite. The exact test that needs no variance is
+        # the sign flip of the G cluster means, all of one sign here: p = 2 · 2^−G (never 0; 0.25 with 3 clusters).
+        out["p_value"] = min(1.0, 2.0 ** (1 - n_clusters))
+        out["p_method"] = "cluster sign-flip (no variation)"
     return out
 
 

@@ -20,11 +20,11 @@ def binomial_power(n: int, p: float, alpha: float = 0.05) -> float:
     """Power of the exact two-sided binomial test at size ``alpha`` with n votes and true rate p."""
     k = np.arange(n + 1)
     null = binom.pmf(k, n, 0.5)
-    # two-sided rejection region: outcomes no more likely under H0 than the observed (R's binom.test rule)
-    order = np.argsort(null)
-    cum = np.cumsum(null[order])
-    reject = np.zeros(n + 1, bool)
-    reject[order[cum <= alpha + 1e-12]] = True
+    # two-sided p-value of each outcome: the null mass of outcomes no more likely than it (R's binom.test rule,
+    # with its relative tolerance 1 + 1e-7), so k and n − k, equally likely under H0, are rejected together and the
+    # power at p equals the power at 1 − p
+    pvalue = np.array([null[null <= x * (1 + 1e-7)].sum() for x in null])
+    reject = pvalue <= alpha
     return float(binom.pmf(k, n, p)[reject].sum())
 
 

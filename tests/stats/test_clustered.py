@@ -108,3 +108,14 @@ def test_system_means_resample_whole_songs():
     df = pd.DataFrame({"system": "a", "score": [1.0, 2.0, 3.0, 6.0], "song_id": ["s1", "s1", "s2", "s2"]})
     r = system_means(df, bootstrap=4000, cluster="song_id").iloc[0]
     assert (r["mean"], r.ci_low, r.ci_high, r.n_clusters) == (3.0, 1.5, 4.5, 2)
+
+
+def test_identical_differences_give_an_exact_sign_flip_p_never_zero():
+    """Issue #19: with every difference the same the CR1 SE is 0 and t undefined; p is the exact sign-flip p of the
+    G cluster means, 2 · 2^−G (3 songs: 0.25), never 0."""
+    from evalkit.stats.clustered import cluster_robust_mean
+
+    r = cluster_robust_mean([2.0] * 6, ["a", "a", "b", "b", "c", "c"])
+    assert r["p_value"] == 0.25 and r["p_method"].startswith("cluster sign-flip")
+    assert cluster_robust_mean([0.0] * 4, ["a", "a", "b", "b"])["p_value"] == 1.0
+    assert cluster_robust_mean([1.0] * 40, [f"s{k // 2}" for k in range(40)])["p_value"] == 2.0 ** -19 > 0

@@ -78,3 +78,40 @@ def test_ranking_correlation():
     r = ranking_correlation(a, a * 2 + 1).iloc[0]
     assert ranking_correlation(a, -a).iloc[0].kendall_tau == pytest.approx(-1.0)
     assert r.kendall_tau == pytest.approx(1.0) and r.spearman_rho == pytest.approx(1.0)
+
+
+def test_power_is_symmetric_and_matches_scipys_exact_test():
+    """Detecting 0.3 needs as many votes as 0.7 (the old rejection region split tied outcomes, 54 vs 49). Independent
+    reference: scipy's binomtest (two-sided 'minlike', R's rule) p-value for every outcome, rejected at α."""
+    from scipy.stats import binom, binomtest
+
+    assert votes_needed(0.7) == votes_needed(0.3) and votes_needed(0.62) == votes_needed(0.38)
+    for n, p in ((25, 0.7), (54, 0.3), (97, 0.65)):
+        reference = sum(binom.pmf(k, n, p) for k in range(n + 1) if binomtest(k, n).pvalue <= 0.05)
+        assert binomial_power(n, p) == pytest.approx(reference, abs=1e-12)
+        assert binomial_power(n, p) == pytest.approx(binomial_power(n, 1 - p), abs=1e-12)
+
+
+def test_pilot_is_read_per_question_without_simulated_or_excluded_raters(tmp_path):
+    """A pilot where simulated raters and the specificity question would pull the rate toward 0.5: only real, included
+    helpfulness answers count (24 of 30 wins = 0.8), unless asked."""
+    from tests.conftest import run_cli
+
+    rows = []
+    for pid in range(6):
+        for k in range(5):
+            rows.append({"participant_id": f"p{pid}", "item_id": f"i{k}", "system_a": "x", "system_b": "y", "criterion": "helpfulness",
+                         "choice": "a" if (pid * 5 + k) % 5 else "b", "excluded": False, "simulated": False})
+            rows.append({**rows[-1], "criterion": "specificity", "choice": "b" if k else "a"})
+            rows.append({**rows[-2], "participant_id": f"sim{pid}", "choice": "b", "simulated": True})
+    path = tmp_path / "pilot.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    import re
+
+    def rate(*extra) -> str:  # the first cell of the table's row: preference_rate
+        out = run_cli("stats", "power", "--pilot", path, "--system", "x", *extra, check=True)
+        return re.search(r"│\s*([\d.]+)\s*│", out.stdout).group(1)
+
+    assert rate() == "0.8"
+    assert rate("--include-simulated") == "0.4"  # 24 wins of 60 votes with the simulated raters' 30 losses
+    assert rate("--criterion", "specificity") == "0.2"  # the other question: 6 of 30
