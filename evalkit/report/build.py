@@ -15,6 +15,7 @@ from evalkit.judging.reference import REFERENCE_JUDGE
 from evalkit.report import figures
 from evalkit.report.analysis import Analysis, analyze, engineer_spread
 from evalkit.report.tables import fmt_cell, to_markdown, write_tables
+from evalkit.stats.clustered import too_few_clusters
 from evalkit.store import Store
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -70,8 +71,10 @@ def _verdict(estimate: float, p_adjusted: float, null: float = 0.0) -> str:
     return "win" if estimate > null else "lose"
 
 
-def _ci(lo: float, hi: float, fmt: str = "+.2f", why: str = "fewer than 2 songs") -> str:
-    return f"CI not estimable ({why})" if lo != lo else f"95% CI {lo:{fmt}} to {hi:{fmt}}"
+def _ci(lo: float, hi: float, fmt: str = "+.2f", why: str = "too few songs for an interval") -> str:
+    if lo != lo:
+        return why
+    return f"no variation: {lo:{fmt}}" if lo == hi else f"95% CI {lo:{fmt}} to {hi:{fmt}}"
 
 
 def _rank_biserial(r) -> str:
@@ -79,7 +82,7 @@ def _rank_biserial(r) -> str:
     if r.rank_biserial != r.rank_biserial:
         return "rank-biserial r undefined (every paired difference is zero)" if r.n_songs >= 2 else \
             "rank-biserial r not estimable (fewer than 2 songs)"
-    return f"rank-biserial r = {r.rank_biserial:+.2f} ({_ci(r.rb_ci_low, r.rb_ci_high)})"
+    return f"rank-biserial r = {r.rank_biserial:+.2f} ({_ci(r.rb_ci_low, r.rb_ci_high, why=too_few_clusters(r.n_songs))})"
 
 
 def _headline_judge(an: Analysis) -> list[dict]:
@@ -89,7 +92,8 @@ def _headline_judge(an: Analysis) -> list[dict]:
         unit = " dB" if r.metric.endswith("_db") else ""
         out.append({"metric": f"{r.contrast} ({METRIC_LABEL.get(r.metric, r.metric)})",
                     "verdict": _verdict(r.mean_difference, r.p_adjusted),
-                    "text": f"difference {r.mean_difference:+.2f}{unit} ({_ci(r.ci_low, r.ci_high)}, songs as clusters); "
+                    "text": f"difference {r.mean_difference:+.2f}{unit} ({_ci(r.ci_low, r.ci_high, why=too_few_clusters(r.n_songs))}, "
+                            "songs as clusters); "
                             f"{_rank_biserial(r)}; "
                             f"p {_p(r.p_value)}, {an.plan.multiplicity}-adjusted p {_p(r.p_adjusted)} over the primary family of {len(pc)}; "
                             f"n = {r.n_items} items from {r.n_songs} songs"})

@@ -27,9 +27,9 @@ import numpy as np
 
 from evalkit.data.mixology_levels import MixLevels, read_mix_levels
 from evalkit.judging.advice_parser import PARSER_VERSION, parse_advice
-from evalkit.stats.clustered import cluster_robust_mean
+from evalkit.stats.clustered import MIN_CLUSTERS_FOR_INTERVAL as MIN_CLUSTERS
+from evalkit.stats.clustered import cluster_robust_mean, too_few_clusters
 
-MIN_CLUSTERS = 5
 BANDS_DB = (0.0, 1.0, 2.0, 3.0)
 CHANCE = 0.5
 
@@ -67,7 +67,7 @@ def deviations(mixes: list[MixLevels]) -> list[Deviation]:
 
 def _interval(est: dict, n_clusters: int, what: str) -> tuple[list[float] | None, str | None]:
     if n_clusters < MIN_CLUSTERS:
-        return None, f"too few {what} for an interval (k = {n_clusters})"
+        return None, too_few_clusters(n_clusters, what)
     return [est["ci_low"], est["ci_high"]], None
 
 

@@ -20,6 +20,15 @@ import pandas as pd
 from scipy.stats import binomtest, norm
 from scipy.stats import t as student_t
 
+# Below this many clusters no interval is drawn anywhere (CR1 intervals, cluster bootstraps): with 3 songs a "95% CI"
+# is a t on 2 df or the range of 3 song means, not an interval a reviewer can read. The estimate is shown with
+# ``too_few_clusters(k)``.
+MIN_CLUSTERS_FOR_INTERVAL = 5
+
+
+def too_few_clusters(k: int, unit: str = "songs") -> str:
+    return f"too few {unit} for an interval (k = {k})"
+
 
 def cluster_robust_mean(values: np.ndarray | list[float], clusters: np.ndarray | list, confidence: float = 0.95) -> dict:
     """Mean of ``values`` with a CR1 cluster-robust SE, t(G−1) p-value against 0 and CI.
@@ -42,8 +51,12 @@ def cluster_robust_mean(values: np.ndarray | list[float], clusters: np.ndarray |
     resid = y - y.mean()
     sums = np.array([resid[g == c].sum() for c in labels])
     se = float(np.sqrt(n_clusters / (n_clusters - 1) * np.sum(sums**2) / n**2))
-    half = student_t.ppf(0.5 + confidence / 2, n_clusters - 1) * se
-    out.update(se=se, ci_low=out["mean"] - half, ci_high=out["mean"] + half)
+    out["se"] = se
+    if n_clusters >= MIN_CLUSTERS_FOR_INTERVAL:
+        half = student_t.ppf(0.5 + confidence / 2, n_clusters - 1) * se
+        out.update(ci_low=out["mean"] - half, ci_high=out["mean"] + half)
+    else:
+        out["ci_note"] = too_few_clusters(n_clusters)
     if se > 0:
         out["t"] = out["mean"] / se
         out["p_value"] = float(2 * student_t.sf(abs(out["t"]), n_clusters - 1))
@@ -82,24 +95,23 @@ def rank_biserial_null_se(n: int) -> float:
 
 def rank_biserial_ci(differences: np.ndarray, clusters: np.ndarray, bootstrap: int = 1000, seed: int = 0,
                      confidence: float = 0.95) -> tuple[float, float]:
-    """CI for the rank-biserial r, centred on the estimate and clipped to [−1, 1] (so it always contains
-    it): the SE is the larger of the cluster-bootstrap SD (whole songs resampled) and the SE under
-    independence, since a few clusters can make the bootstrap spread collapse (e.g. every difference
-    positive gives r = 1 in every resample). (nan, nan) with fewer than 2 clusters."""
+    """CI for the rank-biserial r from a cluster bootstrap (whole songs resampled): the bootstrap SD around the
+    estimate, clipped to [−1, 1], so it always contains it and depends on the data, never on n alone. (nan, nan)
+    below ``MIN_CLUSTERS_FOR_INTERVAL`` clusters (a few songs make the bootstrap spread meaningless: with every
+    difference positive each resample gives r = 1). Zero width when no resample differs: no variation."""
     d, g = np.asarray(differences, float), np.asarray(clusters)
     keep = np.isfinite(d) & (d != 0)
     d, g = d[keep], g[keep]
     labels = np.unique(g)
     r = rank_biserial(d)
-    if len(labels) < 2 or not np.isfinite(r):
+    if len(labels) < MIN_CLUSTERS_FOR_INTERVAL or not np.isfinite(r) or bootstrap < 2:
         return np.nan, np.nan
     members = [np.flatnonzero(g == c) for c in labels]
     rng = np.random.default_rng(seed)
     boots = [rank_biserial(d[np.concatenate([members[k] for k in rng.integers(0, len(labels), len(labels))])])
-             for _ in range(max(min(bootstrap, 400), 0))]  # an SD, not a tail quantile: 400 rounds are plenty
+             for _ in range(min(bootstrap, 400))]  # an SD, not a tail quantile: 400 rounds are plenty
     boots = np.array([b for b in boots if np.isfinite(b)])
-    se = max(float(np.std(boots, ddof=1)) if len(boots) > 1 else 0.0, rank_biserial_null_se(len(d)))
-    half = norm.ppf(0.5 + confidence / 2) * se
+    half = norm.ppf(0.5 + confidence / 2) * (float(np.std(boots, ddof=1)) if len(boots) > 1 else 0.0)
     return float(max(-1.0, r - half)), float(min(1.0, r + half))
 
 
@@ -113,7 +125,8 @@ def paired_contrast(differences: np.ndarray | list[float], clusters: np.ndarray 
     m = cluster_robust_mean(d, g)
     rb_lo, rb_hi = rank_biserial_ci(d, g, bootstrap=bootstrap, seed=seed)
     return {"n_items": m["n"], "n_songs": m["n_clusters"], "mean_difference": m["mean"], "se": m["se"],
-            "ci_low": m["ci_low"], "ci_high": m["ci_high"], "df": m["df"], "t": m["t"], "p_value": m["p_value"],
+            "ci_low": m["ci_low"], "ci_high": m["ci_high"], "ci_note": m.get("ci_note", ""), "df": m["df"], "t": m["t"],
+            "p_value": m["p_value"],
             "rank_biserial": rank_biserial(d), "rb_ci_low": rb_lo, "rb_ci_high": rb_hi}
 
 

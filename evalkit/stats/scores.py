@@ -7,6 +7,7 @@ import itertools
 import numpy as np
 import pandas as pd
 
+from evalkit.stats.clustered import MIN_CLUSTERS_FOR_INTERVAL
 from evalkit.stats.preference import holm
 
 
@@ -27,8 +28,10 @@ def system_means(df: pd.DataFrame, value: str = "score", by: tuple[str, ...] = (
             pick = rng.integers(0, len(labels), size=(bootstrap, len(labels)))
             boots = sums[pick].sum(axis=1) / sizes[pick].sum(axis=1)
         lo, hi = np.quantile(boots, [0.025, 0.975])
-        if (len(labels) if cluster is not None else len(v)) < 2:
-            lo = hi = np.nan  # one song (or one item): nothing varies between resamples, so no interval, not a zero-width one
+        if cluster is not None and len(labels) < MIN_CLUSTERS_FOR_INTERVAL:
+            lo = hi = np.nan  # a bootstrap over 3 songs is the range of 3 song means, not an interval
+        elif len(v) < 2:
+            lo = hi = np.nan  # one item: nothing varies between resamples, so no interval, not a zero-width one
         key = key if isinstance(key, tuple) else (key,)
         mean = float(v.mean())
         row = {**dict(zip(by, key, strict=True)), "n": len(v), "mean": mean, "ci_low": float(min(lo, mean)) if lo == lo else np.nan,

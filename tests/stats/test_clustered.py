@@ -22,7 +22,8 @@ def test_cluster_robust_mean_by_hand():
     r = cluster_robust_mean([1.0, 2.0, 3.0, 6.0], ["s1", "s1", "s2", "s2"])
     assert r["mean"] == 3.0 and r["se"] == pytest.approx(1.5) and r["df"] == 1
     assert r["p_value"] == pytest.approx(0.29516723, abs=1e-7)  # 1 - 2*atan(2)/pi, the Cauchy (t1) tail
-    assert r["ci_low"] < r["mean"] < r["ci_high"]
+    # two songs: no interval is drawn (issue #19: none from fewer than 5 clusters), the estimate stands with the reason
+    assert np.isnan(r["ci_low"]) and np.isnan(r["ci_high"]) and r["ci_note"] == "too few songs for an interval (k = 2)"
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -69,9 +70,13 @@ def test_intervals_always_contain_their_estimate():
         lo, hi = rank_biserial_ci(d, songs, bootstrap=100, seed=k)
         if np.isfinite(lo):
             assert lo <= r["rank_biserial"] <= hi and -1 <= lo and hi <= 1
-    # r = 1 everywhere still gets an honest width, not a point
-    lo, hi = rank_biserial_ci(np.ones(6), np.array([0, 0, 1, 1, 2, 2]), bootstrap=100)
-    assert hi == 1.0 and lo < 0.9
+    # r = 1 in every song: every resample gives 1, the interval is the point (no variation), never one from n alone
+    assert rank_biserial_ci(np.ones(12), np.repeat(np.arange(6), 2), bootstrap=100) == (1.0, 1.0)
+    assert all(np.isnan(rank_biserial_ci(np.ones(8), np.repeat(np.arange(4), 2), bootstrap=100)))  # 4 songs: none
+    # the interval follows the data: the same n, more spread between songs, a wider interval
+    calm = rank_biserial_ci(np.r_[np.ones(10), -np.ones(2)], np.repeat(np.arange(6), 2), bootstrap=400)
+    wild = rank_biserial_ci(np.r_[np.ones(6), -np.ones(6)], np.repeat(np.arange(6), 2), bootstrap=400)
+    assert wild[1] - wild[0] > calm[1] - calm[0]
 
 
 def test_clustered_share_stays_in_unit_interval_and_widens_with_clustering():
@@ -105,9 +110,14 @@ def test_system_means_resample_whole_songs():
 
     # songs s1 (1, 2) and s2 (3, 6): a song bootstrap of 2 songs draws song means 1.5 / 4.5 (equal sizes), so
     # the resampled mean is 1.5, 3 or 4.5 with probabilities 1/4, 1/2, 1/4: the 95% interval is [1.5, 4.5]
+    # ...which is the range of the two song means, not an interval: below 5 songs none is drawn
     df = pd.DataFrame({"system": "a", "score": [1.0, 2.0, 3.0, 6.0], "song_id": ["s1", "s1", "s2", "s2"]})
     r = system_means(df, bootstrap=4000, cluster="song_id").iloc[0]
-    assert (r["mean"], r.ci_low, r.ci_high, r.n_clusters) == (3.0, 1.5, 4.5, 2)
+    assert r["mean"] == 3.0 and r.n_clusters == 2 and np.isnan(r.ci_low) and np.isnan(r.ci_high)
+    # six songs of two items: the song bootstrap's interval lies within the song means' range and holds the mean
+    df = pd.DataFrame({"system": "a", "score": np.arange(12.0), "song_id": np.repeat([f"s{k}" for k in range(6)], 2)})
+    r = system_means(df, bootstrap=4000, cluster="song_id").iloc[0]
+    assert 0.5 <= r.ci_low < r["mean"] < r.ci_high <= 10.5
 
 
 def test_identical_differences_give_an_exact_sign_flip_p_never_zero():
