@@ -15,7 +15,7 @@ from evalkit.judging.reference import REFERENCE_JUDGE
 from evalkit.report import figures
 from evalkit.report.analysis import Analysis, analyze, engineer_spread
 from evalkit.report.tables import fmt_cell, to_markdown, write_tables
-from evalkit.stats.clustered import too_few_clusters
+from evalkit.stats.clustered import MIN_CLUSTERS_FOR_INTERVAL, too_few_clusters
 from evalkit.store import Store
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -119,7 +119,7 @@ def _headline_bounds(an: Analysis) -> list[dict]:
     if not len(scores) or not systems:
         return []
     rows = scores[(scores.metric == an.plan.primary_metric) & scores.system.isin(systems)]
-    parts = [f"{r.system} ({r.condition}) {r.mean:+.2f} (95% CI {r.ci_low:+.2f} to {r.ci_high:+.2f}, n = {r.n})"
+    parts = [f"{r.system} ({r.condition}) {r.mean:+.2f} ({_ci(r.ci_low, r.ci_high, why=too_few_clusters(r.n_songs))}, n = {r.n})"
              for r in rows.itertuples(index=False)]
     return [{"metric": "bounds, for scale (not tested)", "verdict": "tie", "text": "; ".join(parts)}] if parts else []
 
@@ -157,8 +157,9 @@ def _plan_intro(an: Analysis) -> str:
     return (f"Primary metric: {METRIC_LABEL.get(an.plan.primary_metric, an.plan.primary_metric)}; {len(an.primary)} primary "
             f"contrast(s), each within one system and paired by item, adjusted together ({an.plan.multiplicity}); {when}. "
             "Uncertainty treats songs as clusters (items of one song are not independent): CR1 cluster-robust standard "
-            "errors with t(G−1) intervals; the rank-biserial CI takes the larger of a song-level bootstrap SE and the SE under "
-            "independence, centred on the estimate and clipped to [−1, 1]. Human votes count each participant "
+            "errors with t(G−1) intervals; the rank-biserial CI is the song-level bootstrap SD around the estimate, clipped to "
+            f"[−1, 1]; no interval is drawn from fewer than {MIN_CLUSTERS_FOR_INTERVAL} songs, and with every difference equal "
+            "the p-value is the exact sign flip of the song means. Human votes count each participant "
             "once (participant-level sign test; CIs clustered by participant). Everything else is exploratory.")
 
 
