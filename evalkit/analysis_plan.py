@@ -34,10 +34,52 @@ class Contrast(BaseModel):
         return f"{self.system}: {self.condition.value} − {self.versus.value}"
 
 
+class AxisContrast(BaseModel):
+    """Two systems that differ in exactly one setting (``axis``: a config field such as ``layout``, or a dotted path
+    such as ``backend.adapter``), compared under each condition both run, paired by item: ``system − versus``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    system: str
+    versus: str
+    axis: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.]*$")
+    conditions: list[Condition] | None = Field(default=None, description="the conditions to compare under (default: all both run)")
+
+    def label(self, condition: Condition) -> str:
+        return f"{self.system} − {self.versus} under {condition.value} ({self.axis})"
+
+
+# Settings that never make two systems different advisors: identity, coverage and how calls are batched.
+_NOT_AN_AXIS = {"name", "condition", "conditions", "max_items", "chunk"}
+
+
+def _flat(d: dict, prefix: str = "") -> dict[str, object]:
+    out: dict[str, object] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{key}."))
+        else:
+            out[key] = v
+    return out
+
+
+def axis_differences(a: dict, b: dict) -> list[str]:
+    """The settings in which two stored system configs differ (dotted paths), deployment and coverage left out."""
+    from evalkit.backends.config import DEPLOYMENT_KEYS
+
+    fa, fb = _flat(a), _flat(b)
+    keys = {k for k in fa.keys() | fb.keys() if k.split(".")[0] not in _NOT_AN_AXIS
+            and not (k.startswith("backend.") and k.split(".", 1)[1] in DEPLOYMENT_KEYS)}
+    return sorted(k for k in keys if fa.get(k) != fb.get(k))
+
+
 class AnalysisPlan(BaseModel):
     model_config = ConfigDict(extra="forbid")
     primary_metric: Literal["balance_improvement_db", "direction_accuracy", "specificity"] = "balance_improvement_db"
     contrasts: list[Contrast] | Literal["auto"] = "auto"
+    axis_contrasts: list[AxisContrast] = Field(
+        default_factory=list, description="systems that differ in one setting (layout, base model vs adapter), compared "
+                                          "under each shared condition; declared here they join the primary family")
     multiplicity: Literal["holm", "bonferroni"] = "holm"
     swap_consistency_floor: float = Field(
         0.5, ge=0, le=1, description="a pairwise judge below this swap consistency is flagged as position-biased")
@@ -46,6 +88,30 @@ class AnalysisPlan(BaseModel):
     exploratory_metrics: list[Literal["balance_improvement_db", "direction_accuracy", "specificity", "db_error",
                                       "missed_stems", "wrong_claims"]] = Field(
         default_factory=lambda: ["direction_accuracy", "specificity", "wrong_claims"])
+
+    def resolve_axes(self, systems: list[dict]) -> list[tuple[AxisContrast, Condition]]:
+        """Each declared axis contrast under each condition it is compared in; two systems that differ in more than the
+        declared setting (or not in it) are refused, naming the settings, since the contrast would not be like with like."""
+        by_name = {s["name"]: s for s in systems}
+        out = []
+        for c in self.axis_contrasts:
+            for name in (c.system, c.versus):
+                if name not in by_name:
+                    raise ConfigError(f"analysis.axis_contrasts: system {name!r} is not in the run (have {', '.join(by_name)})")
+                if by_name[name]["kind"] in ("oracle", "generic"):
+                    raise ConfigError(f"analysis.axis_contrasts: {name!r} is a labelled bound; bounds never enter a contrast")
+            diff = axis_differences(by_name[c.system], by_name[c.versus])
+            if diff != [c.axis]:
+                raise ConfigError(f"analysis.axis_contrasts: {c.system} and {c.versus} differ in {', '.join(diff) or 'nothing'}, "
+                                  f"not only in {c.axis!r}; declare the one setting they differ in, or make them differ only there")
+            shared = [x for x in conditions_of(by_name[c.system]) if x in conditions_of(by_name[c.versus])]
+            wanted = c.conditions or shared
+            missing = [x.value for x in wanted if x not in shared]
+            if missing or not wanted:
+                raise ConfigError(f"analysis.axis_contrasts: {c.system} and {c.versus} do not both run under "
+                                  f"{', '.join(missing) or 'any common condition'}")
+            out += [(c, x) for x in wanted]
+        return out
 
     def resolve(self, systems: list[dict]) -> list[Contrast]:
         """The primary family for the systems of a run (their stored configs)."""
@@ -99,5 +165,6 @@ def stored_plan(store) -> tuple[AnalysisPlan, dict | None]:
     return (AnalysisPlan.model_validate(record["plan"]) if record else AnalysisPlan()), record
 
 
-__all__ = ["DEFAULT_CONTRASTS", "PLAN_META_KEY", "REFERENCE_METRICS", "AnalysisPlan", "Contrast", "conditions_of",
+__all__ = ["DEFAULT_CONTRASTS", "PLAN_META_KEY", "REFERENCE_METRICS", "AnalysisPlan", "AxisContrast", "Contrast", "axis_differences",
+           "conditions_of",
            "declare_plan", "stored_plan"]

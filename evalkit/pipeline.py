@@ -225,7 +225,9 @@ def run_experiment(config: ExperimentConfig, out: str | Path, *, config_dir: Pat
 
     t = time.perf_counter()
     _log("[2/6] generating advice", quiet)
-    config.analysis.resolve([s.model_dump(mode="json") for s in config.systems])  # a bad plan fails before any work
+    stored = [s.model_dump(mode="json") for s in config.systems]
+    config.analysis.resolve(stored)  # a bad plan fails before any work
+    config.analysis.resolve_axes(stored)
     presets = _presets(config, config_dir, force)
     store = Store(out)
     declare_plan(store, config.analysis)  # the primary contrasts are on record before any advice exists

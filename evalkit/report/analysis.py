@@ -14,7 +14,14 @@ import numpy as np
 import pandas as pd
 
 from evalkit import __version__
-from evalkit.analysis_plan import REFERENCE_METRICS, AnalysisPlan, Contrast, conditions_of, stored_plan
+from evalkit.analysis_plan import (
+    REFERENCE_METRICS,
+    AnalysisPlan,
+    AxisContrast,
+    Contrast,
+    conditions_of,
+    stored_plan,
+)
 from evalkit.judging.advice_parser import parse_advice
 from evalkit.judging.diagnostics import judge_agreement, judge_diagnostics
 from evalkit.judging.reference import (
@@ -51,6 +58,7 @@ class Analysis:
     plan: AnalysisPlan = field(default_factory=AnalysisPlan)
     plan_record: dict | None = None
     primary: list[Contrast] = field(default_factory=list)
+    axes: list[tuple[AxisContrast, Condition]] = field(default_factory=list)  # declared axis contrasts, per condition
     bounds: list[str] = field(default_factory=list)
 
 
@@ -141,9 +149,30 @@ def contrast_rows(frame: pd.DataFrame, contrasts: list[Contrast], value: str, *,
     return pd.DataFrame(rows)
 
 
+def axis_contrast_rows(frame: pd.DataFrame, axes: list[tuple[AxisContrast, Condition]], value: str, *, bootstrap: int,
+                       seed: int) -> pd.DataFrame:
+    """Each axis contrast ``system − versus`` (two systems that differ in one setting) under one condition, paired by
+    item, clustered by song: the same method as a condition contrast."""
+    rows = []
+    for c, cond in axes:
+        g = frame[frame.condition == cond.value]
+        wide = g.pivot_table(index=["song_id", "item_id"], columns="system", values=value, aggfunc="mean")
+        if c.system not in wide or c.versus not in wide:
+            continue
+        d = (wide[c.system] - wide[c.versus]).dropna()
+        if not len(d):
+            continue
+        r = paired_contrast(d.to_numpy(), d.index.get_level_values("song_id").to_numpy(), bootstrap=bootstrap, seed=seed)
+        rows.append({"contrast": c.label(cond), "system": c.system, "condition": cond.value, "versus": c.versus, "axis": c.axis,
+                     "metric": value, **r})
+    return pd.DataFrame(rows)
+
+
 def primary_contrasts(ref: pd.DataFrame, an: Analysis, *, bootstrap: int, seed: int) -> pd.DataFrame:
-    """The declared family on the primary metric, adjusted together (Holm by default)."""
-    out = contrast_rows(ref, an.primary, an.plan.primary_metric, bootstrap=bootstrap, seed=seed)
+    """The declared family on the primary metric (condition contrasts and declared axis contrasts), adjusted together
+    (Holm by default)."""
+    out = pd.concat([contrast_rows(ref, an.primary, an.plan.primary_metric, bootstrap=bootstrap, seed=seed),
+                     axis_contrast_rows(ref, an.axes, an.plan.primary_metric, bootstrap=bootstrap, seed=seed)], ignore_index=True)
     if not len(out):
         return out
     p = out.p_value.fillna(1.0).to_numpy()
@@ -460,6 +489,7 @@ def analyze(store: Store, human: pd.DataFrame | None = None, *, bootstrap: int =
     advice = _held_out_for_inference(advice, split, an)
     an.plan, an.plan_record = stored_plan(store)
     an.primary = an.plan.resolve(systems)
+    an.axes = an.plan.resolve_axes(systems)
     an.bounds = [s["name"] for s in systems if s["kind"] in BOUND_KINDS]
     _plan_notes(an, systems)
     t = an.tables

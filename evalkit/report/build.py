@@ -154,8 +154,10 @@ def _headline(an: Analysis) -> list[dict]:
 def _plan_intro(an: Analysis) -> str:
     rec = an.plan_record
     when = f"declared in the run store at {rec['declared_at']}" if rec else "the default plan (none declared in the run)"
+    axes = (f" and {len(an.axes)} axis contrast(s) between systems that differ in one declared setting "
+            f"({', '.join(sorted({c.axis for c, _ in an.axes}))}), under one condition each") if an.axes else ""
     return (f"Primary metric: {METRIC_LABEL.get(an.plan.primary_metric, an.plan.primary_metric)}; {len(an.primary)} primary "
-            f"contrast(s), each within one system and paired by item, adjusted together ({an.plan.multiplicity}); {when}. "
+            f"condition contrast(s), each within one system{axes}, paired by item, adjusted together ({an.plan.multiplicity}); {when}. "
             "Uncertainty treats songs as clusters (items of one song are not independent): CR1 cluster-robust standard "
             "errors with t(G−1) intervals; the rank-biserial CI is the song-level bootstrap SD around the estimate, clipped to "
             f"[−1, 1]; no interval is drawn from fewer than {MIN_CLUSTERS_FOR_INTERVAL} songs, and with every difference equal "
