@@ -267,7 +267,7 @@ def _figures(an: Analysis, fig_dir: Path, spread: tuple[float, str] | None) -> d
     if len(t.get("primary_contrasts", [])):
         pc = t["primary_contrasts"]
         figs["primary_contrasts"] = figures.contrasts(
-            pc, fig_dir, "primary_contrasts", f"Primary contrasts, reference judge ({pc.n_items.max()} items from {pc.n_songs.max()} songs)")
+            pc, fig_dir, "primary_contrasts", "Primary contrasts, reference judge (n per row)")
     if len(t.get("contrasts_by_style", [])):
         figs["contrasts_by_style"] = figures.contrasts(t["contrasts_by_style"], fig_dir, "contrasts_by_style",
                                                        "Primary contrasts by style (reference judge; exploratory)", group="style")

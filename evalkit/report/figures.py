@@ -150,18 +150,25 @@ def gain_errors(errors: pd.DataFrame, out: Path, spread_db: float | None = None,
 def contrasts(df: pd.DataFrame, out: Path, name: str, title: str, group: str | None = None) -> Path:
     """Forest plot of paired contrasts (mean difference, 95% CI); a missing CI is said, not drawn."""
     d = df.reset_index(drop=True)
-    labels = [f"{r[group]} · {r.contrast}" if group else r.contrast for _, r in d.iterrows()]
+    # every row names its own n: rows of one figure can cover different items (an LLM on 6, the analytic family on 32)
+    labels = [(f"{r[group]} · {r.contrast}" if group else r.contrast) + f"  (n = {r.n_items} items, {r.n_songs} songs)"
+              for _, r in d.iterrows()]
     fig, ax = plt.subplots(figsize=(8.0, 1.1 + 0.42 * len(d)))
     y = np.arange(len(d))[::-1]
     for yi, (_, r) in zip(y, d.iterrows(), strict=True):
         colour = COND_COLOURS.get(r.condition, "#555")
-        if np.isfinite(r.ci_low):
-            ax.plot([r.ci_low, r.ci_high], [yi, yi], color=colour, lw=2)
+        note = None
+        if not np.isfinite(r.ci_low):
+            note = f"no CI: {r.n_songs} song(s)" if r.n_songs < 5 else "no CI"
+        elif r.ci_low == r.ci_high:
+            note = "no variation"  # a point, not a zero-width interval
         else:
+            ax.plot([r.ci_low, r.ci_high], [yi, yi], color=colour, lw=2)
+        if note:
             right = r.mean_difference <= 0  # write toward the middle of the plot, where there is room
-            ax.annotate("CI n/a (1 song)", (r.mean_difference, yi), xytext=(8 if right else -8, 0), textcoords="offset points",
+            ax.annotate(note, (r.mean_difference, yi), xytext=(8 if right else -8, 0), textcoords="offset points",
                         fontsize=7, color="#666", ha="left" if right else "right", va="center")
-        ax.plot([r.mean_difference], [yi], "o", color=colour)
+        ax.plot([r.mean_difference], [yi], "o", color=colour, mfc="white" if note else colour)
     ax.axvline(0, color="black", lw=0.7)
     ax.set_yticks(y, labels, fontsize=8)
     metric = d.metric.iloc[0] if len(d) else ""
