@@ -51,7 +51,7 @@ def test_numbers_by_hand(tmp_path):
     assert doc["comment_claims"] == 4 and doc["comment_agreement"] == pytest.approx(0.75)
     assert doc["comment_agreement_ci"] is None and "too few mixes" in doc["comment_agreement_note"]  # 3 mixes
     bands = {b["group"]: b for b in doc["agreement_by_band"]}
-    assert bands["|deviation| >= 2 dB"]["claims"] == 1 and bands["|deviation| >= 3 dB"]["claims"] == 0
+    assert bands["deviation ≥ 2 dB"]["claims"] == 1 and bands["deviation ≥ 3 dB"]["claims"] == 0
     # within-song centred: x = (.5, -1, .5, .75, .75, -1.5), y = (-.2, .2, 0, -.0667, -.2667, .3333);
     # r = Σxy / sqrt(Σx² Σy²) = -1.05 / sqrt(4.875 × 0.26667) = -0.9209
     assert doc["rating_r"] == pytest.approx(-1.05 / (4.875 * 0.8 / 3) ** 0.5, abs=1e-4)

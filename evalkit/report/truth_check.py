@@ -127,7 +127,7 @@ def _band_note(bands: list[dict]) -> str:
     if not above:
         return ""
     b = above[0]
-    return (f" Where the mix deviates more ({b['group']}), comments agree in {b['agreement']:.0%} of {b['claims']} claims "
+    return (f" Where the mix deviates more ({b['group']} from the consensus), comments agree in {b['agreement']:.0%} of {b['claims']} claims "
             f"(CI {b['ci'][0]:.0%}–{b['ci'][1]:.0%}), above chance: listeners hear larger departures from the consensus, "
             "small ones hardly at all.")
 
@@ -155,7 +155,7 @@ def verdict(rating: dict, comments: dict, bands: list[dict] | None = None) -> st
     if r is None:
         parts.append("Ratings: " + rating["note"] + ".")
     elif rci is None:
-        parts.append(f"Mixes farther from the consensus: within-song r = {r:+.2f} with their ratings ({rating['note']}).")
+        parts.append(f"Mixes farther from the consensus: within-song r = {r:+.2f} with their ratings; {rating['note']}.")
     elif rci[1] < 0:
         parts.append(f"Mixes farther from the consensus are rated lower (within-song r = {r:+.2f}, CI {rci[0]:+.2f} to {rci[1]:+.2f}).")
     elif rci[0] > 0:
@@ -175,7 +175,7 @@ def check_truth(path: str | Path, stem_map: dict[str, str] | None = None) -> dic
     rating = rating_correlation(devs)
     overall = agreement(claims, "all")
     by_stem = [agreement([c for c in claims if c["stem"] == s], s) for s in sorted({c["stem"] for c in claims})]
-    bands = [agreement([c for c in claims if abs(c["deviation_db"]) >= b], f"|deviation| >= {b:g} dB") for b in BANDS_DB]
+    bands = [agreement([c for c in claims if abs(c["deviation_db"]) >= b], f"deviation ≥ {b:g} dB") for b in BANDS_DB]
     return {
         "source": str(path), "reader_version": PARSER_VERSION, "min_clusters_for_interval": MIN_CLUSTERS,
         "n_mixes": len(devs), "n_songs": len({d.song for d in devs}), "n_ratings": sum(d.n_ratings for d in devs),
