@@ -3,8 +3,8 @@
 A worker lists the keys it has to do under a *scope* (one system's advice, or one judge's judgments) and,
 before it calls a model, claims a batch of them with a lease. Claims are one statement each:
 
-- PostgreSQL: ``UPDATE … WHERE key IN (SELECT … FOR UPDATE SKIP LOCKED)``, so workers on several machines
-  never wait on each other's rows;
+- PostgreSQL: ``WITH picked AS (SELECT … LIMIT n FOR UPDATE SKIP LOCKED) UPDATE … FROM picked``, so workers on
+  several machines never wait on each other's rows (see ``claim`` for why not ``WHERE key IN (SELECT …)``);
 - SQLite: the same update under ``BEGIN IMMEDIATE``, which serialises the processes of one machine.
 
 A lease names its owner and an expiry; a worker renews its leases while it works (``renew``), and one that
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from sqlalchemy import and_, bindparam, case, func, or_, select
@@ -44,10 +45,6 @@ class ScopeProgress:
     claimed_by_me: int
     claimed_by_others: int
     pending: int
-
-    @property
-    def total(self) -> int:
-        return self.done + self.failed + self.claimed_by_me + self.claimed_by_others + self.pending
 
 
 class WorkLeases:
@@ -126,39 +123,26 @@ class WorkLeases:
         with self.engine.connect() as conn:
             return int(conn.execute(q).scalar_one())
 
+    @contextmanager
     def _write(self):
         """A write transaction: on SQLite it takes the write lock first (BEGIN IMMEDIATE), so the select inside a
         claim and its update are one step for every process on the machine."""
-        return _WriteTxn(self)
-
-
-class _WriteTxn:
-    def __init__(self, store) -> None:
-        self.store = store
-
-    def __enter__(self):
-        self.conn = self.store.engine.connect()
-        if self.store.dialect == "sqlite":
-            self.conn = self.conn.execution_options(isolation_level="AUTOCOMMIT")
-            self.conn.exec_driver_sql("BEGIN IMMEDIATE")
-        else:
-            self.txn = self.conn.begin()
-        return self.conn
-
-    def __exit__(self, exc_type, exc, tb) -> None:
         try:
-            if self.store.dialect == "sqlite":
-                self.conn.exec_driver_sql("ROLLBACK" if exc_type else "COMMIT")
-            elif exc_type:
-                self.txn.rollback()
-            else:
-                self.txn.commit()
-        except OperationalError as err:
-            raise StoreError(f"{self.store.display_url}: cannot write work leases ({err.orig})") from err
-        finally:
-            self.conn.close()
-        if isinstance(exc, OperationalError):
-            raise StoreError(f"{self.store.display_url}: cannot write work leases ({exc.orig}); is the store read-only?") from exc
+            with self.engine.connect() as conn:
+                if self.dialect == "sqlite":
+                    conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")
+                    try:
+                        yield conn
+                    except BaseException:
+                        conn.exec_driver_sql("ROLLBACK")
+                        raise
+                    conn.exec_driver_sql("COMMIT")
+                else:
+                    with conn.begin():
+                        yield conn
+        except OperationalError as exc:
+            raise StoreError(f"{self.display_url}: cannot write work leases ({exc.orig}); is the store read-only?") from exc
 
 
 __all__ = ["Claim", "ScopeProgress", "WorkLeases"]
