@@ -339,7 +339,8 @@ def stats_preferences(
     include_excluded: Annotated[bool, typer.Option(help="keep participants the study excluded")] = False,
     include_simulated: Annotated[bool, typer.Option(help="keep SIMULATED raters")] = False,
 ) -> None:
-    """Bradley–Terry scores with CIs and pairwise sign tests (Holm) from preference votes."""
+    """Bradley–Terry scores with CIs and pairwise tests (Holm) from preference votes: a logistic mixed model with
+    participant and item intercepts (and song, from an optional song_id column), the participant sign test beside it."""
     from evalkit.stats.preference import analysis_rows, pairwise_tests, win_rates
     from evalkit.stats.ranking import bradley_terry
 
@@ -350,12 +351,16 @@ def stats_preferences(
     out.mkdir(parents=True, exist_ok=True)
     bt = bradley_terry(df, ties=ties, bootstrap=bootstrap, seed=seed)
     bt[["system", "score", "ci_low", "ci_high"]].to_csv(out / "bradley_terry.csv", index=False)
-    tests = pairwise_tests(df)
-    tests.to_csv(out / "pairwise_tests.csv", index=False)  # p_value: participant-level; p_value_votes: vote-level
+    song_of = (df.dropna(subset=["song_id"]).drop_duplicates("item_id").set_index("item_id")["song_id"].astype(str).to_dict()
+               if "song_id" in df else None)
+    tests = pairwise_tests(df, song_of=song_of)
+    tests.to_csv(out / "pairwise_tests.csv", index=False)  # p_value: the test named in primary_test
     win_rates(df).to_csv(out / "win_rates.csv", index=False)
     _echo_table(bt, "Bradley–Terry")
-    _echo_table(tests[["system_a", "system_b", "wins_a", "wins_b", "ties", "n_participants", "p_value", "p_holm", "p_value_votes"]],
-                "pairwise tests (p_value: participant-level sign test; p_value_votes: votes as independent)")
+    _echo_table(tests[["system_a", "system_b", "wins_a", "wins_b", "ties", "n_participants", "primary_test", "mm_p_win",
+                       "p_value", "p_holm", "p_sign", "p_value_votes"]],
+                "pairwise tests (p_value: primary_test; mm_p_win: mixed-model P(a wins); p_sign: participant sign test; "
+                "p_value_votes: votes as independent)")
 
 
 @stats_app.command("scores")
@@ -408,28 +413,95 @@ def stats_power(
     alpha: Annotated[float, typer.Option(min=0.0001, max=0.5, help="test size")] = 0.05,
     pilot: Annotated[Path | None, typer.Option(help="pilot preferences CSV; with --system, estimates rate and ICC")] = None,
     system: Annotated[str | None, typer.Option(help="the system whose win rate the pilot estimates")] = None,
+    versus: Annotated[str | None, typer.Option(help="--design with --pilot: the other arm of the contrast")] = None,
     criterion: Annotated[str, typer.Option(help="pilot: which study question (helpfulness | specificity)")] = "helpfulness",
     include_excluded: Annotated[bool, typer.Option(help="pilot: keep participants the study excluded")] = False,
     include_simulated: Annotated[bool, typer.Option(help="pilot: keep SIMULATED raters")] = False,
+    design: Annotated[Path | None, typer.Option(help="YAML with a `power:` section: simulate that design over its grid")] = None,
+    pilot_run: Annotated[str | None, typer.Option(help="--design: a run whose primary contrast gives the judge-score effect")] = None,
+    contrast: Annotated[str | None, typer.Option(help="--pilot-run: which primary contrast (default: the first)")] = None,
+    out: Annotated[Path | None, typer.Option(help="--design: where power_grid.csv and power.png go")] = None,
 ) -> None:
-    """Participants needed for a binomial preference test, with the design effect of repeated votes. The test is
-    symmetric: detecting a rate p needs as many votes as 1 − p. A pilot is read per question, without simulated or
-    excluded raters unless asked for."""
+    """Participants needed for a binomial preference test, with the design effect of repeated votes, or (--design)
+    the simulated power of the primary analyses over a grid of songs × items × participants × votes. The binomial
+    test is symmetric: detecting a rate p needs as many votes as 1 − p. A pilot is read per question, without
+    simulated or excluded raters unless asked for."""
     from evalkit.stats.power import participants_needed, power_from_pilot
     from evalkit.stats.preference import analysis_rows
 
+    pilot_votes = None
     if pilot:
         if not system:
             raise EvalkitInputError("--pilot needs --system (whose wins to count)")
-        df = analysis_rows(_read_csv(pilot, "pilot"), str(pilot), criterion=criterion, include_excluded=include_excluded,
-                           include_simulated=include_simulated)
-        df = df[((df.system_a == system) | (df.system_b == system)) & (df.choice != "tie")]
+        pilot_votes = analysis_rows(_read_csv(pilot, "pilot"), str(pilot), criterion=criterion,
+                                    include_excluded=include_excluded, include_simulated=include_simulated)
+    if design:
+        _power_by_design(design, out, pilot_votes, system, versus, pilot_run, contrast)
+    elif pilot_votes is not None:
+        df = pilot_votes[((pilot_votes.system_a == system) | (pilot_votes.system_b == system)) & (pilot_votes.choice != "tie")]
         if df.empty:
             raise EvalkitInputError(f"{pilot}: no decisive votes involving {system!r}")
         wins = df.assign(win=((df.system_a == system) & (df.choice == "a")) | ((df.system_b == system) & (df.choice == "b")))
         _echo_table(power_from_pilot(wins.assign(win=wins.win.astype(float)), power, alpha), "from pilot")
     else:
         _echo_table(participants_needed(rate, votes_per_participant, icc, power, alpha), "participants needed")
+
+
+def _power_by_design(design_path: Path, out: Path | None, pilot_votes, system: str | None, versus: str | None,
+                     pilot_run: str | None, contrast: str | None) -> None:
+    """`stats power --design`: effects from the YAML, or from pilots; the grid simulated with a progress bar."""
+    from evalkit.generate import progress_bar
+    from evalkit.report.analysis import primary_differences
+    from evalkit.stats.power_design import (
+        grid_cells,
+        load_design,
+        plot_power,
+        power_grid,
+        score_effect_from_pilot,
+        smallest_designs,
+        vote_effect_from_pilot,
+    )
+    from evalkit.store import Store
+
+    if out is None:
+        raise EvalkitInputError("--design needs --out DIR (power_grid.csv and power.png are written there)")
+    d = load_design(design_path)
+    sources = []
+    if pilot_votes is not None:
+        if not versus:
+            raise EvalkitInputError("--design with --pilot needs --system and --versus (the two arms of the contrast)")
+        d.human_votes = vote_effect_from_pilot(pilot_votes, system, versus)
+        sources.append(f"human votes from the pilot {system} vs {versus}")
+    if pilot_run:
+        diffs = primary_differences(Store(pilot_run, create=False))
+        if diffs.empty:
+            raise EvalkitInputError(f"{pilot_run}: no primary contrast with reference-judge scores; run `evalkit judge` first")
+        pick = contrast or diffs.contrast.iloc[0]
+        if pick not in set(diffs.contrast):
+            raise EvalkitInputError(f"--contrast {pick!r}: not a primary contrast of {pilot_run} "
+                                    f"(have {', '.join(sorted(set(diffs.contrast)))})")
+        d.judge_scores = score_effect_from_pilot(diffs[diffs.contrast == pick])
+        sources.append(f"judge scores from {pick} in {pilot_run}")
+    typer.echo("effects: " + "; ".join(
+        [f"judge scores {d.judge_scores.model_dump()}" if d.judge_scores else "judge scores: not simulated",
+         f"human votes {d.human_votes.model_dump()}" if d.human_votes else "human votes: not simulated"])
+        + (f" (estimated: {', '.join(sources)})" if sources else " (as given)"))
+    with progress_bar() as bar:
+        task = bar.add_task("simulating the design grid", total=grid_cells(d))
+        grid = power_grid(d, progress=lambda n: bar.advance(task, n))
+    out.mkdir(parents=True, exist_ok=True)
+    grid.to_csv(out / "power_grid.csv", index=False)
+    plot_power(grid, d, out / "power.png")
+    _echo_table(grid.drop(columns=["reaches_target"]), f"power by design ({d.simulations} simulations per cell, α = {d.alpha})")
+    best = smallest_designs(grid)
+    for a in grid.analysis.unique():
+        row = best[best.analysis == a]
+        typer.echo(f"{a}: " + (f"{d.target:.0%} power first reached with {int(row.songs.iloc[0])} songs × "
+                               f"{int(row.items_per_song.iloc[0])} items" + (
+                                   f", {int(row.participants.iloc[0])} participants × {int(row.votes_per_participant.iloc[0])} votes"
+                                   if row.participants.notna().iloc[0] else "")
+                               if len(row) else f"{d.target:.0%} power not reached on this grid; widen it"))
+    typer.echo(f"wrote {out / 'power_grid.csv'} and {out / 'power.png'}")
 
 
 # -- study ----------------------------------------------------------------------------------------

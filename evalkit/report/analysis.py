@@ -132,15 +132,20 @@ def judge_votes(store: Store, advice: pd.DataFrame) -> dict[str, pd.DataFrame]:
     return out
 
 
+def paired_differences(frame: pd.DataFrame, column: str, first: str, second: str, value: str) -> pd.Series:
+    """``value`` of arm ``first`` minus arm ``second`` (values of ``column``: a condition, or a system), paired by item
+    and indexed by (song_id, item_id); empty when either arm is missing."""
+    wide = frame.pivot_table(index=["song_id", "item_id"], columns=column, values=value, aggfunc="mean")
+    if first not in wide or second not in wide:
+        return pd.Series(dtype=float)
+    return (wide[first] - wide[second]).dropna()
+
+
 def contrast_rows(frame: pd.DataFrame, contrasts: list[Contrast], value: str, *, bootstrap: int, seed: int) -> pd.DataFrame:
     """Each contrast ``condition − versus`` within its system, paired by item, clustered by song."""
     rows = []
     for c in contrasts:
-        g = frame[frame.system == c.system]
-        wide = g.pivot_table(index=["song_id", "item_id"], columns="condition", values=value, aggfunc="mean")
-        if c.condition.value not in wide or c.versus.value not in wide:
-            continue
-        d = (wide[c.condition.value] - wide[c.versus.value]).dropna()
+        d = paired_differences(frame[frame.system == c.system], "condition", c.condition.value, c.versus.value, value)
         if not len(d):
             continue
         r = paired_contrast(d.to_numpy(), d.index.get_level_values("song_id").to_numpy(), bootstrap=bootstrap, seed=seed)
@@ -155,17 +160,27 @@ def axis_contrast_rows(frame: pd.DataFrame, axes: list[tuple[AxisContrast, Condi
     item, clustered by song: the same method as a condition contrast."""
     rows = []
     for c, cond in axes:
-        g = frame[frame.condition == cond.value]
-        wide = g.pivot_table(index=["song_id", "item_id"], columns="system", values=value, aggfunc="mean")
-        if c.system not in wide or c.versus not in wide:
-            continue
-        d = (wide[c.system] - wide[c.versus]).dropna()
+        d = paired_differences(frame[frame.condition == cond.value], "system", c.system, c.versus, value)
         if not len(d):
             continue
         r = paired_contrast(d.to_numpy(), d.index.get_level_values("song_id").to_numpy(), bootstrap=bootstrap, seed=seed)
         rows.append({"contrast": c.label(cond), "system": c.system, "condition": cond.value, "versus": c.versus, "axis": c.axis,
                      "metric": value, **r})
     return pd.DataFrame(rows)
+
+
+def primary_differences(store: Store) -> pd.DataFrame:
+    """Per-item differences of every declared primary condition contrast on the primary metric (held-out items only):
+    what a pilot run tells a power analysis (``stats power --design --pilot-run``)."""
+    an = Analysis(provenance={})
+    advice, systems = _design(store, an)
+    ref = _reference_frame(store, advice)
+    rows = []
+    for c in an.plan.resolve(systems) if ref is not None else []:
+        d = paired_differences(ref[ref.system == c.system], "condition", c.condition.value, c.versus.value,
+                               an.plan.primary_metric)
+        rows += [{"contrast": c.label, "song_id": song, "item_id": item, "difference": float(v)} for (song, item), v in d.items()]
+    return pd.DataFrame(rows, columns=["contrast", "song_id", "item_id", "difference"])
 
 
 def primary_contrasts(ref: pd.DataFrame, an: Analysis, *, bootstrap: int, seed: int) -> pd.DataFrame:
@@ -211,12 +226,13 @@ def contrasts_by_style(ref: pd.DataFrame, an: Analysis, *, bootstrap: int, seed:
 
 
 def human_contrasts(human: pd.DataFrame, primary: list[Contrast], song_of: dict[str, str]) -> pd.DataFrame:
-    """Human votes on each primary contrast's two arms: win share with a CI clustered by participant,
-    the participant-level sign test (Holm over the family) and the vote-level binomial test beside it."""
+    """Human votes on each primary contrast's two arms: win share with a CI clustered by participant, the mixed model
+    (participant × item, songs from 5) as the primary test when people voted more than once, else the participant-level
+    sign test (Holm over the family), and the vote-level binomial test beside it."""
     rows = []
     for c in primary:
         a, b = arm_label(c.system, c.condition), arm_label(c.system, c.versus)
-        r = preference_contrast(human, a, b)
+        r = preference_contrast(human, a, b, song_of)
         if r["votes"]:
             pair = human[human.system_a.isin([a, b]) & human.system_b.isin([a, b])]
             rows.append({"contrast": c.label, "n_songs": len({song_of.get(i, i) for i in pair.item_id}), **r})
@@ -251,13 +267,18 @@ def _plan_notes(an: Analysis, systems: list[dict]) -> None:
                         "answer away: it is an upper bound and never part of a contrast.")
 
 
-def _reference_tables(store: Store, advice: pd.DataFrame, an: Analysis, *, bootstrap: int, seed: int) -> None:
-    t = an.tables
+def _reference_frame(store: Store, advice: pd.DataFrame) -> pd.DataFrame | None:
+    """The advice frame joined with the reference judge's metrics (None before the reference judge ran)."""
     ref_rows = [{"advice_id": j.advice_id, **{m: j.metrics.get(m) for m in REFERENCE_METRICS}}
                 for j in store.judgments(REFERENCE_JUDGE) if j.protocol == "reference"]
-    if not ref_rows:
+    return advice.merge(pd.DataFrame(ref_rows), on="advice_id") if ref_rows else None
+
+
+def _reference_tables(store: Store, advice: pd.DataFrame, an: Analysis, *, bootstrap: int, seed: int) -> None:
+    t = an.tables
+    ref = _reference_frame(store, advice)
+    if ref is None:
         return
-    ref = advice.merge(pd.DataFrame(ref_rows), on="advice_id")
     means = [system_means(ref, m, ("system", "condition"), bootstrap=bootstrap, seed=seed, cluster="song_id").assign(metric=m)
              for m in REFERENCE_METRICS]
     t["reference_scores"] = pd.concat(means, ignore_index=True)[["metric", "system", "condition", "n", "n_clusters", "mean", "ci_low",
@@ -449,7 +470,7 @@ def _human_tables(store: Store, human: pd.DataFrame, advice: pd.DataFrame, votes
     if "specificity" in by_criterion:
         t["human_condition_contrasts_specificity"] = human_contrasts(by_criterion["specificity"], an.primary, song_of)
     t["human_win_rates"] = win_rates(human)
-    t["human_pairwise_tests"] = pairwise_tests(human)
+    t["human_pairwise_tests"] = pairwise_tests(human, song_of=song_of)
     t["human_bradley_terry"] = bradley_terry(human, bootstrap=bootstrap, seed=seed)
     t["human_win_matrix"] = win_matrix(human).reset_index().rename(columns={"index": "system"})
     t["human_agreement"] = human_agreement(human)
@@ -479,15 +500,22 @@ def _flag_position_bias(an: Analysis) -> None:
     agree["position_biased"] = agree.swap_consistency < an.plan.swap_consistency_floor
 
 
+def _design(store: Store, an: Analysis) -> tuple[pd.DataFrame, list[dict]]:
+    """The advice a run's inference uses (held-out items of the split it generated), the systems of that split, and
+    the stored analysis plan (into ``an``)."""
+    advice = advice_frame(store)
+    an.provenance = _provenance(store, advice)
+    split = store.get_meta("split") or "test"
+    systems = store.get_meta(f"systems/{split}") or store.get_meta("systems/test") or []
+    an.plan, an.plan_record = stored_plan(store)
+    return _held_out_for_inference(advice, split, an), systems
+
+
 def analyze(store: Store, human: pd.DataFrame | None = None, *, bootstrap: int = 1000, seed: int = 0,
             include_simulated: bool = False, flow: pd.DataFrame | None = None) -> Analysis:
     """Every table of the report, from the run store and (optionally) the study's answers."""
-    advice = advice_frame(store)
-    an = Analysis(provenance=_provenance(store, advice))
-    split = store.get_meta("split") or "test"
-    systems = store.get_meta(f"systems/{split}") or store.get_meta("systems/test") or []
-    advice = _held_out_for_inference(advice, split, an)
-    an.plan, an.plan_record = stored_plan(store)
+    an = Analysis(provenance={})
+    advice, systems = _design(store, an)
     an.primary = an.plan.resolve(systems)
     an.axes = an.plan.resolve_axes(systems)
     an.bounds = [s["name"] for s in systems if s["kind"] in BOUND_KINDS]
@@ -519,4 +547,5 @@ def load_human(path: Path | None) -> pd.DataFrame | None:
 
 
 __all__ = ["Analysis", "advice_frame", "analyze", "contrast_rows", "contrasts_by_style", "exploratory_contrasts", "human_contrasts",
-           "judge_votes", "load_human", "primary_contrasts"]
+           "judge_votes", "load_human", "paired_differences", "primary_contrasts",
+           "primary_differences"]

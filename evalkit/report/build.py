@@ -44,11 +44,15 @@ DISPLAY_COLUMNS = {  # what the report shows; the CSVs keep every column
     "rubric_contrasts": ["judge", "rubric", "contrast", "n_songs", "n_items", "mean_difference", "ci_low", "ci_high", "p_value"],
     "contrasts_by_style": ["style", "contrast", "n_songs", "n_items", "mean_difference", "ci_low", "ci_high", "p_value"],
     "human_condition_contrasts": ["contrast", "n_participants", "n_items", "n_songs", "votes", "wins_a", "wins_b", "ties",
-                                  "win_rate_a", "ci_low", "ci_high", "p_value", "p_holm", "p_value_votes"],
+                                  "win_rate_a", "ci_low", "ci_high", "primary_test", "mm_log_odds", "mm_p_win",
+                                  "mm_p_win_ci_low", "mm_p_win_ci_high", "p_value", "p_holm", "p_sign", "p_value_votes",
+                                  "participant_var", "item_var", "mm_note"],
     "human_condition_contrasts_specificity": ["contrast", "n_participants", "n_items", "votes", "wins_a", "wins_b", "ties",
-                                              "win_rate_a", "ci_low", "ci_high", "p_value", "p_holm"],
+                                              "win_rate_a", "ci_low", "ci_high", "primary_test", "mm_p_win", "p_value",
+                                              "p_holm", "p_sign"],
     "human_pairwise_tests": ["system_a", "system_b", "wins_a", "wins_b", "ties", "n_participants", "win_rate_a", "ci_low",
-                             "ci_high", "p_value", "p_holm", "p_value_votes"],
+                             "ci_high", "primary_test", "mm_log_odds", "mm_p_win", "p_value", "p_holm", "p_sign",
+                             "p_value_votes"],
 }
 
 
@@ -100,15 +104,27 @@ def _headline_judge(an: Analysis) -> list[dict]:
     return out
 
 
+def _human_test_text(r) -> str:
+    """The primary human test of one contrast in words, the other two tests beside it, each named."""
+    sign = f"participant-level sign test p {_p(r.p_sign)}"
+    if r.primary_test == "mixed model":
+        main = (f"mixed model (participant and item intercepts): log-odds {r.mm_log_odds:+.2f}, P({r.system_a} wins) "
+                f"{r.mm_p_win:.0%} ({_ci(r.mm_p_win_ci_low, r.mm_p_win_ci_high, '.0%')}), p {_p(r.p_value)} (Holm p "
+                f"{_p(r.p_holm)}); {sign}")
+    else:
+        main = f"{sign} (Holm p {_p(r.p_holm)}; no mixed model: {r.mm_note})"
+    return f"{main}; vote-level binomial p {_p(r.p_value_votes)} (treats votes as independent)"
+
+
 def _headline_human(an: Analysis) -> list[dict]:
     out = []
     sim = " (SIMULATED raters)" if an.simulated_humans else ""
     for r in an.tables.get("human_condition_contrasts", pd.DataFrame()).itertuples(index=False):
         out.append({"metric": f"{r.contrast}: human preference{sim}", "verdict": _verdict(r.win_rate_a, r.p_holm, 0.5),
                     "text": f"{r.system_a} preferred over {r.system_b} in {r.win_rate_a:.0%} of votes (ties half; "
-                            f"{_ci(r.ci_low, r.ci_high, '.0%')}, participants as clusters); participant-level sign test "
-                            f"p {_p(r.p_value)} (Holm p {_p(r.p_holm)}); vote-level binomial p {_p(r.p_value_votes)} "
-                            f"(treats votes as independent); n = {r.votes} votes from {r.n_participants} participants "
+                            f"{_ci(r.ci_low, r.ci_high, '.0%', why=too_few_clusters(r.n_participants, 'participants'))}, participants as "
+                            f"clusters); {_human_test_text(r)}; "
+                            f"n = {r.votes} votes from {r.n_participants} participants "
                             f"on {r.n_items} items from {r.n_songs} songs"})
     return out
 
@@ -158,11 +174,14 @@ def _plan_intro(an: Analysis) -> str:
             f"({', '.join(sorted({c.axis for c, _ in an.axes}))}), under one condition each") if an.axes else ""
     return (f"Primary metric: {METRIC_LABEL.get(an.plan.primary_metric, an.plan.primary_metric)}; {len(an.primary)} primary "
             f"condition contrast(s), each within one system{axes}, paired by item, adjusted together ({an.plan.multiplicity}); {when}. "
-            "Uncertainty treats songs as clusters (items of one song are not independent): CR1 cluster-robust standard "
-            "errors with t(G−1) intervals; the rank-biserial CI is the song-level bootstrap SD around the estimate, clipped to "
+            "Uncertainty treats songs as clusters (items of one song are not independent): CV3 (leave-one-song-out jackknife) "
+            "cluster-robust standard errors with t(G−1) intervals, a small-sample method (MacKinnon, Nielsen & Webb 2023; "
+            "by pyfixest), also for every per-arm mean; the rank-biserial CI is the song-level bootstrap SD around the estimate, clipped to "
             f"[−1, 1]; no interval is drawn from fewer than {MIN_CLUSTERS_FOR_INTERVAL} songs, and with every difference equal "
-            "the p-value is the exact sign flip of the song means. Human votes count each participant "
-            "once (participant-level sign test; CIs clustered by participant). Everything else is exploratory.")
+            "the p-value is the exact sign flip of the song means. Human votes are tested with a logistic mixed model with crossed "
+            "random intercepts for participant and item (and song, from 5 songs; Laplace fit by GPBoost, held to lme4's glmer "
+            "in the tests) whenever participants gave more than one vote, the participant-level sign test beside it; win "
+            "shares have CIs clustered by participant. Everything else is exploratory.")
 
 
 def _sections(an: Analysis) -> list[tuple]:
@@ -180,7 +199,7 @@ def _sections(an: Analysis) -> list[tuple]:
          [("reference_definitions", "What each metric is (the settings it was computed with first)"),
           ("nominal_sensitivity", "The primary contrasts with each dB assumed for a direction with no number "
            "(as_run: the run's setting); a contrast whose sign changes rests on that assumption"),
-          ("reference_scores", "Per system and condition (95% CI: bootstrap over songs)"),
+          ("reference_scores", "Per system and condition (95% CI: CV3 t interval, songs as clusters)"),
           ("exploratory_contrasts", "Exploratory contrasts (other metrics; stems+reference − stems), unadjusted"),
           ("reference_paired_tests", "Paired Wilcoxon tests between arms on balance improvement (exploratory; Holm within the table)"),
           ("reference_friedman", "Friedman test across arms")]),
@@ -192,13 +211,13 @@ def _sections(an: Analysis) -> list[tuple]:
          "own claims. The dashed line, when drawn, is how far engineers' own gains spread across mixes of the same song in the loaded "
          "data; without such data no line is drawn.", ["gain_errors"], []),
         ("LLM judges: rubric scores", None, [],
-         [("rubric_scores", "Rubric scores (median over samples), 95% CI: bootstrap over songs"),
+         [("rubric_scores", "Rubric scores (median over samples), 95% CI: CV3 t interval, songs as clusters"),
           ("rubric_contrasts", "Condition contrasts on rubric scores (exploratory, songs as clusters)")]),
         ("Human preferences", "Answers to 'which advice would you rather follow', from included participants only: the participant "
          "flow below says who was excluded and why.", ["bradley_terry", "win_matrix"],
          [("participant_flow", "Participant flow (opened → included)"),
           ("human_bradley_terry", "Bradley–Terry (bootstrap by participant)"),
-          ("human_pairwise_tests", "Pairwise tests: p_value participant-level sign test (Holm, BH); p_value_votes treats votes as independent"),
+          ("human_pairwise_tests", "Pairwise tests: p_value is the test named in primary_test (mixed model: mm_*, log-odds and P(a wins)); p_sign participant-level sign test; p_value_votes treats votes as independent"),
           ("human_win_rates", "Win rates (ties half, Wilson CI over votes)")]),
         ("Judges against humans", "Vote agreement follows MT-Bench's definitions; human–human agreement is the ceiling.",
          ["judge_human_agreement"],

@@ -8,7 +8,7 @@ The whole experiment scores advice against a *truth*: for imported sets, the eng
    (minus the median over stems, the reference judge's centring); its **distance** = RMS_s d~_s.
 2. **Ratings.** The within-song correlation of a mix's distance with its mean listener rating: both are centred
    within their song, so songs that are simply liked more do not count; r is the slope of the standardised
-   rating on the standardised distance, and its CI is cluster-robust with songs as clusters (CR1, t with G − 1
+   rating on the standardised distance, and its CI is cluster-robust with songs as clusters (CV3 jackknife, t with G − 1
    df). If the truth is right, mixes farther from it are rated lower: r < 0.
 3. **Comments.** Every comment is read into level claims by the reference judge's reader; a claim agrees with
    the truth when it asks to move the stem toward the consensus ("drums too quiet" and the mix's drums sit below
@@ -85,7 +85,8 @@ def rating_correlation(devs: list[Deviation]) -> dict:
                 "n_songs": len(set(songs))}
     zx, zy = x / x.std(), y / y.std()
     r = float(np.mean(zx * zy))
-    # The slope of zy on zx is r; its CR1 SE by song (cluster sums of the score zx·(zy − r·zx)), t with G − 1 df.
+    # The slope of zy on zx is r; its CV3 SE by song (the mean of the linearised
+    # score zx·(zy − r·zx), jackknifed over songs), t with G − 1 df.
     est = cluster_robust_mean(zx * (zy - r * zx) / np.mean(zx * zx) + r, songs)
     ci, note = _interval(est, est["n_clusters"], "songs")
     ci = [float(np.clip(c, -1, 1)) for c in ci] if ci else None
@@ -229,7 +230,7 @@ def summary_markdown(doc: dict) -> str:
         lines.append(f"| {g['group']} | {g['claims']} | {g['mixes']} | {agree} | {_fmt_ci(g['ci'], g['note'], pct=True)} |")
     lines += ["", "Method: each mix's stem levels (track loudness + fader, power-summed, relative to the mix) minus the median of the "
               "song's other mixes, common level removed (median over stems); distance = RMS of that deviation. r: ratings and "
-              "distances centred within song, CI cluster-robust by song (CR1, t with G − 1 df). Comments: read by the reference "
+              "distances centred within song, CI cluster-robust by song (CV3 jackknife, t with G − 1 df). Comments: read by the reference "
               f"judge's reader; a claim agrees when it moves the stem toward the consensus. No interval from fewer than "
               f"{doc['min_clusters_for_interval']} clusters.", ""]
     return "\n".join(lines)

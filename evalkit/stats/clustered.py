@@ -3,14 +3,18 @@ participants.
 
 Items of one song share its arrangement and mix, so they are not independent draws; votes of one
 participant share that person's taste. Treating either as independent shrinks standard errors and
-p-values. Here the mean of per-item (or per-vote) values gets a cluster-robust (CR1) standard error
-with the song (or participant) as the cluster, and t inference with G − 1 degrees of freedom
-(Cameron & Miller 2015, "A practitioner's guide to cluster-robust inference", §II.B and §VI.C):
+p-values. Here the mean of per-item (or per-vote) values gets a cluster-robust standard error with the
+song (or participant) as the cluster, and t inference with G − 1 degrees of freedom.
 
-    V = G/(G−1) · Σ_g (Σ_{i∈g} (y_i − ȳ))² / N²,   t = ȳ / √V ~ t(G−1)
+Studies here have few songs (8 in the demo, rarely more than 30), where CR1 is too small when clusters differ in
+size. The SE is the leave-one-cluster-out jackknife CV3 (MacKinnon, Nielsen & Webb 2023, "Cluster-robust
+inference: A guide to empirical practice", J. Econometrics 232, §3.3):
 
-which is statsmodels' ``OLS(y, 1).fit(cov_type="cluster", use_t=True)``. Intervals are symmetric
-around the estimate, so a CI always contains its point estimate.
+    V = (G − 1)/G · Σ_g (β̂_(g) − β̂)²
+
+with β̂_(g) the mean without cluster g, computed by pyfixest's CRV3 (its finite-sample factors off, since CV3 has its
+own). With equal cluster sizes it equals CR1 and the one-sample t-test on the cluster means; with unequal sizes it is
+larger. Intervals are symmetric around the estimate, so a CI always contains its point estimate.
 """
 
 from __future__ import annotations
@@ -30,27 +34,46 @@ def too_few_clusters(k: int, unit: str = "songs") -> str:
     return f"too few {unit} for an interval (k = {k})"
 
 
-def cluster_robust_mean(values: np.ndarray | list[float], clusters: np.ndarray | list, confidence: float = 0.95) -> dict:
-    """Mean of ``values`` with a CR1 cluster-robust SE, t(G−1) p-value against 0 and CI.
+SE_METHOD = "CV3 jackknife cluster-robust SE (pyfixest), t with G − 1 df"
 
-    >>> r = cluster_robust_mean([1.0, 2.0, 3.0, 6.0], ["s1", "s1", "s2", "s2"])
-    >>> round(r["mean"], 3), round(r["se"], 3), r["df"]
-    (3.0, 1.5, 1)
+
+def _cv3_se(y: np.ndarray, codes: np.ndarray) -> float:
+    """CV3 standard error of the mean of ``y`` clustered by ``codes`` (integer cluster codes)."""
+    import warnings
+
+    import pyfixest as pf
+
+    n_clusters = len(np.unique(codes))
+    with warnings.catch_warnings():  # pyfixest's own deprecation and divide-by-zero (R² of a constant) warnings
+        warnings.simplefilter("ignore")
+        fit = pf.feols("y ~ 1", data=pd.DataFrame({"y": y, "g": codes}), vcov={"CRV3": "g"},
+                       ssc=pf.ssc(k_adj=False, G_adj=False))
+        bare = float(fit.tidy()["Std. Error"].iloc[0]) ** 2  # Σ_g (β̂_(g) − β̂)²
+    return float(np.sqrt((n_clusters - 1) / n_clusters * bare))
+
+
+def cluster_robust_mean(values: np.ndarray | list[float], clusters: np.ndarray | list, confidence: float = 0.95) -> dict:
+    """Mean of ``values`` with a CV3 cluster-robust SE, t(G−1) p-value against 0 and CI.
+
+    By hand for [1, 2, 3, 6, 4] in clusters a, a, b, b, c: β̂ = 3.2; without a 13/3, without b 7/3, without c 3;
+    V = 2/3 · ((13/3 − 3.2)² + (7/3 − 3.2)² + (3 − 3.2)²) = 1.38370, SE 1.17631.
+
+    >>> r = cluster_robust_mean([1.0, 2.0, 3.0, 6.0, 4.0], ["a", "a", "b", "b", "c"])
+    >>> round(r["mean"], 3), round(r["se"], 5), r["df"]
+    (3.2, 1.17631, 2)
     """
     y = np.asarray(values, float)
     g = np.asarray(clusters)
     keep = np.isfinite(y)
     y, g = y[keep], g[keep]
     n = len(y)
-    labels = np.unique(g) if n else np.array([])
-    n_clusters = len(labels)
+    codes = pd.factorize(g)[0] if n else np.array([], int)
+    n_clusters = len(np.unique(codes))
     out = {"mean": float(y.mean()) if n else np.nan, "se": np.nan, "df": max(n_clusters - 1, 0), "t": np.nan,
            "p_value": np.nan, "ci_low": np.nan, "ci_high": np.nan, "n": n, "n_clusters": n_clusters}
     if n_clusters < 2:
         return out
-    resid = y - y.mean()
-    sums = np.array([resid[g == c].sum() for c in labels])
-    se = float(np.sqrt(n_clusters / (n_clusters - 1) * np.sum(sums**2) / n**2))
+    se = _cv3_se(y, codes) if np.ptp(y) > 0 else 0.0
     out["se"] = se
     if n_clusters >= MIN_CLUSTERS_FOR_INTERVAL:
         half = student_t.ppf(0.5 + confidence / 2, n_clusters - 1) * se
@@ -134,7 +157,8 @@ def clustered_share(score: np.ndarray, clusters: np.ndarray, confidence: float =
     """A share (mean of 0/½/1 scores) with a Wilson interval at the effective sample size n / deff, where
     the design effect deff is the cluster-robust variance over the independent one (at least 1). When
     every score is equal neither variance says anything, so n_eff falls back to the number of clusters.
-    Wilson keeps the interval in [0, 1] and around the estimate."""
+    Wilson keeps the interval in [0, 1] and around the estimate. None below ``MIN_CLUSTERS_FOR_INTERVAL`` clusters
+    (participants): the estimate then comes with ``ci_note``."""
     from evalkit.stats.preference import wilson_interval
 
     score, clusters = np.asarray(score, float), np.asarray(clusters)
@@ -149,6 +173,9 @@ def clustered_share(score: np.ndarray, clusters: np.ndarray, confidence: float =
         n_eff = n / max(1.0, m["se"] ** 2 / iid_var)
     else:
         n_eff = float(m["n_clusters"])
+    if m["n_clusters"] < MIN_CLUSTERS_FOR_INTERVAL:
+        return {"mean": m["mean"], "ci_low": np.nan, "ci_high": np.nan, "n_eff": n_eff,
+                "ci_note": too_few_clusters(m["n_clusters"], "participants")}
     lo, hi = wilson_interval(m["mean"] * n_eff, n_eff, confidence)
     return {"mean": m["mean"], "ci_low": lo, "ci_high": hi, "n_eff": n_eff}
 
@@ -161,11 +188,18 @@ def participant_sign_test(net_by_participant: pd.Series) -> float:
     return float(binomtest(pos, pos + neg, 0.5).pvalue) if pos + neg else 1.0
 
 
-def preference_contrast(votes: pd.DataFrame, a: str, b: str) -> dict:
-    """Votes between ``a`` and ``b`` (columns participant_id, item_id, system_a, system_b, choice):
-    a's win share (ties half) with a CI clustered by participant, the participant-level sign test (the
-    clustering-aware p-value), and the vote-level binomial test, named as such (it treats votes as
-    independent)."""
+def preference_contrast(votes: pd.DataFrame, a: str, b: str, song_of: dict[str, str] | None = None) -> dict:
+    """Votes between ``a`` and ``b`` (columns participant_id, item_id, system_a, system_b, choice): a's win share
+    (ties half) with a CI clustered by participant, and three tests, each named:
+
+    - the logistic mixed model with crossed participant and item intercepts (``mm_*``, evalkit/stats/mixed.py), the
+      primary test (``p_value``) whenever participants gave more than one vote;
+    - the participant-level sign test (``p_sign``), each person once on their net preference: the robustness line,
+      and the primary test when each person voted once (then the mixed model has no participant variance to fit);
+    - the vote-level binomial (``p_value_votes``), which treats votes as independent.
+    """
+    from evalkit.stats.mixed import no_fit, preference_glmm, repeated_measures
+
     v = votes[((votes.system_a == a) & (votes.system_b == b)) | ((votes.system_a == b) & (votes.system_b == a))]
     a_first = (v.system_a == a).to_numpy()
     choice = v.choice.to_numpy()
@@ -173,12 +207,18 @@ def preference_contrast(votes: pd.DataFrame, a: str, b: str) -> dict:
     wins, losses = int((score == 1).sum()), int((score == 0).sum())
     share = clustered_share(score, v.participant_id.to_numpy())
     net = pd.Series(score - 0.5, index=v.participant_id.to_numpy()).groupby(level=0).sum()
+    p_sign = participant_sign_test(net)
+    mm = (preference_glmm(v, a, b, song_of) if repeated_measures(v)
+          else no_fit("one vote per participant: the sign test is the test"))
+    use_mm = np.isfinite(mm["mm_p_value"])
     return {"system_a": a, "system_b": b, "votes": len(v), "wins_a": wins, "wins_b": losses, "ties": len(v) - wins - losses,
             "n_participants": int(v.participant_id.nunique()), "n_items": int(v.item_id.nunique()),
             "win_rate_a": share["mean"], "ci_low": share["ci_low"], "ci_high": share["ci_high"],
-            "p_value": participant_sign_test(net),
-            "p_value_votes": float(binomtest(wins, wins + losses, 0.5).pvalue) if wins + losses else 1.0}
+            "p_value": mm["mm_p_value"] if use_mm else p_sign,
+            "primary_test": "mixed model" if use_mm else "participant sign test",
+            "p_sign": p_sign,
+            "p_value_votes": float(binomtest(wins, wins + losses, 0.5).pvalue) if wins + losses else 1.0, **mm}
 
 
-__all__ = ["cluster_robust_mean", "clustered_share", "rank_biserial_null_se", "paired_contrast", "participant_sign_test", "preference_contrast", "rank_biserial",
+__all__ = ["SE_METHOD", "cluster_robust_mean", "clustered_share", "rank_biserial_null_se", "paired_contrast", "participant_sign_test", "preference_contrast", "rank_biserial",
            "rank_biserial_ci"]

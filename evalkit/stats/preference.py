@@ -96,27 +96,33 @@ def benjamini_hochberg(p: np.ndarray | list[float]) -> np.ndarray:
     return multipletests(p, method="fdr_bh")[1] if len(p) else p
 
 
-def pairwise_tests(df: pd.DataFrame, ties: str = "drop") -> pd.DataFrame:
+def pairwise_tests(df: pd.DataFrame, ties: str = "drop", song_of: dict[str, str] | None = None) -> pd.DataFrame:
     """Per system pair: wins, ties, a's win share with a CI clustered by participant, and tests.
 
-    ``p_value`` is the participant-level sign test (each person counts once, on their net preference),
-    because votes of one person are not independent; ``p_value_votes`` is the vote-level binomial test,
-    kept beside it and named as such. Holm and BH adjust ``p_value``. ``ties``: ``drop`` (win share over
-    decisive votes) or ``half`` (a tie counts half to each side).
+    ``p_value`` is the primary test named in ``primary_test``: the logistic mixed model with crossed participant and
+    item intercepts (``mm_*``) when participants voted more than once, else the participant-level sign test
+    (``p_sign``, kept beside it as the robustness line). ``p_value_votes`` is the vote-level binomial test, which
+    treats votes as independent, named as such. Holm and BH adjust ``p_value``. ``ties``: ``drop`` (win share over
+    decisive votes) or ``half`` (a tie counts half to each side); the mixed model always uses decisive votes.
     """
     if ties not in ("drop", "half"):
         raise EvalkitInputError(f"ties={ties!r}: use drop or half (davidson is a Bradley–Terry option)")
     df = canonical(validate_preferences(df))
     rows = []
     for (a, b), g in df.groupby(["system_a", "system_b"], sort=True):
-        r = preference_contrast(g if ties == "half" else g[g.choice != "tie"], a, b)
+        r = preference_contrast(g if ties == "half" else g[g.choice != "tie"], a, b, song_of)
         r["ties"] = int((g.choice == "tie").sum())
         rows.append(r)
-    out = pd.DataFrame(rows, columns=["system_a", "system_b", "wins_a", "wins_b", "ties", "p_value", "votes", "n_participants",
-                                      "n_items", "win_rate_a", "ci_low", "ci_high", "p_value_votes"])
+    out = pd.DataFrame(rows, columns=PAIRWISE_COLUMNS)
     out.insert(6, "p_holm", holm(out["p_value"]) if len(out) else [])  # the DESIGN contract's first seven columns
     out["p_bh"] = benjamini_hochberg(out["p_value"]) if len(out) else []
     return out
+
+
+PAIRWISE_COLUMNS = ["system_a", "system_b", "wins_a", "wins_b", "ties", "p_value", "votes", "n_participants", "n_items",
+                    "win_rate_a", "ci_low", "ci_high", "primary_test", "p_sign", "p_value_votes", "mm_log_odds", "mm_se",
+                    "mm_ci_low", "mm_ci_high", "mm_p_win", "mm_p_win_ci_low", "mm_p_win_ci_high", "mm_p_value",
+                    "participant_var", "item_var", "song_var", "mm_note"]
 
 
 def win_rates(df: pd.DataFrame) -> pd.DataFrame:
@@ -145,24 +151,5 @@ def win_matrix(df: pd.DataFrame) -> pd.DataFrame:
     return m
 
 
-def mixed_effects_preference(df: pd.DataFrame, system: str, other: str) -> pd.DataFrame:
-    """P(system beats other) with a random participant intercept (statsmodels Bayes mixed GLM, VB fit).
-
-    Returns the fixed-effect log-odds, its SD, and the participant variance; ties are dropped.
-    """
-    from statsmodels.genmod.bayes_mixed_glm import BinomialBayesMixedGLM
-
-    d = canonical(validate_preferences(df))
-    a, b = sorted([system, other])
-    d = d[(d.system_a == a) & (d.system_b == b) & (d.choice != "tie")].copy()
-    if d.empty:
-        raise EvalkitInputError(f"no decisive votes between {system} and {other}")
-    d["win"] = (d.choice == ("a" if system == a else "b")).astype(float)
-    model = BinomialBayesMixedGLM.from_formula("win ~ 1", {"participant": "0 + C(participant_id)"}, d)
-    fit = model.fit_vb()
-    return pd.DataFrame([{"system": system, "other": other, "log_odds": float(fit.fe_mean[0]), "log_odds_sd": float(fit.fe_sd[0]),
-                          "p_win": float(1 / (1 + np.exp(-fit.fe_mean[0]))), "participant_sd": float(np.exp(fit.vcp_mean[0]))}])
-
-
-__all__ = ["benjamini_hochberg", "canonical", "holm", "mixed_effects_preference", "pairwise_tests", "validate_preferences",
+__all__ = ["benjamini_hochberg", "canonical", "holm", "pairwise_tests", "validate_preferences",
            "wilson_interval", "win_matrix", "win_rates"]

@@ -1,4 +1,4 @@
-"""Rubric and reference scores per system: means with bootstrap CIs, paired tests on the same items."""
+"""Rubric and reference scores per system: means with CIs (songs as clusters where items share a song), paired tests on the same items."""
 
 from __future__ import annotations
 
@@ -7,37 +7,30 @@ import itertools
 import numpy as np
 import pandas as pd
 
-from evalkit.stats.clustered import MIN_CLUSTERS_FOR_INTERVAL
+from evalkit.stats.clustered import cluster_robust_mean
 from evalkit.stats.preference import holm
 
 
 def system_means(df: pd.DataFrame, value: str = "score", by: tuple[str, ...] = ("system",), bootstrap: int = 2000,
                  seed: int = 0, cluster: str | None = None) -> pd.DataFrame:
-    """Mean ``value`` per group with percentile bootstrap CIs over rows (items), or, with ``cluster``
-    (e.g. ``song_id``), over whole clusters, so items of one song move together. Percentile intervals
-    of a mean contain it except in degenerate resamples; they are widened to the estimate then."""
+    """Mean ``value`` per group with a 95% CI. Without ``cluster`` the rows (items) are independent draws and the CI
+    is a percentile bootstrap over them. With ``cluster`` (e.g. ``song_id``) items of one song move together: the
+    CI is the CV3 cluster-robust t interval of ``cluster_robust_mean`` (a bootstrap over a handful of songs is the
+    range of their means), and none below ``MIN_CLUSTERS_FOR_INTERVAL`` clusters."""
     rng = np.random.default_rng(seed)
     rows = []
     for key, g in df.dropna(subset=[value]).groupby(list(by), sort=True):
         v = g[value].to_numpy(float)
-        if cluster is None:
-            boots = v[rng.integers(0, len(v), size=(bootstrap, len(v)))].mean(axis=1) if len(v) > 1 else np.array([v.mean()])
-        else:
-            labels, idx = np.unique(g[cluster].to_numpy(), return_inverse=True)
-            sums, sizes = np.bincount(idx, weights=v), np.bincount(idx).astype(float)
-            pick = rng.integers(0, len(labels), size=(bootstrap, len(labels)))
-            boots = sums[pick].sum(axis=1) / sizes[pick].sum(axis=1)
-        lo, hi = np.quantile(boots, [0.025, 0.975])
-        if cluster is not None and len(labels) < MIN_CLUSTERS_FOR_INTERVAL:
-            lo = hi = np.nan  # a bootstrap over 3 songs is the range of 3 song means, not an interval
-        elif len(v) < 2:
-            lo = hi = np.nan  # one item: nothing varies between resamples, so no interval, not a zero-width one
         key = key if isinstance(key, tuple) else (key,)
         mean = float(v.mean())
-        row = {**dict(zip(by, key, strict=True)), "n": len(v), "mean": mean, "ci_low": float(min(lo, mean)) if lo == lo else np.nan,
-               "ci_high": float(max(hi, mean)) if hi == hi else np.nan}
-        if cluster is not None:
-            row["n_clusters"] = len(labels)
+        row = {**dict(zip(by, key, strict=True)), "n": len(v), "mean": mean}
+        if cluster is None:
+            boots = v[rng.integers(0, len(v), size=(bootstrap, len(v)))].mean(axis=1)
+            lo, hi = np.quantile(boots, [0.025, 0.975]) if len(v) > 1 else (np.nan, np.nan)  # one item: no interval
+            row.update(ci_low=float(min(lo, mean)) if lo == lo else np.nan, ci_high=float(max(hi, mean)) if hi == hi else np.nan)
+        else:
+            m = cluster_robust_mean(v, g[cluster].to_numpy())
+            row.update(ci_low=m["ci_low"], ci_high=m["ci_high"], n_clusters=m["n_clusters"])
         rows.append(row)
     return pd.DataFrame(rows)
 

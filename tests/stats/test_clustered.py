@@ -1,4 +1,4 @@
-"""Clustered contrasts against independent computations: statsmodels' cluster-robust OLS, pingouin's
+"""Clustered contrasts against independent computations: statsmodels' cluster-robust OLS, a plain jackknife loop, pingouin's
 rank-biserial, hand calculations, and exact binomial tests over participants."""
 
 import numpy as np
@@ -17,8 +17,8 @@ from evalkit.stats.preference import pairwise_tests
 
 
 def test_cluster_robust_mean_by_hand():
-    # y = 1, 2 (song s1) and 3, 6 (song s2): mean 3, residual sums per song -3 and +3,
-    # V = G/(G-1) * (9 + 9) / N^2 = 2 * 18 / 16 = 2.25 -> SE 1.5, t = 2 on 1 df, p = 2 * (1 - F_t1(2)) = 0.2952
+    # y = 1, 2 (song s1) and 3, 6 (song s2): mean 3; without s1 4.5, without s2 1.5,
+    # V = (G-1)/G * (1.5² + 1.5²) = 2.25 -> SE 1.5, t = 2 on 1 df, p = 2 * (1 - F_t1(2)) = 0.2952
     r = cluster_robust_mean([1.0, 2.0, 3.0, 6.0], ["s1", "s1", "s2", "s2"])
     assert r["mean"] == 3.0 and r["se"] == pytest.approx(1.5) and r["df"] == 1
     assert r["p_value"] == pytest.approx(0.29516723, abs=1e-7)  # 1 - 2*atan(2)/pi, the Cauchy (t1) tail
@@ -27,20 +27,39 @@ def test_cluster_robust_mean_by_hand():
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_cluster_robust_mean_matches_statsmodels(seed):
+def test_cluster_robust_mean_equals_statsmodels_cr1_when_songs_are_equal_sized(seed):
+    """CV3 with equal cluster sizes is algebraically CR1 (and the t-test on song means): statsmodels is the reference."""
     import statsmodels.api as sm
 
     rng = np.random.default_rng(seed)
-    songs = rng.integers(0, 6, 40)
-    y = rng.normal(0.4, 1.0, 40) + rng.normal(0, 1.0, 6)[songs]  # items share their song's offset
+    songs = np.repeat(np.arange(8), 5)
+    y = rng.normal(0.4, 1.0, 40) + rng.normal(0, 1.0, 8)[songs]  # items share their song's offset
     ours = cluster_robust_mean(y, songs)
     fit = sm.OLS(y, np.ones(len(y))).fit(cov_type="cluster", cov_kwds={"groups": songs}, use_t=True)
     assert ours["mean"] == pytest.approx(fit.params[0])
-    assert ours["se"] == pytest.approx(fit.bse[0], rel=1e-10)
-    assert ours["p_value"] == pytest.approx(fit.pvalues[0], rel=1e-8)
+    assert ours["se"] == pytest.approx(fit.bse[0], rel=1e-8)
+    assert ours["p_value"] == pytest.approx(fit.pvalues[0], rel=1e-6)
     assert (ours["ci_low"], ours["ci_high"]) == pytest.approx(tuple(fit.conf_int()[0]), rel=1e-8)
     # clustering matters: the naive SE (items as independent) is smaller here
     assert ours["se"] > y.std(ddof=1) / np.sqrt(len(y))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_cluster_robust_mean_is_the_leave_one_song_out_jackknife_and_wider_than_cr1(seed):
+    """Unequal song sizes: CV3 = (G−1)/G Σ_g (mean without song g − mean)², computed here by a plain loop (MacKinnon,
+    Nielsen & Webb 2023, §3.3); CR1 from statsmodels is smaller, which is why CV3 is used with few songs."""
+    import statsmodels.api as sm
+
+    rng = np.random.default_rng(seed)
+    songs = np.repeat(np.arange(6), [2, 3, 4, 8, 10, 13])
+    y = rng.normal(0.4, 1.0, len(songs)) + rng.normal(0, 1.0, 6)[songs] * (songs == 5)
+    full = y.mean()
+    jack = np.array([y[songs != g].mean() for g in range(6)])
+    expected = np.sqrt(5 / 6 * np.sum((jack - full) ** 2))
+    ours = cluster_robust_mean(y, songs)
+    assert ours["se"] == pytest.approx(expected, rel=1e-8)
+    cr1 = sm.OLS(y, np.ones(len(y))).fit(cov_type="cluster", cov_kwds={"groups": songs}, use_t=True).bse[0]
+    assert ours["se"] > cr1
 
 
 def test_one_cluster_gives_no_interval_rather_than_a_false_one():
@@ -80,17 +99,20 @@ def test_intervals_always_contain_their_estimate():
 
 
 def test_clustered_share_stays_in_unit_interval_and_widens_with_clustering():
-    # 3 participants, each always votes the same way: 2 always for a, 1 always for b (12 votes each)
-    score = np.repeat([1.0, 1.0, 0.0], 12)
-    who = np.repeat(["p1", "p2", "p3"], 12)
+    # 6 participants, each always votes the same way: 4 always for a, 2 always for b (12 votes each)
+    score = np.repeat([1.0, 1.0, 1.0, 1.0, 0.0, 0.0], 12)
+    who = np.repeat([f"p{k}" for k in range(6)], 12)
     s = clustered_share(score, who)
     from statsmodels.stats.proportion import proportion_confint
 
-    naive = proportion_confint(24, 36, method="wilson")
+    naive = proportion_confint(48, 72, method="wilson")
     assert 0 <= s["ci_low"] <= s["mean"] <= s["ci_high"] <= 1
     assert s["ci_high"] - s["ci_low"] > naive[1] - naive[0]
-    all_a = clustered_share(np.ones(10), np.repeat(["p1", "p2"], 5))
-    assert all_a["ci_high"] == pytest.approx(1.0) and all_a["ci_low"] < 0.9  # n_eff = 2 participants, not 10 votes
+    all_a = clustered_share(np.ones(25), np.repeat([f"p{k}" for k in range(5)], 5))
+    # n_eff = 5 participants, not 25 votes: Wilson for 5 of 5, R: prop.test(5, 5, correct = FALSE)$conf.int[1] = 0.5655
+    assert all_a["ci_high"] == pytest.approx(1.0) and all_a["ci_low"] == pytest.approx(0.5655, abs=1e-4)
+    three = clustered_share(np.repeat([1.0, 1.0, 0.0], 12), np.repeat(["p1", "p2", "p3"], 12))
+    assert np.isnan(three["ci_low"]) and three["ci_note"] == "too few participants for an interval (k = 3)"
 
 
 def test_participant_level_test_counts_people_not_votes():
@@ -105,23 +127,23 @@ def test_participant_level_test_counts_people_not_votes():
     assert t.p_value == pytest.approx(0.0625) and t.p_value_votes == pytest.approx(2 / 2**30)
 
 
-def test_system_means_resample_whole_songs():
+def test_system_means_cluster_by_song():
     from evalkit.stats.scores import system_means
 
-    # songs s1 (1, 2) and s2 (3, 6): a song bootstrap of 2 songs draws song means 1.5 / 4.5 (equal sizes), so
-    # the resampled mean is 1.5, 3 or 4.5 with probabilities 1/4, 1/2, 1/4: the 95% interval is [1.5, 4.5]
-    # ...which is the range of the two song means, not an interval: below 5 songs none is drawn
+    # songs s1 (1, 2) and s2 (3, 6): below 5 songs no interval is drawn (a song bootstrap would give [1.5, 4.5],
+    # the range of the two song means)
     df = pd.DataFrame({"system": "a", "score": [1.0, 2.0, 3.0, 6.0], "song_id": ["s1", "s1", "s2", "s2"]})
     r = system_means(df, bootstrap=4000, cluster="song_id").iloc[0]
     assert r["mean"] == 3.0 and r.n_clusters == 2 and np.isnan(r.ci_low) and np.isnan(r.ci_high)
-    # six songs of two items: the song bootstrap's interval lies within the song means' range and holds the mean
+    # six songs of two items, song means 0.5, 2.5, …, 10.5: equal sizes, so the interval is the t-test's on the song
+    # means, R: t.test(c(0.5, 2.5, 4.5, 6.5, 8.5, 10.5))$conf.int = 1.573371 9.426629
     df = pd.DataFrame({"system": "a", "score": np.arange(12.0), "song_id": np.repeat([f"s{k}" for k in range(6)], 2)})
     r = system_means(df, bootstrap=4000, cluster="song_id").iloc[0]
-    assert 0.5 <= r.ci_low < r["mean"] < r.ci_high <= 10.5
+    assert (r.ci_low, r.ci_high) == pytest.approx((1.573371, 9.426629), abs=1e-6)
 
 
 def test_identical_differences_give_an_exact_sign_flip_p_never_zero():
-    """Issue #19: with every difference the same the CR1 SE is 0 and t undefined; p is the exact sign-flip p of the
+    """Issue #19: with every difference the same the SE is 0 and t undefined; p is the exact sign-flip p of the
     G cluster means, 2 · 2^−G (3 songs: 0.25), never 0."""
     from evalkit.stats.clustered import cluster_robust_mean
 

@@ -98,21 +98,3 @@ def test_davidson_reduces_to_bt_without_ties_and_ties_half():
     half = bradley_terry(_votes(rows), bootstrap=0).set_index("system")
     # ties half: x has 2 "wins" of 3 -> log-odds ln 2 between x and y
     assert half.loc["x", "score"] - half.loc["y", "score"] == pytest.approx(np.log(2), abs=1e-6)
-
-
-def test_mixed_effects_recovers_the_generating_log_odds():
-    from evalkit.stats.preference import mixed_effects_preference
-
-    # Data generated with fixed log-odds 0.8 and participant intercepts ~ N(0, 1): the fit should recover both roughly.
-    rng = np.random.default_rng(4)
-    rows = []
-    for p in range(60):
-        u = rng.normal(0, 1.0)
-        for k in range(30):
-            win = rng.random() < 1 / (1 + np.exp(-(0.8 + u)))
-            rows.append((f"p{p}", f"i{k}", "x", "y", "a" if win else "b"))
-    r = mixed_effects_preference(_votes(rows), "x", "y").iloc[0]
-    assert r.log_odds == pytest.approx(0.8, abs=0.3)
-    assert 0.5 < r.participant_sd < 1.6
-    flipped = mixed_effects_preference(_votes(rows), "y", "x").iloc[0]
-    assert flipped.log_odds == pytest.approx(-r.log_odds, abs=0.05)
