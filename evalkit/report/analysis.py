@@ -225,17 +225,20 @@ def contrasts_by_style(ref: pd.DataFrame, an: Analysis, *, bootstrap: int, seed:
                 "ci_low", "ci_high", "p_value"]]
 
 
-def human_contrasts(human: pd.DataFrame, primary: list[Contrast], song_of: dict[str, str]) -> pd.DataFrame:
-    """Human votes on each primary contrast's two arms: win share with a CI clustered by participant, the mixed model
-    (participant × item, songs from 5) as the primary test when people voted more than once, else the participant-level
-    sign test (Holm over the family), and the vote-level binomial test beside it."""
+def human_contrasts(human: pd.DataFrame, primary: list[Contrast], song_of: dict[str, str],
+                    axes: list[tuple[AxisContrast, Condition]] = ()) -> pd.DataFrame:
+    """Human votes on each primary contrast's two arms (condition contrasts, then declared axis contrasts): win share
+    with a CI clustered by participant, the mixed model (participant × item, songs from 5) as the primary test when
+    people voted more than once, else the participant-level sign test (Holm over the family), and the vote-level
+    binomial test beside it."""
+    arms = [(c.label, arm_label(c.system, c.condition), arm_label(c.system, c.versus)) for c in primary]
+    arms += [(c.label(cond), arm_label(c.system, cond), arm_label(c.versus, cond)) for c, cond in axes]
     rows = []
-    for c in primary:
-        a, b = arm_label(c.system, c.condition), arm_label(c.system, c.versus)
+    for label, a, b in arms:
         r = preference_contrast(human, a, b, song_of)
         if r["votes"]:
             pair = human[human.system_a.isin([a, b]) & human.system_b.isin([a, b])]
-            rows.append({"contrast": c.label, "n_songs": len({song_of.get(i, i) for i in pair.item_id}), **r})
+            rows.append({"contrast": label, "n_songs": len({song_of.get(i, i) for i in pair.item_id}), **r})
     out = pd.DataFrame(rows)
     if len(out):
         out["p_holm"] = holm(out.p_value.to_numpy())
@@ -466,9 +469,9 @@ def _human_tables(store: Store, human: pd.DataFrame, advice: pd.DataFrame, votes
     human = by_criterion.get("helpfulness", next(iter(by_criterion.values())))
     an.simulated_humans = bool(human.get("simulated", pd.Series([False])).astype(str).str.lower().isin(("true", "1")).any())
     song_of = advice.drop_duplicates("item_id").set_index("item_id")["song_id"].to_dict()
-    t["human_condition_contrasts"] = human_contrasts(human, an.primary, song_of)
+    t["human_condition_contrasts"] = human_contrasts(human, an.primary, song_of, an.axes)
     if "specificity" in by_criterion:
-        t["human_condition_contrasts_specificity"] = human_contrasts(by_criterion["specificity"], an.primary, song_of)
+        t["human_condition_contrasts_specificity"] = human_contrasts(by_criterion["specificity"], an.primary, song_of, an.axes)
     t["human_win_rates"] = win_rates(human)
     t["human_pairwise_tests"] = pairwise_tests(human, song_of=song_of)
     t["human_bradley_terry"] = bradley_terry(human, bootstrap=bootstrap, seed=seed)

@@ -280,7 +280,8 @@ def _figures(an: Analysis, fig_dir: Path, spread: tuple[float, str] | None) -> d
     figs: dict[str, Path] = {}
     if "reference_scores" in t:
         for m in ("balance_improvement_db", "direction_accuracy", "specificity"):
-            figs[f"scores_{m}"] = figures.scores_by_condition(t["reference_scores"], m, fig_dir, METRIC_LABEL[m] + " by system and condition")
+            figs[f"scores_{m}"] = figures.scores_by_condition(t["reference_scores"], m, fig_dir,
+                                                              METRIC_LABEL[m] + " by system and condition", bounds=an.bounds)
     if "gain_errors" in t and len(t["gain_errors"]):
         figs["gain_errors"] = figures.gain_errors(t["gain_errors"], fig_dir, *(spread or (None, "")))
     if len(t.get("primary_contrasts", [])):

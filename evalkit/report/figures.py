@@ -34,19 +34,47 @@ def _save(fig, out: Path, name: str, simulated: bool = False) -> Path:
     return png
 
 
-def scores_by_condition(df: pd.DataFrame, metric: str, out: Path, title: str) -> Path:
-    d = df[df.metric == metric].sort_values(["system", "condition"], ascending=False)
-    fig, ax = plt.subplots(figsize=(6.4, 0.5 + 0.45 * len(d)))
-    y = np.arange(len(d))
+def _interval_marks(ax, d: pd.DataFrame, y: np.ndarray, value: str = "mean") -> None:
+    """Error bars where an interval exists; a zero-width one is a point marked 'no variation', a missing one says so."""
+    has = d.ci_low.notna() & (d.ci_high > d.ci_low)
+    ax.errorbar(d[value][has], y[has.to_numpy()], xerr=[(d[value] - d.ci_low)[has], (d.ci_high - d[value])[has]], fmt="none",
+                ecolor="black", capsize=3)
+    for yi, r in zip(y, d.itertuples(index=False), strict=True):
+        v = getattr(r, value)
+        if r.ci_low == r.ci_low and r.ci_low == r.ci_high:
+            ax.plot([v], [yi], "o", mfc="white", mec="black", ms=5)
+            ax.annotate("no variation", (v, yi), xytext=(7, 0), textcoords="offset points", va="center", fontsize=7, color="0.35")
+        elif r.ci_low != r.ci_low:
+            k = getattr(r, "n_songs", None)
+            why = f"no CI: {int(k)} songs" if k == k and k is not None else "no CI"
+            ax.annotate(why, (v, yi), xytext=(7, 0), textcoords="offset points", va="center", fontsize=7, color="0.35")
+
+
+def scores_by_condition(df: pd.DataFrame, metric: str, out: Path, title: str, bounds: list[str] | tuple = ()) -> Path:
+    """Per arm, with its n; the labelled bounds (oracle, generic) drawn apart below a rule, hatched: they are scale
+    marks, never compared with the conditions."""
+    d = df[df.metric == metric].copy()
+    d["is_bound"] = d.system.isin(bounds)
+    d = d.sort_values(["is_bound", "system", "condition"], ascending=[True, False, False])[::-1]
+    n_bounds = int(d.is_bound.sum())
+    gap = 1 if 0 < n_bounds < len(d) else 0
+    fig, ax = plt.subplots(figsize=(6.8, 0.8 + 0.45 * (len(d) + gap)))
+    y = np.arange(len(d)) + np.where(d.is_bound, 0, gap)  # a blank row between the bounds and the conditions
     colours = [COND_COLOURS.get(c, "#555") for c in d.condition]
-    ax.barh(y, d["mean"], color=colours, alpha=0.85)
-    ax.errorbar(d["mean"], y, xerr=[d["mean"] - d.ci_low, d.ci_high - d["mean"]], fmt="none", ecolor="black", capsize=3)
-    ax.set_yticks(y, [f"{s}\n({c})" for s, c in zip(d.system, d.condition, strict=True)], fontsize=8)
+    ax.barh(y, d["mean"], color=colours, alpha=0.85, hatch=["//" if b else "" for b in d.is_bound], edgecolor="white")
+    _interval_marks(ax, d, y)
+    labels = [f"{s} ({c})\nn = {int(n)}" for s, c, n in zip(d.system, d.condition, d.n, strict=True)]
+    ax.set_yticks(y, labels, fontsize=7)
+    if gap:
+        ax.axhline(n_bounds, color="0.3", lw=0.8, ls=":")
+        ax.text(0.01, n_bounds - 0.15, "below: bounds, for scale (not tested)", transform=ax.get_yaxis_transform(), ha="left",
+                va="top", fontsize=7, color="0.3")
     ax.axvline(0, color="black", lw=0.6)
-    ax.set_xlabel(AXIS_LABEL.get(metric, metric.replace("_", " ")) + ": mean, 95% CI")
+    ax.set_xlabel(AXIS_LABEL.get(metric, metric.replace("_", " ")) + ": mean, 95% CI (songs as clusters)")
     ax.set_title(title, fontsize=10)
-    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in COND_COLOURS.values()]
-    ax.legend(handles, COND_COLOURS.keys(), fontsize=7, frameon=False, loc="lower right")
+    shown = [c for c in COND_COLOURS if c in set(d.condition)]
+    handles = [plt.Rectangle((0, 0), 1, 1, color=COND_COLOURS[c]) for c in shown]
+    ax.legend(handles, shown, fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return _save(fig, out, f"scores_{metric}")
 
 
@@ -89,26 +117,33 @@ def bradley_terry(bt: pd.DataFrame, out: Path, simulated: bool, name: str = "bra
 
 
 def agreement(agree: pd.DataFrame, ceiling: pd.DataFrame | None, out: Path, simulated: bool) -> Path:
-    fig, ax = plt.subplots(figsize=(5.6, 3.2))
+    """Vote agreement per judge (n votes under each), the human–human ceiling as lines, the legend outside the data.
+    A judge whose 'raters' were simulated from it is hatched and labelled circular."""
+    who = "SIMULATED raters" if simulated else "human raters"
+    fig, ax = plt.subplots(figsize=(7.0, 3.4))
     x = np.arange(len(agree))
-    ax.bar(x - 0.18, agree.agreement_with_tie, 0.36, label="with ties")
-    ax.bar(x + 0.18, agree.agreement_without_tie, 0.36, label="without ties")
+    circular = agree.get("simulated_from_this_judge", pd.Series(False, index=agree.index)).fillna(False).astype(bool).to_numpy()
+    hatch = ["xx" if c else "" for c in circular]
+    ax.bar(x - 0.18, agree.agreement_with_tie, 0.36, label="with ties", color="C0", hatch=hatch, edgecolor="white")
+    ax.bar(x + 0.18, agree.agreement_without_tie, 0.36, label="without ties", color="C1", hatch=hatch, edgecolor="white")
     if ceiling is not None and len(ceiling):
-        ax.axhline(ceiling.agreement_with_tie.iloc[0], ls="--", color="C0", lw=1, label="human–human (with ties)")
-        ax.axhline(ceiling.agreement_without_tie.iloc[0], ls="--", color="C1", lw=1, label="human–human (without)")
-    ax.set_xticks(x, agree.judge, fontsize=8)
+        ax.axhline(ceiling.agreement_with_tie.iloc[0], ls="--", color="C0", lw=1, label=f"between {who} (with ties)")
+        ax.axhline(ceiling.agreement_without_tie.iloc[0], ls=":", color="C1", lw=1.4, label=f"between {who} (without)")
+    labels = [f"{j}\nn = {int(n)} votes" + ("\ncircular: raters\nsimulated from it" if c else "")
+              for j, n, c in zip(agree.judge, agree.n, circular, strict=True)]
+    ax.set_xticks(x, labels, fontsize=7)
     ax.set_ylim(0, 1)
-    ax.set_ylabel("agreement with human votes")
-    ax.legend(fontsize=7, frameon=False)
-    ax.set_title(f"Judge vs {raters(simulated)}: vote agreement", fontsize=10)
+    ax.set_ylabel(f"agreement with {who}' votes" if simulated else "agreement with human votes")
+    ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.set_title(f"Judge vs {who}: vote agreement", fontsize=10)
     return _save(fig, out, "judge_human_agreement", simulated)
 
 
 def diagnostics(diag: pd.DataFrame, out: Path) -> Path:
-    """Rates per judge; a rate that does not apply to a judge (e.g. swap consistency of the reference
-    judge, which sees no order) is written "n/a", never drawn as 0; a true 0 gets a visible marker."""
+    """Rates per judge, each judge's n under its name; a rate that does not apply to a judge (e.g. swap consistency
+    of the reference judge, which sees no order) is written "n/a", never drawn as 0; a true 0 gets a visible marker."""
     cols = ["parse_failure_rate", "swap_consistency", "first_position_rate"]
-    fig, ax = plt.subplots(figsize=(1.8 + 1.6 * len(diag), 3.2))
+    fig, ax = plt.subplots(figsize=(2.8 + 1.6 * len(diag), 3.2))
     x = np.arange(len(diag))
     for k, c in enumerate(cols):
         xs = x + (k - 1) * 0.27
@@ -120,10 +155,10 @@ def diagnostics(diag: pd.DataFrame, out: Path) -> Path:
             elif vi == 0:
                 ax.plot([xi], [0], marker="v", color=f"C{k}", clip_on=False)
                 ax.text(xi, 0.02, "0", ha="center", va="bottom", fontsize=7)
-    ax.set_xticks(x, diag.judge, fontsize=8)
+    ax.set_xticks(x, [f"{j}\nn = {int(n)} judgments" for j, n in zip(diag.judge, diag.judgments, strict=True)], fontsize=8)
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("rate (0–1)")
-    ax.legend(fontsize=7, frameon=False, loc="upper right")
+    ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.set_title("Judge diagnostics (n/a: does not apply to that judge)", fontsize=10)
     return _save(fig, out, "judge_diagnostics")
 

@@ -105,7 +105,7 @@ def fit_glmm(win: np.ndarray, groups: dict[str, np.ndarray]) -> dict:
     except np.linalg.LinAlgError:
         var = np.nan
     se = float(np.sqrt(var)) if np.isfinite(var) and var > 0 else np.nan
-    return {"estimate": estimate, "se": se, **{f"{name}_var": float(v) for name, v in zip(groups, variances)}}
+    return {"estimate": estimate, "se": se, **{f"{name}_var": float(v) for name, v in zip(groups, variances, strict=True)}}
 
 
 def preference_glmm(votes: pd.DataFrame, a: str, b: str, song_of: dict[str, str] | None = None,

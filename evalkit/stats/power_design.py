@@ -30,10 +30,11 @@ class _Strict(BaseModel):
 class Grid(_Strict):
     """The design sizes to try; every combination is simulated."""
 
-    songs: list[int] = Field(default=[4, 8, 16], min_length=1)
-    items_per_song: list[int] = Field(default=[2], min_length=1)
-    participants: list[int] = Field(default=[12, 24, 48], min_length=1)
-    votes_per_participant: list[int] = Field(default=[8], min_length=1)
+    songs: list[int] = Field(default=[4, 8, 16], min_length=1, description="test songs (the clusters of judge scores)")
+    items_per_song: list[int] = Field(default=[2], min_length=1, description="items (gain problems) per song")
+    participants: list[int] = Field(default=[12, 24, 48], min_length=1, description="study participants")
+    votes_per_participant: list[int] = Field(default=[8], min_length=1,
+                                             description="votes each participant gives on one contrast")
 
     @field_validator("songs", "items_per_song", "participants", "votes_per_participant")
     @classmethod
@@ -46,24 +47,26 @@ class Grid(_Strict):
 class ScoreEffect(_Strict):
     """Per-item paired difference of the primary metric (e.g. balance improvement, dB): effect + song + item noise."""
 
-    effect: float = 0.5
-    song_sd: float = Field(0.5, ge=0)
-    item_sd: float = Field(1.0, ge=0)
+    effect: float = Field(0.5, description="mean paired difference to detect")
+    song_sd: float = Field(0.5, ge=0, description="SD of the difference between songs")
+    item_sd: float = Field(1.0, ge=0, description="SD between items of one song")
 
 
 class VoteEffect(_Strict):
     """Votes for one arm of a contrast: logit P(win) = effect + participant + item intercepts (the mixed model's terms)."""
 
-    effect_log_odds: float = 0.4
-    participant_sd: float = Field(0.8, ge=0)
-    item_sd: float = Field(0.5, ge=0)
+    effect_log_odds: float = Field(0.4, description="log-odds that the arm wins for a typical participant and item")
+    participant_sd: float = Field(0.8, ge=0, description="SD of participants' intercepts (taste)")
+    item_sd: float = Field(0.5, ge=0, description="SD of items' intercepts (how clear the better advice is)")
 
 
 class PowerDesign(_Strict):
-    alpha: float = Field(0.05, gt=0, lt=0.5)
-    target: float = Field(0.8, gt=0, lt=1)
-    simulations: int = Field(200, ge=10, le=100000)
-    seed: int = Field(0, ge=0)
+    """A design to simulate: its grid and the effects of the two primary analyses (null: not simulated)."""
+
+    alpha: float = Field(0.05, gt=0, lt=0.5, description="two-sided test size")
+    target: float = Field(0.8, gt=0, lt=1, description="power the smallest design must reach")
+    simulations: int = Field(200, ge=10, le=100000, description="simulated studies per grid cell")
+    seed: int = Field(0, ge=0, description="random seed")
     grid: Grid = Grid()
     judge_scores: ScoreEffect | None = ScoreEffect()
     human_votes: VoteEffect | None = VoteEffect()
