@@ -55,21 +55,26 @@ def _echo_table(df, title: str = "") -> None:
 @data_app.command("synth")
 def data_synth(
     out: Annotated[Path, typer.Option(help="directory for manifest.json, items.jsonl and songs/")],
-    songs: Annotated[int, typer.Option(help="number of songs")] = 8,
-    seed: Annotated[int, typer.Option(help="random seed; the same seed gives byte-identical files")] = 0,
+    songs: Annotated[int, typer.Option(min=1, max=10000, help="number of songs")] = 8,
+    seed: Annotated[int, typer.Option(min=0, max=2**32 - 1, help="random seed; the same seed gives byte-identical files")] = 0,
     seconds: Annotated[float, typer.Option(help="length of each song in seconds")] = 12.0,
     sample_rate: Annotated[int, typer.Option(min=8000, max=192000, help="sample rate in Hz")] = 44100,
     problems: Annotated[int, typer.Option(min=1, max=50, help="problem items per song")] = 3,
     controls: Annotated[int, typer.Option(min=0, max=10, help="already-balanced control items per song")] = 1,
     renderer: Annotated[str, typer.Option(help="builtin (no system packages) or fluidsynth")] = "builtin",
+    force: Annotated[bool, typer.Option(help="replace the test set already in --out (runs that point to it break)")] = False,
 ) -> None:
     """Generate the synthetic held-out test set."""
     from evalkit.data.synth import synthesize
+    from evalkit.outputs import staged_dir
 
-    path = synthesize(out, songs=songs, seed=seed, seconds=seconds, sample_rate=sample_rate,
-                      problems_per_song=problems, controls_per_song=controls, renderer=renderer)
-    manifest = json.loads((path / "manifest.json").read_text())
-    typer.echo(f"wrote {len(manifest['songs'])} songs to {path} (manifest.json, items.jsonl)")
+    if not 2.0 <= seconds <= 600:  # before anything is written
+        raise EvalkitInputError("--seconds must be between 2 and 600")
+    with staged_dir(out, "test set", force=force) as tmp:
+        synthesize(tmp, songs=songs, seed=seed, seconds=seconds, sample_rate=sample_rate,
+                   problems_per_song=problems, controls_per_song=controls, renderer=renderer)
+    manifest = json.loads((out / "manifest.json").read_text())
+    typer.echo(f"wrote {len(manifest['songs'])} songs to {out} (manifest.json, items.jsonl)")
 
 
 @data_app.command("import")
@@ -87,12 +92,15 @@ def data_import(
     excerpt_start: Annotated[float | None, typer.Option(help="start of the excerpt in seconds")] = None,
     seed: Annotated[int, typer.Option(help="seed for disturbances of balanced songs")] = 0,
     problems: Annotated[int, typer.Option(min=1, max=50, help="problem items per song")] = 3,
+    force: Annotated[bool, typer.Option(help="replace the test set already in --out (runs that point to it break)")] = False,
 ) -> None:
     """Turn MUSDB18(-HQ), MixParams or Mix Evaluation (MixologyDB) data on disk into a test set."""
     from evalkit.data.loaders import import_dataset
+    from evalkit.outputs import staged_dir
 
-    n = import_dataset(source, path, out, gains_csv=gains, seed=seed, problems_per_song=problems, stem_map=stem_map,
-                       audio_root=audio_root, resample=resample, excerpt=excerpt, excerpt_start=excerpt_start)
+    with staged_dir(out, "test set", force=force, inputs=[path, gains, stem_map, audio_root]) as tmp:
+        n = import_dataset(source, path, tmp, gains_csv=gains, seed=seed, problems_per_song=problems, stem_map=stem_map,
+                           audio_root=audio_root, resample=resample, excerpt=excerpt, excerpt_start=excerpt_start)
     typer.echo(f"wrote {n} items to {out}")
     if source == "mixeval":  # the truth of this set is the engineers' consensus: check it against the data's listeners
         from evalkit.data.stem_map import read_stem_map
@@ -144,13 +152,16 @@ def data_export_sft(
     testset: Annotated[Path, typer.Argument(help="test-set directory")],
     out: Annotated[Path, typer.Option(help="JSONL file to write")],
     split: Annotated[str, typer.Option(help="train | val | test")] = "train",
+    force: Annotated[bool, typer.Option(help="replace a file at --out that evalkit did not write")] = False,
 ) -> None:
     """Problem/solution pairs as chat-format JSONL for fine-tuning."""
-    from evalkit.data.describe import export_sft
+    from evalkit.data.describe import export_sft, is_sft_export
     from evalkit.data.testset import load_testset
+    from evalkit.outputs import guard_file
 
     if split not in ("train", "val", "test"):
         raise EvalkitInputError(f"--split {split!r}: choose train, val or test")
+    guard_file(out, "SFT export", force=force, inputs=[testset], ours=is_sft_export)
     n = export_sft(load_testset(testset), split, out)
     typer.echo(f"wrote {n} examples to {out}")
 
@@ -257,7 +268,7 @@ def advice_validate(
 def run_cmd(
     config: Annotated[Path, typer.Argument(help="experiment YAML (experiments/*.yaml)")],
     out: Annotated[Path, typer.Option(help="output directory (resumes if it exists)")] = Path("results/run"),
-    force: Annotated[list[str] | None, typer.Option(help="make this system's advice, or this judge's judgments, again (repeatable)")] = None,
+    force: Annotated[list[str] | None, typer.Option(help="make this system's advice, or this judge's judgments, again (repeatable); `testset` replaces a synthesized test set whose settings changed")] = None,
     quiet: Annotated[bool, typer.Option(help="no progress output")] = False,
     workers: WorkersOpt = 1,
 ) -> None:
@@ -524,19 +535,25 @@ def study_create(
     screenout_code: Annotated[str | None, typer.Option(help="Prolific code for people screened out")] = None,
     screenout_url: Annotated[str | None, typer.Option(help="where screened-out people return (Prolific's link)")] = None,
     listen_min: Annotated[float, typer.Option(help="seconds each clip must play before answers unlock (0: off)", min=0)] = 3.0,
-    slot_timeout: Annotated[float, typer.Option(help="minutes without an answer before a slot goes to someone else", min=1)] = 60.0,
+    slot_timeout: Annotated[float, typer.Option(help="minutes without an answer before a slot goes to someone else",
+                                                min=1, max=60 * 24 * 30)] = 60.0,
     prolific_study_id: Annotated[str | None, typer.Option(help="refuse links whose STUDY_ID differs")] = None,
-    seed: Annotated[int, typer.Option(help="design seed")] = 0,
+    seed: Annotated[int, typer.Option(min=0, max=2**32 - 1, help="design seed")] = 0,
+    force: Annotated[bool, typer.Option(help="replace the study already in --out (its answers are lost)")] = False,
 ) -> None:
     """A pairwise study from a run: many pairs per participant, sides balanced, gold trials, loudness-matched stimuli."""
+    from evalkit.outputs import staged_dir
     from evalkit.study.design import create_study
 
-    cfg = create_study(run, out, systems=systems.split(",") if systems else None, ratings=ratings, trials_per_participant=trials,
-                       gold_per_participant=gold, max_items=max_items, after_audio=after_audio, stems_audio=stems_audio,
-                       store_url=store_url, completion_code=completion_code, completion_url=completion_url,
-                       headphone_check=not no_headphone_check, consent=consent, screenout_code=screenout_code,
-                       screenout_url=screenout_url, listen_min_s=listen_min or None, slot_timeout_min=slot_timeout,
-                       prolific_study_id=prolific_study_id, seed=seed)
+    for flag, url in (("--completion-url", completion_url), ("--screenout-url", screenout_url)):
+        _require_web_url(flag, url)
+    with staged_dir(out, "study", force=force, inputs=[run, consent]) as tmp:
+        cfg = create_study(run, tmp, systems=systems.split(",") if systems else None, ratings=ratings, trials_per_participant=trials,
+                           gold_per_participant=gold, max_items=max_items, after_audio=after_audio, stems_audio=stems_audio,
+                           store_url=store_url, completion_code=completion_code, completion_url=completion_url,
+                           headphone_check=not no_headphone_check, consent=consent, screenout_code=screenout_code,
+                           screenout_url=screenout_url, listen_min_s=listen_min or None, slot_timeout_min=slot_timeout,
+                           prolific_study_id=prolific_study_id, seed=seed)
     typer.echo(f"study {cfg['study_id']}: {len(cfg['items'])} items, {cfg['n_slots']} participant slots -> {out}")
     if cfg["consent_is_example"]:
         typer.echo("warning: the consent page shows the bundled EXAMPLE text; pass --consent your.md for a real study", err=True)
@@ -574,14 +591,17 @@ def study_export(
     study: Annotated[Path, typer.Argument(help="study directory")],
     out: Annotated[Path, typer.Option(help="CSV to write (evalkit stats preferences format)")],
     include_gold: Annotated[bool, typer.Option(help="include gold trials")] = False,
+    force: Annotated[bool, typer.Option(help="replace a file at --out that evalkit did not write")] = False,
 ) -> None:
     """Answers as CSV for `evalkit stats preferences`: one row per trial and question, with timings, plays and exclusions."""
+    from evalkit.outputs import atomic_file, guard_file
     from evalkit.store.study import StudyStore
-    from evalkit.study.outcomes import export_answers
+    from evalkit.study.outcomes import export_answers, is_answers_export
 
+    guard_file(out, "answers export", force=force, inputs=[study], ours=is_answers_export)
     df = export_answers(StudyStore(study), include_gold=include_gold)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    df.to_csv(out, index=False)
+    with atomic_file(out) as tmp:
+        df.to_csv(tmp, index=False)
     typer.echo(f"wrote {len(df)} answers from {df.participant_id.nunique()} participants to {out}")
 
 
@@ -632,10 +652,28 @@ def _click_exception_types() -> tuple[tuple[type, ...], tuple[type, ...]]:
     return tuple(usage), tuple(exits)
 
 
+def _robust_streams() -> None:
+    """A terminal or pipe that cannot encode a character (LANG=C, PYTHONIOENCODING=ascii) gets an escape for it, not a
+    UnicodeEncodeError halfway through a table."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.reconfigure(errors="backslashreplace")
+        except (AttributeError, ValueError):
+            pass
+
+
+def _argv_with_text_argument(argv: list[str]) -> list[str]:
+    """`evalkit advice parse "-3 dB on the bass"`: advice text that starts with a dash is text, not an option."""
+    if argv[:2] == ["advice", "parse"] and len(argv) == 3 and argv[2].startswith("-") and argv[2] not in ("--help", "-h"):
+        return [*argv[:2], "--", argv[2]]
+    return argv
+
+
 def main() -> None:
     """Entry point: bad input is one line on stderr and exit 2; anything else is exit 1."""
+    _robust_streams()
     try:
-        rv = app(standalone_mode=False, prog_name="evalkit")
+        rv = app(args=_argv_with_text_argument(sys.argv[1:]), standalone_mode=False, prog_name="evalkit")
         if isinstance(rv, int) and rv:
             sys.exit(rv)
     except EvalkitInputError as exc:
@@ -651,7 +689,14 @@ def main() -> None:
     except (typer.Abort, KeyboardInterrupt):
         typer.echo("aborted", err=True)
         sys.exit(130)
+    except RecursionError:  # a pathological input nested past Python's limit (JSON, YAML, a template)
+        typer.echo("error: an input is nested too deeply to read (recursion limit); check the files given", err=True)
+        sys.exit(2)
     except Exception as exc:
+        if type(exc).__name__ == "OperationalError" and "locked" in str(exc):  # SQLite: another process holds the lock
+            typer.echo(f"error: the store is locked by another process (waited {_lock_wait():.0f} s); wait for it to finish "
+                       "or raise EVALKIT_LOCK_TIMEOUT_S", err=True)
+            sys.exit(2)
         usage, exits = _click_exception_types()
         if isinstance(exc, usage):  # a usage error (unknown option, value out of range): exit 2, as bad input
             ctx = getattr(exc, "ctx", None)
@@ -663,6 +708,23 @@ def main() -> None:
         if isinstance(exc, exits):
             sys.exit(exc.exit_code)
         _internal_error(exc)
+
+
+def _require_web_url(flag: str, url: str | None) -> None:
+    """A link shown to participants must be a web address: ``javascript:``, ``data:`` or ``file:`` would run or leak."""
+    from urllib.parse import urlsplit
+
+    if url is None:
+        return
+    parts = urlsplit(url.strip())
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        raise EvalkitInputError(f"{flag} {url[:60]!r}: not an http(s) address; give the full https://… link")
+
+
+def _lock_wait() -> float:
+    from evalkit.store.base import lock_timeout_s
+
+    return lock_timeout_s()
 
 
 def _internal_error(exc: BaseException) -> None:

@@ -28,10 +28,11 @@ DATA_FILES = {"store.sqlite": "run store", "store.sqlite-wal": "run store", "sto
 
 
 def holds(folder: Path) -> str | None:
-    """Which kind of evalkit data a folder holds (run store, study, test set), or None."""
-    for name, kind in DATA_FILES.items():
+    """Which kind of evalkit data a folder holds (study, test set, run store), or None. A study keeps its answers in
+    a store of its own, so study.json decides before store.sqlite does."""
+    for name in ("study.json", "manifest.json", "items.jsonl", "store.sqlite"):
         if (folder / name).exists():
-            return kind
+            return DATA_FILES[name]
     return None
 
 

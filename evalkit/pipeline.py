@@ -92,7 +92,7 @@ class ExperimentConfig(Strict):
     analysis: AnalysisPlan = Field(default_factory=AnalysisPlan, description="the primary metric and contrasts, declared before the data")
     testset: TestsetOptions = Field(default_factory=TestsetOptions, description="an existing test set, or how to synthesize one")
     split: Literal["train", "val", "test", "all"] = Field("test", description="the items advised on")
-    systems: list[SystemConfig] | str = Field(description="the advice systems, or a systems YAML file next to this one")
+    systems: list[SystemConfig] | str = Field(min_length=1, description="the advice systems, or a systems YAML file next to this one")
     judges: list[JudgeEntry] = Field(default_factory=lambda: [JudgeEntry(preset="judges/reference.yaml")],
                                      description="judge presets, in order")
     study: StudyOptions = Field(default_factory=StudyOptions, description="the listening study: design, simulated or real answers")
@@ -149,9 +149,11 @@ def _study_stage(config: ExperimentConfig, out: Path, config_dir: Path, quiet: b
     return human, flow_table(study), True
 
 
-def _testset_step(config: ExperimentConfig, out: Path, config_dir: Path, quiet: bool) -> Path:
-    """1. The test set: the configured one, or one synthesized under OUT/testset (again only if its settings changed)."""
+def _testset_step(config: ExperimentConfig, out: Path, config_dir: Path, quiet: bool, force: frozenset[str]) -> Path:
+    """1. The test set: the configured one, or one synthesized under OUT/testset. A test set already there with other
+    settings is the one this run's advice was made on: it is replaced only with ``--force testset``."""
     from evalkit.data.synth import synthesize
+    from evalkit.outputs import staged_dir
 
     if config.testset.path:
         return _resolve(config.testset.path, config_dir)
@@ -163,10 +165,16 @@ def _testset_step(config: ExperimentConfig, out: Path, config_dir: Path, quiet: 
     if current and current.get("seed") == params["seed"] and all(current["parameters"].get(k) == v for k, v in wanted.items()):
         _log("[1/6] test set already there", quiet)
         return ts_dir
+    if current and "testset" not in force:
+        was = {**current.get("parameters", {}), "seed": current.get("seed")}
+        changed = ", ".join(f"{k} {was.get(k)} -> {v}" for k, v in params.items() if was.get(k) != v)
+        raise ConfigError(f"{ts_dir}: this run's test set was synthesized with other settings ({changed}) and its advice "
+                          "refers to it; give a new --out, or --force testset to replace it")
     _log("[1/6] synthesizing the test set", quiet)
-    synthesize(ts_dir, songs=params["songs"], seed=params["seed"], seconds=params["seconds"], sample_rate=params["sample_rate"],
-               problems_per_song=params["problems_per_song"], controls_per_song=params["controls_per_song"],
-               renderer=params["renderer"], progress=not quiet)
+    with staged_dir(ts_dir, "test set", force=True) as tmp:
+        synthesize(tmp, songs=params["songs"], seed=params["seed"], seconds=params["seconds"],
+                   sample_rate=params["sample_rate"], problems_per_song=params["problems_per_song"],
+                   controls_per_song=params["controls_per_song"], renderer=params["renderer"], progress=not quiet)
     return ts_dir
 
 
@@ -175,7 +183,7 @@ def _presets(config: ExperimentConfig, config_dir: Path, force: frozenset[str]) 
     from evalkit.judging.rubrics import load_judge
 
     presets = [(entry, load_judge(_resolve(entry.preset, config_dir))) for entry in config.judges]
-    unknown = set(force) - {s.name for s in config.systems} - {p.name for _, p in presets}
+    unknown = set(force) - {s.name for s in config.systems} - {p.name for _, p in presets} - {"testset"}
     if unknown:
         raise ConfigError(f"--force {', '.join(sorted(unknown))}: no system or judge of that name in the experiment")
     return presets
@@ -220,7 +228,7 @@ def run_experiment(config: ExperimentConfig, out: str | Path, *, config_dir: Pat
         timings[name] = round(time.perf_counter() - t, 2)
 
     t = time.perf_counter()
-    ts_dir = _testset_step(config, out, config_dir, quiet)
+    ts_dir = _testset_step(config, out, config_dir, quiet, force)
     stage("testset_s", t)
 
     t = time.perf_counter()

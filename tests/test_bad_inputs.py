@@ -184,7 +184,7 @@ def _run_config(doc):
 
 
 CASES = [
-    ("synth-zero-songs", lambda b, t: ["data", "synth", "--out", t / "x", "--songs", "0"], ["--songs", "at least 1"]),
+    ("synth-zero-songs", lambda b, t: ["data", "synth", "--out", t / "x", "--songs", "0"], ["--songs", "greater than or equal to 1"]),
     ("synth-too-short", lambda b, t: ["data", "synth", "--out", t / "x", "--seconds", "0.5"], ["--seconds"]),
     ("synth-bad-renderer", lambda b, t: ["data", "synth", "--out", t / "x", "--renderer", "piano"], ["--renderer", "builtin"]),
     ("synth-out-under-a-file", lambda b, t: ["data", "synth", "--out", _write(t, "f", "x") / "sub"], ["cannot create"]),

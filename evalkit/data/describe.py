@@ -65,6 +65,16 @@ def target_advice(item: Item) -> str:
     return "To rebalance the mix, " + "; ".join(parts) + ". Leave the other stems as they are."
 
 
+def is_sft_export(path: Path) -> bool:
+    """Whether ``path`` is an earlier `data export-sft` (its first line is one of our examples)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            first = json.loads(f.readline() or "null")
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(first, dict) and {"id", "song_id", "messages", "correction_db"} <= set(first)
+
+
 def export_sft(ts: TestSet, split: str, out: Path) -> int:
     """Chat-format JSONL of (problem stems -> target advice) pairs from one split (never the test split's songs
     unless asked for explicitly)."""
@@ -74,8 +84,9 @@ def export_sft(ts: TestSet, split: str, out: Path) -> int:
     test_songs = {i.song_id for i in ts.split("test")}
     if split != "test" and any(i.song_id in test_songs for i in items):
         raise EvalkitInputError(f"{ts.root}: split {split} shares songs with the test split; regenerate the test set")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out, "w", encoding="utf-8") as f:
+    from evalkit.outputs import atomic_file
+
+    with atomic_file(out) as tmp, open(tmp, "w", encoding="utf-8") as f:
         for item in items:
             song = ts.songs[item.song_id]
             audio = [{"type": "audio", "stem": s, "path": str((ts.root / p).resolve()), "gain_db": item.offsets_db.get(s, 0.0)}
@@ -94,4 +105,4 @@ def export_sft(ts: TestSet, split: str, out: Path) -> int:
     return len(items)
 
 
-__all__ = ["describe", "describe_figure", "export_sft", "target_advice"]
+__all__ = ["describe", "describe_figure", "export_sft", "is_sft_export", "target_advice"]

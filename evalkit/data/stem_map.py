@@ -75,9 +75,10 @@ def read_stem_map(path: Path | None) -> dict[str, str]:
                 raise EvalkitInputError(f"{path}: a stem map CSV needs columns track,stem")
             raw = dict(zip(df["track"].astype(str), df["stem"].astype(str), strict=True))
         else:
-            import yaml
+            from evalkit.config_io import parse_yaml, read_text_limited
 
-            raw = yaml.safe_load(path.read_text(encoding="utf-8")) if path.suffix.lower() in (".yaml", ".yml") else json.loads(path.read_text(encoding="utf-8"))
+            text = read_text_limited(path)
+            raw = parse_yaml(text, path) if path.suffix.lower() in (".yaml", ".yml") else json.loads(text)
     except EvalkitInputError:
         raise
     except Exception as exc:

@@ -22,6 +22,39 @@ from evalkit.records import content_hash
 IDENTITY_KEYS = {"name", "model", "dtype", "constrained", "max_string_tokens", "json_schema_mode", "audio"}
 
 
+MAX_PROMPT_CHARS = 200_000  # the longest real prompt is two advice texts (20,000 characters each) and a rubric
+MAX_TEMPLATE_LOOPS = 100_000  # iterations of range() in one render: enough for any table, not for a hang
+
+
+def _budget_range():
+    """``range`` for one render, with one iteration budget shared by every loop in it (nested loops included)."""
+    left = [MAX_TEMPLATE_LOOPS]
+
+    def bounded(*args: int):
+        r = range(*args)
+        left[0] -= len(r)
+        if left[0] < 0:
+            raise jinja2.exceptions.SecurityError(f"the template loops more than {MAX_TEMPLATE_LOOPS:,} times")
+        return r
+
+    return bounded
+
+
+class _BoundedSandbox(jinja2.sandbox.ImmutableSandboxedEnvironment):
+    """Jinja2's immutable sandbox, plus limits on the operators that make huge values in one step."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**" and isinstance(right, int | float) and abs(right) > 64:
+            raise jinja2.exceptions.SecurityError("exponent too large in a rubric template")
+        if operator == "*" and any(isinstance(x, str | list | tuple) for x in (left, right)):
+            n = right if isinstance(right, int) else left if isinstance(left, int) else 0
+            if n > 10_000:
+                raise jinja2.exceptions.SecurityError("a repeated string or list too long in a rubric template")
+        return super().call_binop(context, operator, left, right)
+
+
 class Rubric(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     name: str
@@ -47,11 +80,17 @@ class Rubric(BaseModel):
     def template(self) -> jinja2.Template:
         """Compiled once per rubric, in Jinja2's sandbox: a rubric file is data, and a template that reaches
         for Python internals (``''.__class__.__mro__``) raises instead of running."""
-        env = jinja2.sandbox.ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
-        return env.from_string(self.prompt)
+        return _BoundedSandbox(undefined=jinja2.StrictUndefined, keep_trailing_newline=True).from_string(self.prompt)
 
     def render(self, **ctx: Any) -> str:
-        return self.template.render(criterion=self.criterion, scale=self.scale or {}, **ctx).strip()
+        """The prompt, refused when a template would loop or grow without end (a rubric is data from a file)."""
+        parts, size = [], 0
+        for chunk in self.template.generate(criterion=self.criterion, scale=self.scale or {}, range=_budget_range(), **ctx):
+            size += len(chunk)
+            if size > MAX_PROMPT_CHARS:
+                raise jinja2.exceptions.SecurityError(f"the prompt grows past {MAX_PROMPT_CHARS:,} characters")
+            parts.append(chunk)
+        return "".join(parts).strip()
 
     def check(self, where: str | Path) -> None:
         """Compile and render once with sample values, so an unsafe or broken template fails at load time,
@@ -60,6 +99,9 @@ class Rubric(BaseModel):
                   "reference": None, "inputs": "", "item": {}}
         try:
             self.render(**sample)
+        except RecursionError as exc:
+            raise ConfigError(f"{where}: the rubric's prompt template recurses without end (a macro calling itself); "
+                              "write the prompt without recursion") from exc
         except jinja2.exceptions.SecurityError as exc:
             raise ConfigError(f"{where}: the rubric's prompt template is unsafe ({exc}); templates may only use the "
                               "variables advice, advice_a, advice_b, reference, criterion and scale") from exc

@@ -86,7 +86,7 @@ class SystemConfig(BaseModel):
 
 class SystemsFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    systems: list[SystemConfig]
+    systems: list[SystemConfig] = Field(min_length=1, max_length=500)
 
 
 def load_systems(path: str | Path) -> list[SystemConfig]:

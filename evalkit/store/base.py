@@ -18,10 +18,21 @@ from evalkit.store.migrations import MIGRATIONS
 from evalkit.store.schema import metadata, run_meta, schema_migrations
 
 
+def lock_timeout_s() -> float:
+    """How long a command waits for another process's write lock before giving up with exit 2
+    (``EVALKIT_LOCK_TIMEOUT_S``, default 20 s)."""
+    import os
+
+    try:
+        return max(0.1, min(3600.0, float(os.environ.get("EVALKIT_LOCK_TIMEOUT_S", "20"))))
+    except ValueError:
+        return 20.0
+
+
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur = dbapi_conn.cursor()
+    cur.execute(f"PRAGMA busy_timeout={int(lock_timeout_s() * 1000)}")
     cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA busy_timeout=30000")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.close()
 
@@ -34,15 +45,67 @@ def store_url(target: str | Path) -> str:
     return f"sqlite:///{Path(target) / 'store.sqlite'}"
 
 
+def existing_sqlite_version(path: Path) -> int | None:
+    """The schema version of an existing SQLite store, read without writing to it; None for an empty new file.
+    Anything that is not an evalkit store (another program's database, a truncated or random file, a folder) is
+    refused here, before a migration could write into it."""
+    import sqlite3
+
+    if path.is_dir():
+        raise StoreError(f"{path}: a folder where the run store (a file) should be; move it away or pick another run directory")
+    if path.stat().st_size == 0:
+        return None
+    with open(path, "rb") as f:
+        header = f.read(100)
+    if header[:16] != b"SQLite format 3\x00":
+        raise StoreError(f"{path}: not an evalkit run store (not a SQLite database); point at a run directory made by "
+                         "`evalkit generate`, or move the file away")
+    page = int.from_bytes(header[16:18], "big") if len(header) >= 18 else 0
+    page = 65536 if page == 1 else page
+    if len(header) < 100 or not page or path.stat().st_size % page:
+        raise StoreError(f"{path}: truncated or damaged ({path.stat().st_size:,} bytes, not a whole number of "
+                         f"{page or '?'}-byte pages); restore it from a copy or use another run directory")
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=lock_timeout_s())
+        try:
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if not tables:
+                return None
+            if "schema_migrations" not in tables:
+                raise StoreError(f"{path}: a SQLite database of another program (tables {', '.join(sorted(tables)[:4])}), not an "
+                                 "evalkit run store; nothing was written to it. Use another run directory")
+            version = conn.execute("SELECT MAX(version) FROM schema_migrations").fetchone()[0]
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        if "locked" in str(exc):
+            raise StoreError(f"{path}: locked by another process for over {lock_timeout_s():.0f} s; wait for it to finish "
+                             "(or raise EVALKIT_LOCK_TIMEOUT_S)") from exc
+        raise StoreError(f"{path}: damaged or not an evalkit store ({exc}); restore it from a copy or use another run "
+                         "directory") from exc
+    return int(version or 0)
+
+
+def refuse_newer(version: int | None, where: str) -> None:
+    known = max(v for v, _, _ in MIGRATIONS)
+    if version is not None and version > known:
+        raise StoreError(f"{where}: written by a newer evalkit (store schema {version}; this one knows up to {known}); "
+                         "upgrade evalkit (`pip install -U evalkit`) to open it")
+
+
 class StoreBase:
     """The connection, the schema version and run metadata; the record and call-log methods build on it."""
 
     def __init__(self, target: str | Path, *, create: bool = True) -> None:
         self.url = store_url(target)
+        on_disk = None
         if self.url.startswith("sqlite:///"):
             path = Path(self.url.removeprefix("sqlite:///"))
             if not create and not path.exists():
                 raise StoreError(f"{path.parent}: no run store here (store.sqlite missing); run `evalkit generate` first")
+            if path.exists():
+                on_disk = existing_sqlite_version(path)
+                refuse_newer(on_disk, str(path))
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
@@ -53,7 +116,8 @@ class StoreBase:
             raise StoreError(f"{self.display_url}: cannot open the store ({mask_url(str(exc))}); check the URL and driver") from exc
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
-        self.migrate()
+        if on_disk != max(v for v, _, _ in MIGRATIONS):  # an up-to-date store is opened without taking the write lock
+            self.migrate()
 
     @property
     def display_url(self) -> str:
@@ -81,7 +145,10 @@ class StoreBase:
                 self._migrate_once()
                 return
             except OperationalError as exc:
-                if "already exists" in str(exc.orig) or "locked" in str(exc.orig):
+                if "locked" in str(exc.orig):
+                    raise StoreError(f"{self.display_url}: locked by another process for over {lock_timeout_s():.0f} s; wait "
+                                     "for it to finish (or raise EVALKIT_LOCK_TIMEOUT_S)") from exc
+                if "already exists" in str(exc.orig):
                     time.sleep(0.05 * (attempt + 1))
                     continue
                 if self.dialect == "sqlite":
@@ -113,6 +180,7 @@ class StoreBase:
     def _apply_missing(conn) -> None:
         schema_migrations.create(conn, checkfirst=True)
         done = {r[0] for r in conn.execute(select(schema_migrations.c.version))}
+        refuse_newer(max(done) if done else None, "the store")
         for version, description, apply in MIGRATIONS:
             if version in done:
                 continue
@@ -145,6 +213,9 @@ class StoreBase:
             with self.engine.begin() as conn:
                 return len(conn.execute(stmt, list(rows)).all())
         except OperationalError as exc:
+            if "locked" in str(exc.orig):
+                raise StoreError(f"{self.display_url}: locked by another process for over {lock_timeout_s():.0f} s; wait for "
+                                 "it to finish (or raise EVALKIT_LOCK_TIMEOUT_S)") from exc
             raise StoreError(f"{self.display_url}: write failed ({exc.orig}); is the directory read-only or the disk full?") from exc
 
     def insert_rows(self, table: Table, rows: Sequence[dict[str, Any]]) -> int:

@@ -8,6 +8,8 @@ they completed, did not withdraw, and answered every gold trial correctly on the
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import json
 
 import pandas as pd
@@ -19,6 +21,15 @@ FLOW_STEPS = ("opened the link", "consented", "passed screening", "completed", "
 EXPORT_COLUMNS = ["participant_id", "item_id", "system_a", "system_b", "choice", "criterion", "strength", "comment", "trial_id",
                   "gold", "started_at", "answered_at", "duration_s", "plays", "listened_s", "simulated", "gold_passed",
                   "excluded", "exclusion_reason"]
+
+
+def is_answers_export(path: Path) -> bool:
+    """Whether ``path`` is an earlier `study export` (its header is ours): only then may a new export replace it."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.readline().strip() == ",".join(EXPORT_COLUMNS)
+    except (OSError, UnicodeDecodeError):
+        return False
 
 
 def participant_status(study: StudyStore) -> pd.DataFrame:
