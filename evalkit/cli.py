@@ -87,7 +87,8 @@ def data_import(
     stem_map: Annotated[Path | None, typer.Option(help="track -> stem mapping (CSV track,stem or JSON/YAML); wins over "
                                                        "instrument types and name rules")] = None,
     audio_root: Annotated[Path | None, typer.Option(help="folder the dataset's audio paths are relative to, when not the dataset's own")] = None,
-    resample: Annotated[bool, typer.Option(help="resample tracks whose rate differs from the song's first track")] = False,
+    resample: Annotated[bool, typer.Option(help="musdb: resample stems whose rate differs (MixologyDB and MixParams tracks "
+                                                "are always brought to their song's majority rate)")] = False,
     excerpt: Annotated[float | None, typer.Option(help="keep this many seconds of each song (the loudest window unless --excerpt-start)")] = None,
     excerpt_start: Annotated[float | None, typer.Option(help="start of the excerpt in seconds")] = None,
     seed: Annotated[int, typer.Option(help="seed for disturbances of balanced songs")] = 0,
@@ -102,6 +103,11 @@ def data_import(
         n = import_dataset(source, path, tmp, gains_csv=gains, seed=seed, problems_per_song=problems, stem_map=stem_map,
                            audio_root=audio_root, resample=resample, excerpt=excerpt, excerpt_start=excerpt_start)
     typer.echo(f"wrote {n} items to {out}")
+    songs = json.loads((out / "manifest.json").read_text())["songs"]
+    moved = [(s["id"], s["meta"]) for s in songs if s.get("meta", {}).get("resampled_from_hz")]
+    for song_id, meta in moved:
+        typer.echo(f"note: {song_id}: resampled {len(meta['resampled_from_hz'])} track(s) to the song's majority rate "
+                   f"{meta['resampled_to_hz']} Hz ({', '.join(f'{t} from {r}' for t, r in list(meta['resampled_from_hz'].items())[:3])})")
     if source == "mixeval":  # the truth of this set is the engineers' consensus: check it against the data's listeners
         from evalkit.data.stem_map import read_stem_map
         from evalkit.report.truth_check import check_truth, write_truth_check
@@ -140,6 +146,8 @@ def data_describe(
     from evalkit.data.describe import describe, describe_figure
     from evalkit.data.testset import load_testset
 
+    if figure is not None and figure.suffix.lower() not in (".png", ".pdf", ".svg", ".jpg", ".jpeg"):
+        raise EvalkitInputError(f"--figure {figure}: unknown image type {figure.suffix or '(none)'!r}; end it in .png, .pdf or .svg")
     ts = load_testset(testset)
     for name, df in describe(ts).items():
         _echo_table(df, name)
@@ -380,12 +388,9 @@ def stats_scores(
     out: Annotated[Path, typer.Option(help="output directory")],
 ) -> None:
     """Per-system means with bootstrap CIs, paired Wilcoxon tests (Holm) and Friedman."""
-    from evalkit.stats.scores import friedman, paired_tests, system_means
+    from evalkit.stats.scores import friedman, paired_tests, system_means, validate_scores
 
-    df = _read_csv(scores, "scores")
-    missing = {"item_id", "system", "score"} - set(df.columns)
-    if missing:
-        raise EvalkitInputError(f"{scores}: missing column(s) {', '.join(sorted(missing))}; expected item_id,system,score")
+    df = validate_scores(_read_csv(scores, "scores"), str(scores))
     out.mkdir(parents=True, exist_ok=True)
     for name, t in (("system_means", system_means(df)), ("paired_tests", paired_tests(df)), ("friedman", friedman(df))):
         t.to_csv(out / f"{name}.csv", index=False)

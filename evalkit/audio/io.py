@@ -12,6 +12,9 @@ from scipy.signal import resample_poly
 from evalkit.errors import AudioError
 
 
+MAX_PEAK = 1000.0  # 60 dB over full scale: float files may exceed 1.0, never by this much
+
+
 def read_audio(path: str | Path, *, sample_rate: int | None = None, resample: bool = False) -> tuple[np.ndarray, int]:
     """Read a file as float64 ``(channels, samples)``.
 
@@ -30,6 +33,10 @@ def read_audio(path: str | Path, *, sample_rate: int | None = None, resample: bo
         raise AudioError(f"{path}: audio file has no samples; re-export it")
     if not np.all(np.isfinite(data)):
         raise AudioError(f"{path}: audio contains NaN or Inf samples; re-render it")
+    peak = float(np.max(np.abs(data)))
+    if peak > MAX_PEAK:
+        raise AudioError(f"{path}: peak {peak:.3g}, over {MAX_PEAK:g} times full scale ({20 * np.log10(peak):.0f} dBFS): "
+                         "not a real recording level; re-render it")
     x = np.ascontiguousarray(data.T)
     if sample_rate is not None and sr != sample_rate:
         if not resample:

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from evalkit.audio.io import read_audio
+from evalkit.data.json_fields import finite_number, typed_field
 from evalkit.data.stem_map import instrument_to_stem
 from evalkit.errors import EvalkitInputError
 from evalkit.records import Split
@@ -50,19 +51,22 @@ def mixology_rows(path: Path) -> list[dict[str, Any]]:
     mixes = mixology_mixes(path)
     rows = []
     for k, mix in enumerate(mixes):
-        try:
-            for t in mix["tracks"]:
-                feats = t.get("track-audio-features") or {}
-                rows.append({"mix_name": mix.get("mix-name", f"mix{k}"), "song_name": mix["song-name"],
-                             "artist_name": mix.get("artist-name", ""), "genre": mix.get("genre", ""),
-                             "track_name": t.get("track-name", ""), "track_type": t.get("track-type", ""),
-                             "track_instrument_type": t.get("track-instrument-type"),
-                             "track_audio_path": feats.get("track-audio-path"),
-                             "parameters": t.get("parameters") or {},
-                             "evaluations": [e.get("track-semantic-eval") for e in mix.get("mix-evaluation") or []
-                                             if isinstance(e, dict) and e.get("track-semantic-eval")]})
-        except (KeyError, TypeError, AttributeError) as exc:
-            raise EvalkitInputError(f"{path}: mixes[{k}] lacks field {exc}; each mix needs song-name and tracks") from exc
+        where = f"{path}: mixes[{k}]"
+        if not isinstance(mix, dict) or mix.get("song-name") in (None, ""):
+            raise EvalkitInputError(f"{where} has no song-name; each mix needs song-name and tracks")
+        evaluations = [e.get("track-semantic-eval") for e in typed_field(mix, "mix-evaluation", list, where)
+                       if isinstance(e, dict) and e.get("track-semantic-eval")]
+        for j, t in enumerate(typed_field(mix, "tracks", list, where)):
+            if not isinstance(t, dict):
+                raise EvalkitInputError(f"{where}.tracks[{j}] is a {type(t).__name__}, not a track object; fix or remove it")
+            feats = typed_field(t, "track-audio-features", dict, f"{where}.tracks[{j}]")
+            rows.append({"mix_name": str(mix.get("mix-name") or f"mix{k}"), "song_name": str(mix["song-name"]),
+                         "artist_name": str(mix.get("artist-name") or ""), "genre": str(mix.get("genre") or ""),
+                         "track_name": str(t.get("track-name") or ""), "track_type": t.get("track-type") or "",
+                         "track_instrument_type": t.get("track-instrument-type"),
+                         "track_audio_path": feats.get("track-audio-path") if isinstance(feats.get("track-audio-path"), str) else None,
+                         "parameters": t.get("parameters") if t.get("parameters") is not None else {},
+                         "evaluations": evaluations})
     return rows
 
 
@@ -106,15 +110,19 @@ def _resolve(rel: str, roots: list[Path]) -> Path:
                             "put the audio where the dataset's paths point, or pass --audio-root DIR")
 
 
-def _gain(params: dict[str, Any]) -> float:
-    g = params.get("gain", 0.0)
-    if isinstance(g, list):
-        g = g[0] if g else 0.0
-    try:
-        g = float(g if g is not None else 0.0)
-    except (TypeError, ValueError):
-        return 0.0
-    return g if np.isfinite(g) else 0.0
+def _gain(row: dict[str, Any]) -> float:
+    """The track's fader gain in dB. Absent means unity (0 dB); anything present must be a finite number: a gain of
+    "loud" or NaN read as 0 dB would change the truth without a word."""
+    params = row.get("parameters")
+    if not isinstance(params, dict):
+        raise EvalkitInputError(f"mix {row.get('mix_name')!r}, track {row.get('track_name')!r}: parameters is a "
+                                f"{type(params).__name__}, not an object; fix or remove that track")
+    raw = params.get("gain")
+    gain = finite_number(raw)
+    if gain is None and raw is not None and raw != []:
+        raise EvalkitInputError(f"mix {row.get('mix_name')!r}, track {row.get('track_name')!r}: gain {raw!r} is not a "
+                                "number in dB; fix or remove that track")
+    return gain or 0.0
 
 
 def _song_split(rows: list[dict[str, Any]]) -> Split | None:
@@ -136,7 +144,7 @@ def import_mix_rows(rows: list[dict[str, Any]], roots: list[Path], writer, *, st
         for r in srows:  # one entry per audio file; the first mix's name and type describe it
             tracks.setdefault(str(r["track_audio_path"]), r)
         stem_of = {p: instrument_to_stem(str(r["track_name"]), r.get("track_instrument_type"), stem_map) for p, r in tracks.items()}
-        audio, power, sr = _read_tracks(list(tracks), roots, resample)
+        audio, power, sr, resampled = _read_tracks(list(tracks), roots, resample)
         stems = _sum_by_stem(audio, stem_of)
         per_mix = _mix_stem_gains(srows, stem_of, power)
         consensus = {s: round(float(np.median(v)), 2) for s, v in per_mix.items()}
@@ -150,17 +158,36 @@ def import_mix_rows(rows: list[dict[str, Any]], roots: list[Path], writer, *, st
         split = _song_split(srows)
         if split is not None:
             meta["hf_split"] = sorted({r["hf_split"] for r in srows if r.get("hf_split")})
+        if resampled:  # what was done to the user's audio, on record
+            meta["resampled_to_hz"] = sr
+            meta["resampled_from_hz"] = {str(tracks[p]["track_name"]): r for p, r in resampled.items()}
         writer.add(f"{artist} - {song}" if artist else song, stems, sr, consensus, meta, split)
 
 
-def _read_tracks(paths: list[str], roots: list[Path], resample: bool) -> tuple[dict[str, np.ndarray], dict[str, float], int]:
+def _read_tracks(paths: list[str], roots: list[Path], resample: bool) -> tuple[dict[str, np.ndarray], dict[str, float], int,
+                                                                          dict[str, int]]:
+    """Every track of a song at the song's majority sample rate (MixologyDB mixes 44.1 and 96 kHz tracks within one
+    song), mono tracks doubled to stereo. Returns the audio, each track's power, the rate, and the tracks that were
+    resampled with their original rate (the import says so). ``resample`` is kept for the CLI flag; mixed rates
+    within a song are always resampled, as an audio editor would."""
+    import soundfile as sf
+
+    files = {rel: _resolve(rel, roots) for rel in paths}
+    rates = {}
+    for rel, f in files.items():
+        try:
+            rates[rel] = int(sf.info(str(f)).samplerate)
+        except Exception as exc:  # soundfile raises several types for corrupt input
+            raise EvalkitInputError(f"{f}: unreadable audio ({str(exc).splitlines()[0][:100]}); re-export it as WAV or FLAC") from exc
+    sr = max(set(rates.values()), key=lambda r: (list(rates.values()).count(r), r))
     audio: dict[str, np.ndarray] = {}
-    sr = None
-    for rel in paths:
-        x, sr = read_audio(_resolve(rel, roots), sample_rate=sr, resample=resample)
+    for rel, f in files.items():
+        x, _ = read_audio(f, sample_rate=sr, resample=True)
+        if x.shape[0] > 2:
+            raise EvalkitInputError(f"{f}: {x.shape[0]} channels; evalkit takes mono or stereo tracks: export it as stereo")
         audio[rel] = np.repeat(x, 2, axis=0) if x.shape[0] == 1 else x
     power = {p: float(np.mean(x ** 2)) for p, x in audio.items()}
-    return audio, power, int(sr)
+    return audio, power, int(sr), {rel: r for rel, r in rates.items() if r != sr}
 
 
 def _sum_by_stem(audio: dict[str, np.ndarray], stem_of: dict[str, str]) -> dict[str, np.ndarray]:
@@ -178,7 +205,7 @@ def _mix_stem_gains(rows: list[dict[str, Any]], stem_of: dict[str, str], power: 
     by_mix: dict[str, dict[str, list[tuple[float, float]]]] = defaultdict(lambda: defaultdict(list))
     for r in rows:
         p = str(r["track_audio_path"])
-        by_mix[str(r["mix_name"])][stem_of[p]].append((max(power[p], 1e-20), _gain(r["parameters"])))
+        by_mix[str(r["mix_name"])][stem_of[p]].append((max(power[p], 1e-20), _gain(r)))
     out: dict[str, list[float]] = defaultdict(list)
     for mix in sorted(by_mix):
         gains = {s: 10 * np.log10(sum(w * 10 ** (g / 10) for w, g in tg) / sum(w for w, _ in tg)) for s, tg in by_mix[mix].items()}

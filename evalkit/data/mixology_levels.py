@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from evalkit.data.json_fields import finite_number, typed_field
 from evalkit.data.mix_tables import mixology_mixes
 from evalkit.data.stem_map import instrument_to_stem
 from evalkit.errors import EvalkitInputError
@@ -39,35 +40,28 @@ class MixLevels:
         return sum(r) / len(r) if r else None
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, list):
-        value = value[0] if value else None
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        return None
-    return x if math.isfinite(x) else None
-
-
 def _power_db(levels: list[float]) -> float:
-    return 10 * math.log10(sum(10 ** (x / 10) for x in levels))
+    """Power sum in dB, computed around the largest level (no overflow for any finite input)."""
+    top = max(levels)
+    return top + 10 * math.log10(sum(10 ** ((x - top) / 10) for x in levels))
 
 
 def _mix_levels(mix: dict[str, Any], where: str, stem_map: dict[str, str] | None) -> dict[str, float]:
     by_stem: dict[str, list[float]] = {}
-    for k, t in enumerate(mix.get("tracks") or []):
+    for k, t in enumerate(typed_field(mix, "tracks", list, where)):
         if not isinstance(t, dict) or str(t.get("track-type") or "AUDIO").upper() in ("AUX", "SIGNAL"):
             continue
-        lufs = _number((t.get("track-audio-features") or {}).get("track-audio-lufs"))
+        lufs = finite_number(typed_field(t, "track-audio-features", dict, f"{where}.tracks[{k}]").get("track-audio-lufs"))
         if lufs is None:
             continue  # a track with no measured audio (silent, or no file) adds nothing
-        raw_gain = (t.get("parameters") or {}).get("gain", 0.0)
-        gain = _number(raw_gain)
+        raw_gain = typed_field(t, "parameters", dict, f"{where}.tracks[{k}]").get("gain", 0.0)
+        gain = finite_number(raw_gain)
         if gain is None and raw_gain is not None:
             raise EvalkitInputError(f"{where}: tracks[{k}] ({t.get('track-name')!r}) has gain {raw_gain!r}, not a number in dB; "
                                     "fix or remove that track")
+        if abs(lufs) > 200 or abs(gain or 0.0) > 200:
+            raise EvalkitInputError(f"{where}: tracks[{k}] ({t.get('track-name')!r}) has loudness {lufs:g} LUFS and gain "
+                                    f"{gain or 0.0:g} dB, beyond ±200: not a real level; fix or remove that track")
         stem = instrument_to_stem(str(t.get("track-name") or ""), t.get("track-instrument-type"), stem_map)
         by_stem.setdefault(stem, []).append(lufs + (gain or 0.0))
     if not by_stem:
@@ -78,9 +72,9 @@ def _mix_levels(mix: dict[str, Any], where: str, stem_map: dict[str, str] | None
 
 def _evaluations(mix: dict[str, Any]) -> list[Evaluation]:
     out = []
-    for e in mix.get("mix-evaluation") or []:
+    for e in mix.get("mix-evaluation") if isinstance(mix.get("mix-evaluation"), list) else []:
         if isinstance(e, dict):
-            rating = _number(e.get("track-num-eval"))
+            rating = finite_number(e.get("track-num-eval"))
             out.append(Evaluation(rating if rating is not None and 0 <= rating <= 1 else None, str(e.get("track-semantic-eval") or "")))
     return out
 

@@ -104,6 +104,10 @@ def load_testset(root: str | Path, *, resample: bool = False) -> TestSet:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise EvalkitInputError(f"{manifest_path}: not valid JSON ({exc}); regenerate the test set") from exc
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("songs", []), list) \
+            or not isinstance(manifest.get("checksums", {}), dict):
+        raise EvalkitInputError(f"{manifest_path}: not a test-set manifest (expected an object with a songs list and a "
+                                "checksums object); regenerate the test set")
     songs = {}
     for k, raw in enumerate(manifest.get("songs", [])):
         try:
@@ -119,7 +123,11 @@ def load_testset(root: str | Path, *, resample: bool = False) -> TestSet:
         raise EvalkitInputError(f"{items_path}: not found; the test set is incomplete, regenerate it")
     items: list[Item] = []
     seen: set[str] = set()
-    for n, line in enumerate(items_path.read_text(encoding="utf-8").splitlines(), start=1):
+    try:
+        lines = items_path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise EvalkitInputError(f"{items_path}: not UTF-8 text; regenerate the test set") from exc
+    for n, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:

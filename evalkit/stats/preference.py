@@ -13,6 +13,7 @@ from evalkit.errors import EvalkitInputError
 from evalkit.stats.clustered import preference_contrast
 
 REQUIRED = ("participant_id", "item_id", "system_a", "system_b", "choice")
+MAX_SYSTEMS = 200  # Bradley–Terry, a win matrix and pairwise tests over more arms than this are not a study
 
 
 def validate_preferences(df: pd.DataFrame, source: str = "preferences") -> pd.DataFrame:
@@ -27,7 +28,14 @@ def validate_preferences(df: pd.DataFrame, source: str = "preferences") -> pd.Da
     if df.empty:
         raise EvalkitInputError(f"{source}: no rows")
     for c in ("participant_id", "item_id", "system_a", "system_b"):
-        df[c] = df[c].astype(str)
+        blank = df[c].isna() | (df[c].astype(str).str.strip() == "")
+        if blank.any():
+            raise EvalkitInputError(f"{source}: a row has no {c} (first at data row {int(blank.to_numpy().argmax()) + 1}); "
+                                    "fill it in or drop the row")
+        df[c] = df[c].astype(str).str.strip()
+    n_systems = len(set(df.system_a) | set(df.system_b))
+    if n_systems > MAX_SYSTEMS:
+        raise EvalkitInputError(f"{source}: {n_systems} systems, over {MAX_SYSTEMS}; compare fewer at a time")
     if (df["system_a"] == df["system_b"]).any():
         raise EvalkitInputError(f"{source}: a row compares a system with itself")
     return df

@@ -7,8 +7,41 @@ import itertools
 import numpy as np
 import pandas as pd
 
+from evalkit.errors import EvalkitInputError
 from evalkit.stats.clustered import cluster_robust_mean
 from evalkit.stats.preference import holm
+
+
+MAX_SYSTEMS = 200  # a table, a figure and pairwise tests over more arms than this are not a study anyone reads
+
+
+def validate_scores(df: pd.DataFrame, source: str = "scores") -> pd.DataFrame:
+    """The `stats scores` table: item_id, system, a finite numeric score, one row per (item, system)."""
+    missing = {"item_id", "system", "score"} - set(df.columns)
+    if missing:
+        raise EvalkitInputError(f"{source}: missing column(s) {', '.join(sorted(missing))}; expected item_id,system,score")
+    if df.empty:
+        raise EvalkitInputError(f"{source}: a header and no rows; add one row per item and system")
+    df = df.copy()
+    for col in ("item_id", "system"):
+        blank = df[col].isna() | (df[col].astype(str).str.strip() == "")
+        if blank.any():
+            raise EvalkitInputError(f"{source}: row {int(blank.to_numpy().argmax()) + 2} has no {col}; fill it in or drop the row")
+        df[col] = df[col].astype(str).str.strip()
+    score = pd.to_numeric(df["score"], errors="coerce")
+    bad = score.isna() | ~np.isfinite(score.fillna(0))
+    if bad.any():
+        k = int(bad.to_numpy().argmax())
+        raise EvalkitInputError(f"{source}: row {k + 2}: score {str(df['score'].iloc[k])!r} is not a finite number")
+    df["score"] = score.astype(float)
+    dup = df.duplicated(["item_id", "system"], keep=False)
+    if dup.any():
+        r = df[dup].iloc[0]
+        raise EvalkitInputError(f"{source}: item {r.item_id!r} has more than one score for system {r.system!r}; keep one row "
+                                "per item and system (average samples first)")
+    if df.system.nunique() > MAX_SYSTEMS:
+        raise EvalkitInputError(f"{source}: {df.system.nunique()} systems, over {MAX_SYSTEMS}; compare fewer at a time")
+    return df
 
 
 def system_means(df: pd.DataFrame, value: str = "score", by: tuple[str, ...] = ("system",), bootstrap: int = 2000,
@@ -75,4 +108,4 @@ def friedman(df: pd.DataFrame, value: str = "score", unit: str = "item_id", syst
                           "kendall_w": float(res["W"])}])
 
 
-__all__ = ["friedman", "paired_tests", "system_means"]
+__all__ = ["validate_scores", "friedman", "paired_tests", "system_means"]

@@ -77,7 +77,14 @@ class StudyStore:
         cfg = self.dir / "study.json"
         if not cfg.exists():
             raise EvalkitInputError(f"{cfg}: not found; create the study with `evalkit study create`")
-        self.config = json.loads(cfg.read_text())
+        try:
+            self.config = json.loads(cfg.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise EvalkitInputError(f"{cfg}: not valid JSON ({str(exc)[:80]}); restore it or recreate the study") from exc
+        if not isinstance(self.config, dict) or not isinstance(self.config.get("study_id"), str) \
+                or not isinstance(self.config.get("systems"), list):
+            raise EvalkitInputError(f"{cfg}: not a study configuration (no study_id or systems); restore it or recreate the "
+                                    "study with `evalkit study create`")
         self.study_id = self.config["study_id"]
         # study.json keeps its URL without a password: a full URL comes from the caller, the environment
         # (EVALKIT_STUDY_STORE_URL) or this process (evalkit/secrets.py); else libpq reads PGPASSWORD / ~/.pgpass.

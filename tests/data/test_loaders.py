@@ -251,3 +251,56 @@ def test_excerpt_takes_the_loudest_window_or_a_given_start(tmp_path):
     assert load_testset(tmp_path / "out2").songs["A_-_B"].meta["excerpt"]["start_s"] == 0.5
     with pytest.raises(EvalkitInputError, match="--excerpt"):
         import_dataset("musdb", root, tmp_path / "out3", excerpt=-1)
+
+
+def test_real_audio_just_works_mixed_rates_depths_lengths_and_channels(tmp_path):
+    """What engineers' sessions hold: an 8-bit WAV, a 96 kHz track beside 44.1 kHz ones, tracks of slightly different
+    lengths, mono beside stereo. Imported at the song's majority rate (44.1 kHz), padded to the longest, mono doubled;
+    the resampled track is named in the song's meta."""
+    import soundfile as sf
+
+    base = tmp_path / "db"
+    tracks = {"kick": ("DRUMS", "a/kick.wav"), "bass": ("BASS", "a/bass.wav"), "vox": ("VOCALS", "a/vox.wav"),
+              "gtr": ("GUITAR", "a/gtr.wav")}
+    (base / "a").mkdir(parents=True)
+    sf.write(base / "a/kick.wav", _tone(60, seconds=1.0, sr=44100).T, 44100, subtype="PCM_U8")   # 8-bit
+    sf.write(base / "a/bass.wav", _tone(100, seconds=1.0, sr=96000).T, 96000, subtype="PCM_24")  # 96 kHz
+    sf.write(base / "a/vox.wav", _tone(300, seconds=1.02, channels=1, sr=44100).T, 44100)        # mono, 20 ms longer
+    sf.write(base / "a/gtr.wav", _tone(500, seconds=0.99, sr=44100).T, 44100, subtype="FLOAT")   # float, shorter
+    mixes = {"m1": dict.fromkeys(tracks, 0.0), "m2": {**dict.fromkeys(tracks, 0.0), "vox": 2.0}}
+    import_dataset("mixeval", _mix_json(base, mixes, tracks), tmp_path / "out", problems_per_song=1)
+    ts = load_testset(tmp_path / "out")
+    song = ts.songs["Band_-_Song"]
+    assert song.sample_rate == 44100 and song.meta["resampled_from_hz"] == {"bass": 96000}
+    lengths = {s: read_audio(tmp_path / "out" / p)[0].shape for s, p in song.stems.items()}
+    assert set(lengths.values()) == {(2, 44982)}  # 1.02 s at 44.1 kHz, every stem stereo
+
+
+@pytest.mark.parametrize(("gain", "words"), [("loud", "'loud'"), (float("nan"), "nan"), ([], None)])
+def test_a_gain_that_is_not_a_number_is_refused_not_read_as_zero(tmp_path, gain, words):
+    base = tmp_path / "db"
+    tracks = {"kick": ("DRUMS", "a/kick.wav"), "bass": ("BASS", "a/bass.wav")}
+    for n, (_, rel) in tracks.items():
+        write_audio(base / rel, _tone(60 if n == "kick" else 100, seconds=1.0), SR)
+    path = _mix_json(base, {"m1": {"kick": 0.0, "bass": gain}, "m2": {"kick": 0.0, "bass": 0.0}}, tracks)
+    if words is None:  # an empty parameter list is "no gain given": unity, as an absent gain
+        import_dataset("mixeval", path, tmp_path / "out", problems_per_song=1)
+        return
+    with pytest.raises(EvalkitInputError, match=r"mix 'm1', track 'bass': gain .* not a number"):
+        import_dataset("mixeval", path, tmp_path / "out", problems_per_song=1)
+
+
+def test_three_channels_and_absurd_levels_are_refused_at_import(tmp_path):
+    import soundfile as sf
+
+    base = tmp_path / "db"
+    tracks = {"kick": ("DRUMS", "a/kick.wav"), "bass": ("BASS", "a/bass.wav")}
+    (base / "a").mkdir(parents=True)
+    sf.write(base / "a/kick.wav", _tone(60, seconds=1.0, channels=3).T, SR)
+    sf.write(base / "a/bass.wav", _tone(100, seconds=1.0).T, SR)
+    path = _mix_json(base, {"m1": {"kick": 0.0, "bass": 0.0}}, tracks)
+    with pytest.raises(EvalkitInputError, match="kick.wav: 3 channels"):
+        import_dataset("mixeval", path, tmp_path / "out", problems_per_song=1)
+    sf.write(base / "a/kick.wav", (_tone(60, seconds=1.0) * 1e30).T, SR, subtype="FLOAT")
+    with pytest.raises(EvalkitInputError, match="kick.wav: peak 1e"):
+        import_dataset("mixeval", path, tmp_path / "out2", problems_per_song=1)
