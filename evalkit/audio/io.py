@@ -11,7 +11,6 @@ from scipy.signal import resample_poly
 
 from evalkit.errors import AudioError
 
-
 MAX_PEAK = 1000.0  # 60 dB over full scale: float files may exceed 1.0, never by this much
 
 

@@ -11,7 +11,6 @@ from evalkit.errors import EvalkitInputError
 from evalkit.stats.clustered import cluster_robust_mean
 from evalkit.stats.preference import holm
 
-
 MAX_SYSTEMS = 200  # a table, a figure and pairwise tests over more arms than this are not a study anyone reads
 
 

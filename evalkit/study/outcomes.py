@@ -8,9 +8,8 @@ they completed, did not withdraw, and answered every gold trial correctly on the
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import json
+from pathlib import Path
 
 import pandas as pd
 
