@@ -127,6 +127,11 @@ class AnalysisPlan(BaseModel):
                                       "not a primary contrast")
                 if c.condition == c.versus:
                     raise ConfigError(f"analysis.contrasts: {c.label} compares a condition with itself")
+                ran = conditions_of(by_name[c.system])
+                missing = [x.value for x in (c.condition, c.versus) if x not in ran]
+                if missing:
+                    raise ConfigError(f"analysis.contrasts: {c.label}: {c.system!r} never runs under {', '.join(missing)} (it runs "
+                                      f"under {', '.join(x.value for x in ran)}); add the condition to the system or drop the contrast")
             return list(self.contrasts)
         out = []
         for s in systems:

@@ -286,3 +286,79 @@ def test_ascii_only_terminal_and_dash_text(work):
     assert proc.returncode == 0 and '"stem": "bass"' in proc.stdout
     proc = run_cli("stats", "power", "--rate", "0.7", env={"PYTHONIOENCODING": "ascii", "LANG": "C"})
     assert proc.returncode == 0, proc.stderr
+
+
+def _file(w: Path, name: str, text: str) -> Path:
+    p = _inputs(w) / name
+    p.write_text(text)
+    return p
+
+
+def _stem_outside(w: Path) -> list:
+    import json
+
+    ts = _inputs(w) / "ts"
+    shutil.copytree(w / "ts", ts)
+    m = json.loads((ts / "manifest.json").read_text())
+    m["songs"][0]["stems"]["bass"] = "../../../../etc/hostname"
+    (ts / "manifest.json").write_text(json.dumps(m))
+    return ["data", "describe", ts]
+
+
+PREFS_HEADER = "participant_id,item_id,system_a,system_b,choice\n"
+CONFIGS = [
+    ("layout-without-reference", lambda w: ["generate", "--testset", w / "ts", "--out", w / "r2", "--systems", _file(
+        w, "s.yaml", "systems:\n  - {name: a, kind: analytic, conditions: [mix, stems], layout: difference}\n")],
+     ["s.yaml", "stems+reference"]),
+    ("contrast-on-a-condition-never-run", lambda w: ["run", _file(w, "e.yaml", yaml.safe_dump({
+        "name": "x", "systems": [{"name": "a", "kind": "analytic", "conditions": ["mix", "stems"]}], "judges": [],
+        "testset": {"path": str(w / "ts")}, "study": {"enabled": False},
+        "analysis": {"contrasts": [{"system": "a", "condition": "stems+reference", "versus": "mix"}]}})), "--out", w / "r3"],
+     ["never runs under stems+reference"]),
+    ("judge-protocol-differs-from-rubric", lambda w: ["judge", "--run", w / "run", "--judge", _file(
+        w, "j.yaml", "name: j\nprotocol: pairwise\nrubrics: [specificity]\nbackend: {name: openai_compat, model: m}\n")],
+     ["j.yaml", "absolute", "pairwise"]),
+    ("stem-path-outside-the-testset", _stem_outside, ["points outside the test set"]),
+    ("study-store-url-not-a-url", lambda w: ["study", "create", "--run", w / "run", "--out", w / "s3", "--store-url", "notaurl"],
+     ["--store-url", "postgresql://"]),
+    ("study-duplicate-arm", lambda w: ["study", "create", "--run", w / "run", "--out", w / "s3", "--systems",
+                                       "analytic/mix,analytic/mix"], ["named twice"]),
+    ("study-one-arm", lambda w: ["study", "create", "--run", w / "run", "--out", w / "s3", "--systems", "analytic/mix"],
+     ["one arm", "at least two"]),
+    ("report-answers-of-another-run", lambda w: ["report", w / "run", "--out", w / "rep", "--answers", _file(
+        w, "a.csv", PREFS_HEADER + "p1,x1,zeta/mix,omega/mix,a\n")], ["--answers", "zeta/mix", "another run"]),
+    ("prefs-empty-file", lambda w: ["stats", "preferences", _file(w, "p.csv", ""), "--out", w / "o"], ["p.csv", "empty file"]),
+    ("prefs-header-only", lambda w: ["stats", "preferences", _file(w, "p.csv", PREFS_HEADER), "--out", w / "o"],
+     ["p.csv", "no rows"]),
+    ("prefs-blank-system", lambda w: ["stats", "preferences", _file(w, "p.csv", PREFS_HEADER + "p1,i1,,b,a\n"), "--out", w / "o"],
+     ["p.csv", "system_a"]),
+    ("scores-non-numeric", lambda w: ["stats", "scores", _file(w, "s.csv", "item_id,system,score\ni,a,good\n"), "--out", w / "o"],
+     ["s.csv", "'good'"]),
+    ("scores-infinite", lambda w: ["stats", "scores", _file(w, "s.csv", "item_id,system,score\ni,a,inf\n"), "--out", w / "o"],
+     ["s.csv", "finite"]),
+    ("scores-duplicate-rows", lambda w: ["stats", "scores", _file(w, "s.csv", "item_id,system,score\ni,a,1\ni,a,2\n"),
+                                         "--out", w / "o"], ["s.csv", "more than one score"]),
+    ("power-tiny-effect", lambda w: ["stats", "power", "--rate", "0.5001"], ["0.5001", "--rate 0.6"]),
+    ("describe-unknown-figure-type", lambda w: ["data", "describe", w / "ts", "--figure", w / "x.xyz"], ["--figure", ".png"]),
+    ("synth-two-billion-songs", lambda w: ["data", "synth", "--out", w / "big", "--songs", "2000000000"], ["--songs", "10000"]),
+    ("synth-negative-seed", lambda w: ["data", "synth", "--out", w / "big", "--seed", "-1"], ["--seed"]),
+    ("study-json-corrupt", lambda w: (_file(w, "x", ""), (w / "study" / "study.json").write_text('{"study_id": '),
+                                      ["study", "export", w / "study", "--out", _inputs(w) / "a.csv"])[2],
+     ["study.json", "not valid JSON"]),
+]
+
+
+@pytest.mark.parametrize("case_id,build,words", CONFIGS, ids=[c[0] for c in CONFIGS])
+def test_refused_with_the_input_and_the_fix_named(work, case_id, build, words):
+    root, before = work
+    _refused(run_cli(*build(root), timeout=120), *words)
+    if case_id != "study-json-corrupt":  # that case breaks a prepared file on purpose
+        assert fingerprint(root) == before
+
+
+def test_agreement_without_shared_items_is_refused(work):
+    root, _ = work
+    j = _file(root, "j.csv", PREFS_HEADER + "judge,i1,a/mix,a/stems,a\n")
+    h = _file(root, "h.csv", PREFS_HEADER + "p1,i9,a/mix,a/stems,b\n")
+    _refused(run_cli("stats", "agreement", j, h, "--out", root.parent / "o"), "no item in common")
+    _refused(run_cli("stats", "preferences", h, "--out", root.parent / "o", "--seed", "-1"), "--seed")

@@ -195,6 +195,9 @@ def import_dataset(source: str, path: Path, out: Path, *, gains_csv: Path | None
         raise EvalkitInputError("--excerpt-start needs --excerpt SECONDS and a start ≥ 0 s")
     if gains_csv is not None and source != "musdb":
         raise EvalkitInputError("--gains applies to musdb only; MixParams and MixologyDB carry the engineers' own gains")
+    if stem_map is not None and source == "musdb":
+        raise EvalkitInputError("--stem-map applies to mixparams and mixeval (multitracks with many named tracks); MUSDB's "
+                                "stems are already drums, bass, other and vocals")
     mapping = read_stem_map(stem_map)
     writer = _Writer(Path(out), source, seed, problems_per_song, (excerpt, excerpt_start) if excerpt else None)
     extra_roots = [Path(audio_root)] if audio_root else []

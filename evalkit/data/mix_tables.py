@@ -141,9 +141,13 @@ def import_mix_rows(rows: list[dict[str, Any]], roots: list[Path], writer, *, st
         raise EvalkitInputError("no track with audio (every track is AUX/SIGNAL or lacks an audio path)")
     for (artist, song), srows in sorted(songs.items()):
         tracks: dict[str, dict[str, Any]] = {}
+        names: dict[str, list[str]] = defaultdict(list)
         for r in srows:  # one entry per audio file; the first mix's name and type describe it
             tracks.setdefault(str(r["track_audio_path"]), r)
-        stem_of = {p: instrument_to_stem(str(r["track_name"]), r.get("track_instrument_type"), stem_map) for p, r in tracks.items()}
+            names[str(r["track_audio_path"])].append(str(r["track_name"]))
+        # engineers rename tracks: a user's map may name the track as any mix named it
+        mapped = {p: next((n for n in names[p] if stem_map and n in stem_map), str(r["track_name"])) for p, r in tracks.items()}
+        stem_of = {p: instrument_to_stem(mapped[p], r.get("track_instrument_type"), stem_map) for p, r in tracks.items()}
         audio, power, sr, resampled = _read_tracks(list(tracks), roots, resample)
         stems = _sum_by_stem(audio, stem_of)
         per_mix = _mix_stem_gains(srows, stem_of, power)

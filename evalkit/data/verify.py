@@ -47,6 +47,12 @@ def verify_songs(manifest_path: Path, songs: list[Song]) -> None:
         if unknown:
             raise EvalkitInputError(f"{manifest_path}: song {song.id!r} has unknown stem(s) {', '.join(unknown)}; "
                                     f"use {', '.join(STEM_NAMES)}")
+        root = manifest_path.parent.resolve()
+        for stem, rel in song.stems.items():
+            target = (root / rel).resolve()
+            if Path(rel).is_absolute() or not target.is_relative_to(root):
+                raise EvalkitInputError(f"{manifest_path}: song {song.id!r} stem {stem}: {rel!r} points outside the test set; "
+                                        "stem paths are relative to the test-set folder and stay inside it")
 
 
 def verify_item(where: str, item: Item, song: Song, seen: set[str]) -> None:

@@ -166,8 +166,12 @@ def load_judge(path: str | Path) -> JudgePreset:
     preset = validate(JudgePreset, load_yaml(path), path)
     if preset.protocol != "reference" and preset.backend is None:
         raise ConfigError(f"{path}: protocol {preset.protocol} needs a backend (or use protocol: reference)")
+    allowed = {"absolute": {"absolute"}, "pairwise": {"pairwise"}, "both": {"absolute", "pairwise"}}.get(preset.protocol, set())
     for r in preset.rubrics:
-        load_rubric(r)
+        rubric = load_rubric(r)
+        if preset.protocol == "reference" or rubric.protocol not in allowed:
+            raise ConfigError(f"{path}: rubric {rubric.name!r} is {rubric.protocol}, but the judge's protocol is "
+                              f"{preset.protocol}; use a {'/'.join(sorted(allowed)) or 'no'} rubric or change the protocol")
     return preset
 
 

@@ -22,6 +22,7 @@ from evalkit.analysis_plan import (
     conditions_of,
     stored_plan,
 )
+from evalkit.errors import EvalkitInputError
 from evalkit.judging.advice_parser import parse_advice
 from evalkit.judging.diagnostics import judge_agreement, judge_diagnostics
 from evalkit.judging.reference import (
@@ -493,6 +494,22 @@ def _human_tables(store: Store, human: pd.DataFrame, advice: pd.DataFrame, votes
         t["judge_human_item_correlation"] = pd.concat(item_corr, ignore_index=True)
 
 
+def _check_answers_match(human: pd.DataFrame, advice: pd.DataFrame, run_items: set[str]) -> None:
+    """Answers must be about this run: arms it has, items it has (answers of another run would be analysed as if
+    they were about this one)."""
+    if not {"system_a", "system_b", "item_id"} <= set(human.columns):
+        return  # the preference reader names the missing columns
+    arms = set(advice.arm)
+    unknown = sorted((set(human.system_a.astype(str)) | set(human.system_b.astype(str))) - arms)
+    if unknown:
+        raise EvalkitInputError(f"--answers: system(s) {', '.join(unknown[:3])} are not arms of this run (it has "
+                                f"{', '.join(sorted(arms)[:6])}); were these answers exported from another run's study?")
+    items = set(human.item_id.astype(str)) - run_items
+    if items:
+        raise EvalkitInputError(f"--answers: item(s) {', '.join(sorted(items)[:3])} are not in this run; were these answers "
+                                "exported from another run's study?")
+
+
 def _flag_position_bias(an: Analysis) -> None:
     """Mark, in the judge–human agreement table, judges whose swap consistency is under the declared floor."""
     agree, diag = an.tables.get("judge_human_agreement"), an.tables.get("judge_diagnostics")
@@ -534,6 +551,7 @@ def analyze(store: Store, human: pd.DataFrame | None = None, *, bootstrap: int =
     t["judge_agreement"] = judge_agreement(store)
     votes = judge_votes(store, advice)
     if human is not None and len(human):
+        _check_answers_match(human, advice, {i.id for i in store.items()})
         _human_tables(store, human, advice, votes, an, bootstrap=bootstrap, seed=seed, include_simulated=include_simulated)
         _flag_position_bias(an)
     if flow is not None:
@@ -546,7 +564,9 @@ def analyze(store: Store, human: pd.DataFrame | None = None, *, bootstrap: int =
 def load_human(path: Path | None) -> pd.DataFrame | None:
     if path is None or not Path(path).exists():
         return None
-    return pd.read_csv(path)
+    from evalkit.csv_io import read_user_csv
+
+    return read_user_csv(Path(path), "answers")
 
 
 __all__ = ["Analysis", "advice_frame", "analyze", "contrast_rows", "contrasts_by_style", "exploratory_contrasts", "human_contrasts",

@@ -51,6 +51,9 @@ class SystemConfig(BaseModel):
         conds = self.condition_list
         if len(set(conds)) != len(conds):
             raise ValueError(f"conditions repeat: {[c.value for c in conds]}")
+        if self.layout is not None and not {Condition.stems_reference, Condition.stems_own_reference} & set(conds):
+            raise ValueError(f"layout {self.layout!r} says how the stems sit beside a reference's, but the system never "
+                             "runs under stems+reference; add that condition or drop layout")
         allowed = AUDIO_LAYOUTS if self.representation == "audio" else FEATURE_LAYOUTS
         if self.layout is not None and self.layout not in allowed:
             raise ValueError(f"layout {self.layout!r} is not available with representation {self.representation} "

@@ -23,7 +23,8 @@ def binomial_power(n: int, p: float, alpha: float = 0.05) -> float:
     # two-sided p-value of each outcome: the null mass of outcomes no more likely than it (R's binom.test rule,
     # with its relative tolerance 1 + 1e-7), so k and n − k, equally likely under H0, are rejected together and the
     # power at p equals the power at 1 − p
-    pvalue = np.array([null[null <= x * (1 + 1e-7)].sum() for x in null])
+    order = np.sort(null)
+    pvalue = np.cumsum(order)[np.searchsorted(order, null * (1 + 1e-7), side="right") - 1]
     reject = pvalue <= alpha
     return float(binom.pmf(k, n, p)[reject].sum())
 
@@ -33,12 +34,20 @@ def votes_needed(p: float, power: float = 0.8, alpha: float = 0.05, max_n: int =
     this returns the first n that reaches it and stays there for the next 10)."""
     if not 0 < p < 1 or p == 0.5:
         raise EvalkitInputError("preference rate must be in (0, 1) and not 0.5")
+    from scipy.stats import norm
+
+    # normal approximation first: a rate too close to 0.5 is refused at once instead of searched for
+    approx = ((norm.ppf(1 - alpha / 2) * 0.5 + norm.ppf(power) * np.sqrt(p * (1 - p))) / (p - 0.5)) ** 2
+    if approx > max_n:
+        raise EvalkitInputError(f"a preference rate of {p} needs about {approx:,.0f} votes: too close to 0.5 to detect with a "
+                                "study of any practical size; plan for the smallest effect that matters (e.g. --rate 0.6)")
     n = 5
     while n < max_n:
         if all(binomial_power(m, p, alpha) >= power for m in range(n, n + 10)):
             return n
         n += 1 if n < 200 else max(1, n // 100)
-    raise EvalkitInputError(f"more than {max_n} votes needed")
+    raise EvalkitInputError(f"a preference rate of {p} needs more than {max_n} votes: too close to 0.5 to detect with a study "
+                            "of any practical size; plan for the smallest effect that matters (e.g. --rate 0.6)")
 
 
 def participants_needed(p: float, votes_per_participant: int, icc: float = 0.0, power: float = 0.8,

@@ -42,9 +42,13 @@ def _arms_and_items(run_store: Store, systems: list[str] | None) -> tuple[list[s
     unknown = set(systems or []) - set(all_arms) - {a.system for a in advice}
     if unknown:
         raise EvalkitInputError(f"--systems: {', '.join(sorted(unknown))} not in the run (have {', '.join(all_arms)})")
+    twice = sorted({s for s in systems or [] if (systems or []).count(s) > 1})
+    if twice:
+        raise EvalkitInputError(f"--systems: {', '.join(twice)} named twice; name each arm (system/condition) once")
     arms = sorted({a.arm for a in advice if not systems or a.arm in systems or a.system in systems})
     if len(arms) < 2:
-        raise EvalkitInputError("a pairwise study needs at least two systems (or conditions of one system)")
+        raise EvalkitInputError(f"--systems: {', '.join(arms) or 'nothing'} is one arm; a pairwise study compares at least two "
+                                f"(the run has {', '.join(all_arms)})")
     by_item: dict[str, dict[str, Advice]] = {}
     for a in advice:
         if a.arm in arms:

@@ -304,3 +304,21 @@ def test_three_channels_and_absurd_levels_are_refused_at_import(tmp_path):
     sf.write(base / "a/kick.wav", (_tone(60, seconds=1.0) * 1e30).T, SR, subtype="FLOAT")
     with pytest.raises(EvalkitInputError, match="kick.wav: peak 1e"):
         import_dataset("mixeval", path, tmp_path / "out2", problems_per_song=1)
+
+
+def test_a_stem_map_matches_a_track_by_any_mix_name_and_is_refused_for_musdb(tmp_path):
+    """Mix m2's engineer renamed the kick "01_KickIn"; a map naming it so still applies (it is one audio file)."""
+    base = tmp_path / "db"
+    tracks = {"kick": ("OTHER", "a/kick.wav"), "bass": ("BASS", "a/bass.wav")}
+    for n, (_, rel) in tracks.items():
+        write_audio(base / rel, _tone(60 if n == "kick" else 100, seconds=1.0), SR)
+    path = _mix_json(base, {"m1": {"kick": 0.0, "bass": 0.0}, "m2": {"kick": 1.0, "bass": 0.0}}, tracks)
+    doc = json.loads(path.read_text())
+    doc["mixes"][1]["tracks"][0]["track-name"] = "01_KickIn"
+    path.write_text(json.dumps(doc))
+    stem_map = tmp_path / "map.csv"
+    stem_map.write_text("track,stem\n01_KickIn,drums\n")
+    import_dataset("mixeval", path, tmp_path / "out", stem_map=stem_map, problems_per_song=1)
+    assert "drums" in load_testset(tmp_path / "out").songs["Band_-_Song"].stems
+    with pytest.raises(EvalkitInputError, match="--stem-map applies to mixparams and mixeval"):
+        import_dataset("musdb", tmp_path, tmp_path / "o2", stem_map=stem_map)
