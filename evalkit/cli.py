@@ -91,7 +91,7 @@ def data_import(
                                                 "are always brought to their song's majority rate)")] = False,
     excerpt: Annotated[float | None, typer.Option(help="keep this many seconds of each song (the loudest window unless --excerpt-start)")] = None,
     excerpt_start: Annotated[float | None, typer.Option(help="start of the excerpt in seconds")] = None,
-    seed: Annotated[int, typer.Option(help="seed for disturbances of balanced songs")] = 0,
+    seed: Annotated[int, typer.Option(min=0, max=2**32 - 1, help="seed for disturbances of balanced songs")] = 0,
     problems: Annotated[int, typer.Option(min=1, max=50, help="problem items per song")] = 3,
     force: Annotated[bool, typer.Option(help="replace the test set already in --out (runs that point to it break)")] = False,
 ) -> None:
@@ -335,16 +335,9 @@ def report_cmd(
 
 # -- stats ----------------------------------------------------------------------------------------
 def _read_csv(path: Path, what: str):
-    import pandas as pd
+    from evalkit.csv_io import read_user_csv
 
-    if not path.exists():
-        raise EvalkitInputError(f"{path}: {what} file not found")
-    try:
-        return pd.read_csv(path, encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise EvalkitInputError(f"{path}: not UTF-8 text; save the CSV as UTF-8") from exc
-    except Exception as exc:
-        raise EvalkitInputError(f"{path}: unreadable CSV ({str(exc).splitlines()[0][:120]})") from exc
+    return read_user_csv(path, what)
 
 
 @stats_app.command("preferences")
@@ -353,10 +346,12 @@ def stats_preferences(
     out: Annotated[Path, typer.Option(help="output directory")],
     ties: Annotated[str, typer.Option(help="half | drop | davidson (Bradley–Terry)")] = "half",
     bootstrap: Annotated[int, typer.Option(min=0, max=100000, help="bootstrap rounds (by participant)")] = 1000,
-    seed: Annotated[int, typer.Option(help="bootstrap seed")] = 0,
+    seed: Annotated[int, typer.Option(min=0, max=2**32 - 1, help="bootstrap seed")] = 0,
     criterion: Annotated[str, typer.Option(help="which study question: helpfulness | specificity")] = "helpfulness",
     include_excluded: Annotated[bool, typer.Option(help="keep participants the study excluded")] = False,
     include_simulated: Annotated[bool, typer.Option(help="keep SIMULATED raters")] = False,
+    include_withdrawn: Annotated[bool, typer.Option(help="keep participants who withdrew (they took their consent back: "
+                                                         "only with their agreement)")] = False,
 ) -> None:
     """Bradley–Terry scores with CIs and pairwise tests (Holm) from preference votes: a logistic mixed model with
     participant and item intercepts (and song, from an optional song_id column), the participant sign test beside it."""
@@ -366,7 +361,7 @@ def stats_preferences(
     if ties not in ("half", "drop", "davidson"):
         raise EvalkitInputError(f"--ties {ties!r}: use half, drop or davidson")
     df = analysis_rows(_read_csv(prefs, "preferences"), str(prefs), criterion=criterion, include_excluded=include_excluded,
-                       include_simulated=include_simulated)
+                       include_simulated=include_simulated, include_withdrawn=include_withdrawn)
     out.mkdir(parents=True, exist_ok=True)
     bt = bradley_terry(df, ties=ties, bootstrap=bootstrap, seed=seed)
     bt[["system", "score", "ci_low", "ci_high"]].to_csv(out / "bradley_terry.csv", index=False)
@@ -413,6 +408,10 @@ def stats_agreement(
     j = validate_preferences(_read_csv(judge, "judge votes"), str(judge))
     h = analysis_rows(_read_csv(human, "human votes"), str(human), criterion=criterion, include_excluded=include_excluded,
                       include_simulated=include_simulated)
+    shared = set(j.item_id) & set(h.item_id)
+    if not shared:
+        raise EvalkitInputError(f"{judge} and {human}: no item in common (judge items e.g. {', '.join(sorted(set(j.item_id))[:2])}; "
+                                f"human items e.g. {', '.join(sorted(set(h.item_id))[:2])}); are both from the same run?")
     out.mkdir(parents=True, exist_ok=True)
     for name, t in (("vote_agreement", vote_agreement(j, h)), ("human_agreement", human_agreement(h)),
                     ("ranking_correlation", ranking_correlation_ci(j, h))):
@@ -552,6 +551,9 @@ def study_create(
 
     for flag, url in (("--completion-url", completion_url), ("--screenout-url", screenout_url)):
         _require_web_url(flag, url)
+    if store_url is not None and not store_url.startswith(("postgresql://", "postgresql+psycopg://")):
+        raise EvalkitInputError(f"--store-url {store_url[:40]!r}: not a PostgreSQL URL; give postgresql://user@host:5432/db "
+                                "(without it the study keeps its answers in its own folder)")
     with staged_dir(out, "study", force=force, inputs=[run, consent]) as tmp:
         cfg = create_study(run, tmp, systems=systems.split(",") if systems else None, ratings=ratings, trials_per_participant=trials,
                            gold_per_participant=gold, max_items=max_items, after_audio=after_audio, stems_audio=stems_audio,
@@ -587,18 +589,20 @@ def study_serve(
     app_path = shipped_dir("study_app") / "app.py"
     env = {**os.environ, "EVALKIT_STUDY_DIR": str(Path(study).resolve())}
     cmd = [sys.executable, "-m", "streamlit", "run", str(app_path), "--server.port", str(port), "--server.address", address,
-           "--server.headless", "true", "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer"]
+           "--server.headless", "true", "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer",
+           "--client.showErrorDetails", "none"]  # an error never shows a participant a traceback or the server's paths
     raise SystemExit(subprocess.call(cmd, env=env))
 
 
 @study_app.command("export")
 def study_export(
     study: Annotated[Path, typer.Argument(help="study directory")],
-    out: Annotated[Path, typer.Option(help="CSV to write (evalkit stats preferences format)")],
+    out: Annotated[Path, typer.Option(help="CSV to write (evalkit stats preferences format), or .json for JSON records")],
     include_gold: Annotated[bool, typer.Option(help="include gold trials")] = False,
     force: Annotated[bool, typer.Option(help="replace a file at --out that evalkit did not write")] = False,
 ) -> None:
     """Answers as CSV for `evalkit stats preferences`: one row per trial and question, with timings, plays and exclusions."""
+    from evalkit.csv_io import write_safe_csv
     from evalkit.outputs import atomic_file, guard_file
     from evalkit.store.study import StudyStore
     from evalkit.study.outcomes import export_answers, is_answers_export
@@ -606,7 +610,10 @@ def study_export(
     guard_file(out, "answers export", force=force, inputs=[study], ours=is_answers_export)
     df = export_answers(StudyStore(study), include_gold=include_gold)
     with atomic_file(out) as tmp:
-        df.to_csv(tmp, index=False)
+        if out.suffix.lower() == ".json":  # records as JSON: nothing a spreadsheet would run
+            tmp.write_text(df.to_json(orient="records", indent=1, date_format="iso"), encoding="utf-8")
+        else:
+            write_safe_csv(df, tmp, "study export")
     typer.echo(f"wrote {len(df)} answers from {df.participant_id.nunique()} participants to {out}")
 
 
@@ -629,7 +636,7 @@ def study_release(
 def study_simulate(
     study: Annotated[Path, typer.Argument(help="study directory")],
     participants: Annotated[int, typer.Option(min=1, max=100000, help="simulated raters")] = 20,
-    seed: Annotated[int, typer.Option(help="seed")] = 0,
+    seed: Annotated[int, typer.Option(min=0, max=2**32 - 1, help="seed")] = 0,
     inattentive: Annotated[float, typer.Option(min=0, max=1, help="share of random raters")] = 0.1,
 ) -> None:
     """Fill a study with simulated raters (marked simulated everywhere) for dry runs and power planning."""

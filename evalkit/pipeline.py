@@ -136,7 +136,9 @@ def _study_stage(config: ExperimentConfig, out: Path, config_dir: Path, quiet: b
                      gold_per_participant=opts.gold_per_participant, max_items=opts.max_items, after_audio=opts.after_audio,
                      seed=config.report.seed, show_progress=not quiet)
     if opts.answers_csv:
-        return pd.read_csv(_resolve(opts.answers_csv, config_dir)), None, False
+        from evalkit.csv_io import read_user_csv
+
+        return read_user_csv(_resolve(opts.answers_csv, config_dir), "study.answers_csv"), None, False
     if not opts.simulate:
         return None, None, False
     sim = opts.simulate
@@ -145,7 +147,9 @@ def _study_stage(config: ExperimentConfig, out: Path, config_dir: Path, quiet: b
              fail_screening=sim.fail_screening)
     study = StudyStore(study_dir)
     human = export_answers(study)
-    human.to_csv(study_dir / "answers.csv", index=False)
+    from evalkit.csv_io import write_safe_csv
+
+    write_safe_csv(human, study_dir / "answers.csv", "simulated study export")
     return human, flow_table(study), True
 
 

@@ -5,11 +5,34 @@ from __future__ import annotations
 
 import hmac
 import os
+import time
 
 import streamlit as st
 from common import get_study
 
+from evalkit.store.study import valid_token
 from evalkit.study.outcomes import coverage_table, export_answers, flow_table, participant_status
+
+MAX_FAILURES, LOCKOUT_S = 5, 60
+_failures: list[float] = []  # times of wrong tokens, for this server process
+
+
+def _locked_out() -> bool:
+    now = time.monotonic()
+    _failures[:] = [t for t in _failures if now - t < LOCKOUT_S]
+    return len(_failures) >= MAX_FAILURES
+
+
+def _token_ok(given: str, expected: str) -> bool:
+    """Constant-time comparison of ASCII tokens; after MAX_FAILURES wrong ones in LOCKOUT_S seconds every attempt
+    fails until the window passes (a guesser gets five tries a minute)."""
+    if _locked_out():
+        return False
+    token = valid_token(given)
+    if token and hmac.compare_digest(token.encode(), str(expected).encode()):
+        return True
+    _failures.append(time.monotonic())
+    return False
 
 
 def render() -> None:
@@ -19,10 +42,13 @@ def render() -> None:
     if not expected:
         st.error("Admin is disabled: set EVALKIT_ADMIN_TOKEN when starting the app.")
         st.stop()
-    given = st.query_params.get("token") or st.text_input("Admin token", type="password")
-    if not given or not hmac.compare_digest(str(given), str(expected)):
+    if "token" in st.query_params:  # a token in the URL is used once, then kept in the session, not in the address bar
+        st.session_state["admin_token"] = st.query_params.pop("token")
+    given = st.session_state.get("admin_token") or st.text_input("Admin token", type="password")
+    if not given or not _token_ok(given, expected):
+        st.session_state.pop("admin_token", None)
         if given:
-            st.error("Wrong token.")
+            st.error("Wrong token." if not _locked_out() else f"Too many wrong tokens; try again in {LOCKOUT_S} s.")
         st.stop()
     if study.config.get("consent_is_example"):
         st.warning("This study shows the bundled EXAMPLE consent text. Recreate it with `--consent your.md` before real participants.")
@@ -42,4 +68,17 @@ def render() -> None:
     st.subheader("Participants")
     st.dataframe(status[["participant_id", "slot", "consented", "headphone_score", "completed", "gold_correct", "gold_total",
                          "excluded", "exclusion_reason", "simulated"]], hide_index=True)
-    st.download_button("Download answers (CSV)", answers.to_csv(index=False), file_name="preferences.csv", mime="text/csv")
+    st.download_button("Download answers (CSV)", _safe_csv(answers), file_name="preferences.csv", mime="text/csv")
+
+
+def _safe_csv(answers) -> str:
+    """The same formula-guarded CSV as `evalkit study export` (a comment must not run in the researcher's spreadsheet)."""
+    import tempfile
+    from pathlib import Path
+
+    from evalkit.csv_io import write_safe_csv
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "answers.csv"
+        write_safe_csv(answers, path, "study export (admin page)")
+        return path.read_text(encoding="utf-8")

@@ -9,13 +9,15 @@ gets a page that says so, and the attempt is logged.
 
 from __future__ import annotations
 
+import html
+
 import streamlit as st
 from browser_side import listening, page_helper
 from common import audio, get_study, prolific_link
 
 from evalkit.errors import EvalkitInputError
 from evalkit.records import utc_now
-from evalkit.store.study import valid_participant_id
+from evalkit.store.study import valid_participant_id, valid_token
 from evalkit.study.headphone import TRIALS, participant_clips
 
 CHOICES = {"Advice A": "A", "Advice B": "B", "No difference": "tie"}
@@ -88,12 +90,13 @@ def left_study(study) -> None:
         st.link_button("Back to Prolific", study.config["completion_url"].split("?")[0])
 
 
-def instructions(study) -> None:
+def instructions(study, pid: str) -> None:
     min_s = study.config.get("listen_min_s")
     st.title("How it works")
     st.markdown(
-        "Each question shows a short **mix** whose instruments (drums, bass, other instruments, vocals) are out of balance, "
-        "and two pieces of advice, **Advice A** and **Advice B**, from different assistants. On every question:\n\n"
+        "Each question shows a short **mix** of four instruments (drums, bass, other instruments, vocals). Most mixes are out "
+        "of balance; some are already balanced, and then the best advice may be to change little or nothing. Under the mix "
+        "are two pieces of advice, **Advice A** and **Advice B**, from different assistants. On every question:\n\n"
         f"1. **Play the mix** with the ▶ button{f' (at least {min_s:g} seconds; the questions unlock when you have)' if min_s else ''}."
         + (" Play the *after* clip under each advice too: it is the mix after following that advice." if study.config.get("after_audio") else "")
         + "\n2. **Which advice is more specific?** Pick A, B, or *No difference*. Specific advice says which instrument to change "
@@ -106,6 +109,7 @@ def instructions(study) -> None:
     if st.button("Start"):
         st.session_state["started"] = True
         st.rerun()
+    leave_button(study, pid)
 
 
 def _clip(study, trial, name: str, rel: str, label: str) -> None:
@@ -128,6 +132,16 @@ def _locked(study, pid: str, trial) -> bool:
     return bool(missing)
 
 
+ADVICE_STYLE = ("white-space: pre-wrap; overflow-wrap: anywhere; font: 1rem/1.5 'Source Sans Pro', sans-serif; "
+                "padding: 0.5rem 0.75rem; border-left: 3px solid #bbb; background: #fafafa")
+
+
+def advice_text(text: str) -> None:
+    """Advice exactly as written, as plain text in one fixed style: no Markdown, no HTML, nothing that can load a
+    resource (an image is a tracking pixel; a heading or an emoji makes one advice look different from the other)."""
+    st.html(f'<div class="evalkit-advice" style="{ADVICE_STYLE}">{html.escape(text)}</div>')
+
+
 def trial_page(study, pid: str, trial, done: int, total: int) -> None:
     page_helper(_storage_key(study, pid), store_key=st.query_params.get("k"), top=trial.trial_id)  # one helper per page: it costs a mount
     note = st.session_state.get("saved_note")
@@ -143,7 +157,7 @@ def trial_page(study, pid: str, trial, done: int, total: int) -> None:
                                           strict=True):
             with col:
                 st.subheader(label)
-                st.write(side["text"])
+                advice_text(side["text"])
                 if side.get("after_audio"):
                     _clip(study, trial, name, side["after_audio"], f"The mix after following {label}")
         locked = _locked(study, pid, trial)
@@ -190,7 +204,7 @@ def render() -> None:
     study = get_study()
     qp = st.query_params
     try:
-        pid = valid_participant_id(qp.get("PROLIFIC_PID") or qp.get("pid"))
+        pid = valid_participant_id(qp.get("PROLIFIC_PID"))
     except EvalkitInputError as exc:
         st.error(str(exc))
         st.stop()
@@ -198,7 +212,7 @@ def render() -> None:
     if expected and qp.get("STUDY_ID") != expected:
         st.error("This link belongs to another study (STUDY_ID does not match). Please open the study from its Prolific link.")
         st.stop()
-    p = study.open(pid, session_id=qp.get("SESSION_ID"))
+    p = study.open(pid, session_id=valid_token(qp.get("SESSION_ID"), limit=64))
     if p["withdrawn_at"]:
         return left_study(study)
     if not p["consented_at"]:
@@ -215,7 +229,7 @@ def render() -> None:
     if trial is None:
         return _kept(study, pid, done_page, study, pid)
     if done == 0 and not st.session_state.get("started"):
-        return _kept(study, pid, instructions, study)
+        return _kept(study, pid, instructions, study, pid)
     trial_page(study, pid, trial, done, total)
 
 

@@ -28,10 +28,11 @@ STEM_WORDS = {
 }
 UP = ["raise {s} by {d} dB", "bring {s} up {d} dB", "push {s} up by about {d} dB", "turn {s} up {d} dB", "boost {s} by {d} dB"]
 DOWN = ["lower {s} by {d} dB", "pull {s} down {d} dB", "cut {s} by about {d} dB", "bring {s} down {d} dB", "turn {s} down by {d} dB"]
-WHY_UP = ["I can barely hear the {w}", "there isn't enough {w} in the balance", "the {w} sit{agree} too low"]
-WHY_DOWN = ["there's too much {w}", "everything else is fighting the {w}", "the {w} sit{agree} too high"]
+PLURAL = {"drums", "guitars and keys", "instruments (the 'other' stem)", "vocals"}  # agreement: "the drums sit", "the bass sits"
+WHY_UP = ["I can barely hear the {w}", "there isn't enough of the {w} in the balance", "the {w} {sit} too low"]
+WHY_DOWN = ["there's too much of the {w}", "everything else is fighting the {w}", "the {w} {sit} too high"]
 OPENERS = ["", "Here's what I'd change. ", "Listening to the balance: ", "Quick fixes: ", "A few moves. "]
-LEAVE = ["Leave the {s} as is.", "The {s} sit fine, leave them.", "Keep the {s} where they are."]
+LEAVE = ["Leave the {s} as is.", "The {s} {sit} fine; leave {them}.", "Keep the {s} where {they} {are}."]
 
 
 def _rng(item: Item, system: str) -> np.random.Generator:
@@ -55,13 +56,15 @@ def phrase_corrections(corrections: dict[str, float], rng: np.random.Generator, 
         tmpl = str(rng.choice(UP if v > 0 else DOWN))
         sentence = tmpl.format(s=f"the {word}", d=_fmt_db(v))
         if explain and rng.random() < 0.5:
-            agree = "" if word.endswith("s") else "s"
-            why = str(rng.choice(WHY_UP if v > 0 else WHY_DOWN)).format(w=word, agree=agree)
+            why = str(rng.choice(WHY_UP if v > 0 else WHY_DOWN)).format(w=word, sit="sit" if word in PLURAL else "sits")
             sentence = f"{why}, so {sentence}"
         sentences.append(sentence[0].upper() + sentence[1:] + ".")
     still = [s for s in corrections if abs(corrections[s]) < DISTURBED_DB]
     if still and rng.random() < 0.6:
-        sentences.append(str(rng.choice(LEAVE)).format(s=" and ".join(STEM_WORDS[s][0] for s in still)))
+        plural = len(still) > 1 or STEM_WORDS[still[0]][0] in PLURAL
+        sentences.append(str(rng.choice(LEAVE)).format(s=" and ".join(STEM_WORDS[s][0] for s in still),
+                                                       sit="sit" if plural else "sits", them="them" if plural else "it",
+                                                       they="they" if plural else "it", are="are" if plural else "is"))
     return str(rng.choice(OPENERS)) + " ".join(sentences)
 
 

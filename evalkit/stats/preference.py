@@ -26,7 +26,7 @@ def validate_preferences(df: pd.DataFrame, source: str = "preferences") -> pd.Da
     if bad:
         raise EvalkitInputError(f"{source}: unknown choice value(s) {', '.join(bad[:5])}; use a, b or tie")
     if df.empty:
-        raise EvalkitInputError(f"{source}: no rows")
+        raise EvalkitInputError(f"{source}: a header and no rows; add one row per vote")
     for c in ("participant_id", "item_id", "system_a", "system_b"):
         blank = df[c].isna() | (df[c].astype(str).str.strip() == "")
         if blank.any():
@@ -46,10 +46,15 @@ def _flag(col: pd.Series) -> pd.Series:
 
 
 def analysis_rows(df: pd.DataFrame, source: str = "preferences", *, criterion: str = "helpfulness",
-                  include_excluded: bool = False, include_simulated: bool = False) -> pd.DataFrame:
+                  include_excluded: bool = False, include_simulated: bool = False,
+                  include_withdrawn: bool = False) -> pd.DataFrame:
     """The rows an analysis uses: the answers to one question, without excluded or simulated participants
-    unless asked. Files without these columns (older exports, judge votes) pass through unchanged."""
+    unless asked. Withdrawn participants stay out even with ``include_excluded``: they took their consent back,
+    so only ``include_withdrawn``, asked for by name, brings them in. Files without these columns (older exports,
+    judge votes) pass through unchanged."""
     out = df
+    if "exclusion_reason" in out.columns and not include_withdrawn:
+        out = out[out.exclusion_reason.astype(str) != "withdrew"]
     if "criterion" in out.columns:
         have = sorted(out.criterion.dropna().astype(str).unique())
         out = out[out.criterion.astype(str) == criterion]

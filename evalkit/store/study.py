@@ -33,10 +33,19 @@ SHOWN = {"A": "a", "B": "b", "tie": "tie"}
 
 
 def valid_participant_id(pid: str | None) -> str:
-    """Prolific IDs are 24 hex chars; we accept 1–64 safe characters and refuse anything else."""
-    if not pid or len(pid) > 64 or not set(pid) <= _PID_OK:
+    """Prolific IDs are 24 hex chars; we accept 1–64 letters, digits, '-', '_' and '.', starting with a letter or a
+    digit ('..' and '.hidden' are not people), and refuse anything else."""
+    if not pid or len(pid) > 64 or not set(pid) <= _PID_OK or not pid[0].isascii() or not pid[0].isalnum():
         raise EvalkitInputError("participant id missing or malformed: open the study from its link (PROLIFIC_PID=...)")
     return pid
+
+
+def valid_token(value: str | None, limit: int = 128) -> str | None:
+    """A browser key, session id or admin token from a URL: printable ASCII without spaces, at most ``limit``
+    characters, or None (treated as absent: never an error page that shows internals)."""
+    if value is None or not value or len(value) > limit or not value.isascii() or not value.isprintable() or " " in value:
+        return None
+    return value
 
 
 @dataclass(frozen=True)
@@ -139,7 +148,8 @@ class StudyStore:
         p = self.participant(pid)
         if p is None or not p["browser_key"]:
             return True
-        return bool(key) and hmac.compare_digest(str(key), p["browser_key"])
+        key = valid_token(key)
+        return bool(key) and hmac.compare_digest(key.encode(), str(p["browser_key"]).encode())
 
     def screen(self, pid: str, responses: list[int]) -> bool:
         """Score the headphone check against this participant's own key; failing screens them out."""

@@ -24,10 +24,19 @@ EXPORT_COLUMNS = ["participant_id", "item_id", "system_a", "system_b", "choice",
 
 def is_answers_export(path: Path) -> bool:
     """Whether ``path`` is an earlier `study export` (its header is ours): only then may a new export replace it."""
+    from evalkit.csv_io import BANNER
+
     try:
+        if path.suffix.lower() == ".json":
+            import json
+
+            rows = json.loads(path.read_text(encoding="utf-8"))
+            return isinstance(rows, list) and (not rows or (isinstance(rows[0], dict) and set(rows[0]) == set(EXPORT_COLUMNS)))
         with open(path, encoding="utf-8") as f:
-            return f.readline().strip() == ",".join(EXPORT_COLUMNS)
-    except (OSError, UnicodeDecodeError):
+            first = f.readline()
+            header = f.readline() if first.startswith(BANNER) else first
+        return header.strip() == ",".join(EXPORT_COLUMNS)
+    except (OSError, UnicodeDecodeError, ValueError):
         return False
 
 

@@ -257,10 +257,21 @@ def test_report_survives_a_study_stopped_early(analytic_run, study_dir, tmp_path
     assert (cov.ratings == 0).any()
 
 
-@pytest.mark.parametrize("pid", [None, "", "../../etc", "a" * 65, "x y", "<script>"])
+@pytest.mark.parametrize("pid", [None, "", "../../etc", "a" * 65, "x y", "<script>", "..", ".hidden", "-x", "ключ"])
 def test_bad_participant_ids_are_refused(study_dir, pid):
     with pytest.raises(EvalkitInputError, match="participant id"):
         StudyStore(study_dir).open(pid)
+
+
+def test_a_non_ascii_or_endless_browser_key_is_a_mismatch_not_a_crash(study_dir):
+    from evalkit.store.study import valid_token
+
+    study = StudyStore(study_dir)
+    key = study.consent("p-key")
+    assert key and study.browser_ok("p-key", key)
+    for other in ("ключ", key + "\x00", "a" * 10_000, "", None):
+        assert not study.browser_ok("p-key", other)
+    assert valid_token("x" * 64, limit=64) and valid_token("x" * 65, limit=64) is None
 
 
 @pytest.mark.parametrize("rel", ["../study.json", "stimuli/../study.json", "/etc/passwd", "store.sqlite", "stimuli/nope.wav"])
