@@ -146,7 +146,7 @@ def trial_page(study, pid: str, trial, done: int, total: int) -> None:
     page_helper(_storage_key(study, pid), store_key=st.query_params.get("k"), top=trial.trial_id)  # one helper per page: it costs a mount
     note = st.session_state.get("saved_note")
     if note and note[0] == done:  # shown on every run of this question (components rerun the page), gone on the next
-        st.success(note[1])
+        (st.warning if len(note) > 2 and note[2] == "stale" else st.success)(note[1])
     st.progress(done / total, text=f"Question {done + 1} of {total}")
     started = st.session_state.setdefault(f"started-{trial.trial_id}", utc_now())
     with st.container(key=f"trial-{trial.trial_id}"):
@@ -161,21 +161,44 @@ def trial_page(study, pid: str, trial, done: int, total: int) -> None:
                 if side.get("after_audio"):
                     _clip(study, trial, name, side["after_audio"], f"The mix after following {label}")
         locked = _locked(study, pid, trial)
-        with st.form(f"form-{trial.trial_id}"):
-            picks = {c: st.radio(q, list(CHOICES), index=None, horizontal=True, disabled=locked, key=f"{c}-{trial.trial_id}")
+        shown = st.session_state.get("form_trial")  # the question this form was last drawn for
+        with st.form("answer-form"):
+            picks = {c: st.radio(q, list(CHOICES), index=None, horizontal=True, disabled=locked, key=f"pick-{c}")
                      for c, q in QUESTIONS.items()}
             confidence = st.radio("How sure are you?", list(CONFIDENCE), format_func=CONFIDENCE.get, index=None, horizontal=True,
-                                  disabled=locked, key=f"conf-{trial.trial_id}")
-            comment = st.text_area("Comment (optional)", max_chars=500, disabled=locked, key=f"comment-{trial.trial_id}")
-            if st.form_submit_button("Submit answer", disabled=locked):
-                if any(v is None for v in picks.values()) or confidence is None:
-                    st.warning("Please answer both questions and say how sure you are.")
-                else:
-                    study.save_answer(pid, trial.trial_id, {c: CHOICES[v] for c, v in picks.items()}, confidence=confidence,
-                                      comment=comment, started_at=started)
-                    st.session_state["saved_note"] = (done + 1, f"Answer {done + 1} saved.")
-                    st.rerun()
+                                  disabled=locked, key="pick-confidence")
+            comment = st.text_area("Comment (optional)", max_chars=500, disabled=locked, key="pick-comment")
+            submitted = st.form_submit_button("Submit answer", disabled=locked)
+        st.session_state["form_trial"] = trial.trial_id
+        if submitted:
+            _submit(study, pid, shown or trial.trial_id, trial, done, picks, confidence, comment, started)
     leave_button(study, pid)
+
+
+FORM_KEYS = [f"pick-{c}" for c in QUESTIONS] + ["pick-confidence", "pick-comment"]
+
+
+def _submit(study, pid: str, answered: str, trial, done: int, picks: dict, confidence, comment: str, started: str) -> None:
+    """Save the answer to the question the form was drawn for. When the page moved on under it (another window of
+    this participant answered that question first), nothing is saved and the participant is told so: an answer is
+    never dropped silently. A double submit of the same answer is just 'saved'."""
+    if any(v is None for v in picks.values()) or confidence is None:
+        st.warning("Please answer both questions and say how sure you are.")
+        return
+    choices = {c: CHOICES[v] for c, v in picks.items()}
+    if answered == trial.trial_id and study.save_answer(pid, trial.trial_id, choices, confidence=confidence, comment=comment,
+                                                        started_at=started):
+        st.session_state["saved_note"] = (done + 1, f"Answer {done + 1} saved.")
+    elif study.answer_matches(pid, answered, choices, confidence):
+        st.session_state["saved_note"] = (done + (answered == trial.trial_id), f"Answer {done} saved.")
+    else:
+        study.log(pid, "stale_tab_answer", {"choices": choices, "confidence": confidence}, trial_id=answered)
+        st.session_state["saved_note"] = (done + (answered == trial.trial_id), "This question was already answered in another "
+                                          "window, so the answer from this window was not saved. Here is the next question.",
+                                          "stale")
+    for key in FORM_KEYS:  # the next question starts with an empty form
+        st.session_state.pop(key, None)
+    st.rerun()
 
 
 def leave_button(study, pid: str) -> None:

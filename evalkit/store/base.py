@@ -78,6 +78,11 @@ def existing_sqlite_version(path: Path) -> int | None:
         finally:
             conn.close()
     except sqlite3.DatabaseError as exc:
+        import os
+
+        if not os.access(path.parent, os.W_OK) or not os.access(path, os.W_OK):
+            raise StoreError(f"{path}: the run directory is read-only (a WAL store needs to write beside it, even to be "
+                             "read); make it writable or copy the run elsewhere") from exc
         if "locked" in str(exc):
             raise StoreError(f"{path}: locked by another process for over {lock_timeout_s():.0f} s; wait for it to finish "
                              "(or raise EVALKIT_LOCK_TIMEOUT_S)") from exc

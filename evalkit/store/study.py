@@ -252,6 +252,13 @@ class StudyStore:
                 for c in CRITERIA]
         return self.store.put_preferences(rows) > 0
 
+    def answer_matches(self, pid: str, trial_id: str, choices: dict[str, str], confidence: int | None) -> bool:
+        """Whether the stored answer to a trial is this one (a double submit) rather than another tab's (a conflict)."""
+        stored = {p.criterion: p for p in self.store.preferences(self.study_id)
+                  if p.participant_id == pid and p.trial_id == trial_id}
+        return bool(stored) and all(c in stored and stored[c].choice == SHOWN[v] and stored[c].strength == confidence
+                                    for c, v in choices.items())
+
     def log_plays(self, pid: str, trial_id: str, events: list[dict]) -> int:
         """Play events from the browser (each with its page id and sequence number: logged once)."""
         return sum(self.log(pid, str(e.get("kind", "play"))[:30], {k: e.get(k) for k in ("clip", "listened_s", "position_s", "page")},

@@ -113,3 +113,31 @@ def test_odd_ids_keys_and_tokens_get_a_short_message_never_internals(study_dir):
         admin.get_by_role("button", name="Download answers (CSV)").wait_for()
         assert "token" not in admin.url
     assert StudyStore(study_dir).participant("e2e-long-session")["session_id"] is None  # refused, not stored
+
+
+def test_a_stale_tab_is_told_its_answer_lost_and_moves_on(study_dir):
+    """Two tabs of one participant on question 1: the first answers; the second's different answer is not saved, and
+    the second tab says so and shows question 2. The event is logged; the store keeps the first answer."""
+    cfg = __import__("json").loads((study_dir / "study.json").read_text())
+    with serve(study_dir) as url, browser() as b:
+        first = b.new_context().new_page()
+        first.set_default_timeout(20000)
+        consent_and_screen(first, url, "e2e-two-tabs", cfg)
+        first.get_by_role("button", name="Start").click()
+        first.get_by_text("Question 1 of").wait_for()
+        second = first.context.new_page()
+        second.set_default_timeout(20000)
+        second.goto(first.url)
+        second.get_by_role("button", name="Start").click()
+        second.get_by_text("Question 1 of").wait_for()
+        answer(first, follow="Advice A", specific="Advice A", confidence="4 · sure")
+        first.get_by_text("Answer 1 saved.").wait_for()
+        answer(second, follow="Advice B", specific="Advice B", confidence="2 · unsure")
+        second.get_by_text("already answered in another window").wait_for()
+        second.get_by_text("Question 2 of").wait_for()
+    study = StudyStore(study_dir)
+    rows = study.answers_frame()
+    mine = rows[rows.participant_id == "e2e-two-tabs"]
+    assert len(mine) == 2 and set(mine.strength) == {4}  # one trial, both questions, the first tab's answer
+    events = study.events_frame()
+    assert (events.kind == "stale_tab_answer").sum() == 1
