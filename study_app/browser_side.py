@@ -39,7 +39,7 @@ export default function (component) {
         if (last === null) { last = el.currentTime; return; }
         const d = el.currentTime - last;
         last = el.currentTime;
-        if (d > 0 && d < 1.0) s.played[clip] += d;
+        if (d > 0 && d < 2.0) s.played[clip] += d;  // a longer jump is a seek (a busy tab can space timeupdates ~1 s)
         const need = Math.min(data.min_s, Math.max(0.5, (el.duration || data.min_s) - 0.3));
         if (!s.done[clip] && s.played[clip] >= need) { s.done[clip] = true; report(clip, "listened", el); }
       });

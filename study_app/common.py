@@ -24,10 +24,16 @@ def _clip_bytes(path: str) -> bytes:
     return Path(path).read_bytes()
 
 
-def audio(study: StudyStore, rel: str, label: str) -> None:
-    """Play a stimulus; only files inside the study's stimuli folder are ever read."""
+def audio(study: StudyStore, rel: str, label: str, participant: str | None = None) -> None:
+    """Play a stimulus; only files inside the study's stimuli folder are ever read. With ``participant`` the bytes,
+    and so the clip's address, are that participant's own (the sound check: evalkit/study/headphone.py)."""
+    from evalkit.study.headphone import participant_clip_bytes
+
     st.caption(label)
-    st.audio(_clip_bytes(str(study.audio_path(rel))), format="audio/wav")
+    data = _clip_bytes(str(study.audio_path(rel)))
+    if participant is not None:
+        data = participant_clip_bytes(data, str(study.config.get("secret", "")), participant)
+    st.audio(data, format="audio/wav")
 
 
 def prolific_link(url: str | None, code: str | None) -> str:

@@ -55,11 +55,11 @@ def other_browser(study, pid: str) -> None:
 def headphone_check(study, pid: str) -> None:
     st.title("Sound check")
     st.write("Put on headphones. Each clip plays three tones: pick the **quietest** one.")
-    clips = participant_clips(study.config, pid)
+    clips = participant_clips(study.config, pid)[:TRIALS]
     with st.form("headphones"):
         responses = []
-        for k, clip in enumerate(clips[:TRIALS]):
-            audio(study, clip["file"], f"Clip {k + 1}")
+        for k, clip in enumerate(clips):  # each participant's own clip addresses and order: a posted key is of no use
+            audio(study, clip["file"], f"Clip {k + 1}", participant=pid)
             responses.append(st.radio(f"Quietest tone in clip {k + 1}", [1, 2, 3], index=None, horizontal=True, key=f"hc{k}"))
         if st.form_submit_button("Continue"):
             if any(r is None for r in responses):
@@ -149,6 +149,8 @@ def trial_page(study, pid: str, trial, done: int, total: int) -> None:
         (st.warning if len(note) > 2 and note[2] == "stale" else st.success)(note[1])
     st.progress(done / total, text=f"Question {done + 1} of {total}")
     started = st.session_state.setdefault(f"started-{trial.trial_id}", utc_now())
+    if study.config.get("listen_min_s"):
+        study.shown(pid, trial.trial_id)
     with st.container(key=f"trial-{trial.trial_id}"):
         _clip(study, trial, "mix", trial.mix_audio, "The mix")
         for stem, rel in trial.stems_audio.items():
@@ -170,7 +172,10 @@ def trial_page(study, pid: str, trial, done: int, total: int) -> None:
             comment = st.text_area("Comment (optional)", max_chars=500, disabled=locked, key="pick-comment")
             submitted = st.form_submit_button("Submit answer", disabled=locked)
         st.session_state["form_trial"] = trial.trial_id
-        if submitted:
+        if submitted and locked:  # a submit the disabled form cannot send: forged, and refused
+            study.log(pid, "ungated_submit", {"trial_id": trial.trial_id}, trial_id=trial.trial_id)
+            st.warning("Play the clips first: the questions unlock when you have listened.")
+        elif submitted:
             _submit(study, pid, shown or trial.trial_id, trial, done, picks, confidence, comment, started)
     leave_button(study, pid)
 

@@ -102,6 +102,7 @@ class StudyStore:
         # A participant's slot and a slot's trials never change once written: cached per process.
         self._slot_of: dict[str, int] = {}
         self._slot_trials: dict[int, list[Trial]] = {}
+        self._seconds: dict[str, float | None] = {}
 
     # -- participants ---------------------------------------------------------------------------
     def _key(self, pid: str):
@@ -261,16 +262,50 @@ class StudyStore:
 
     def log_plays(self, pid: str, trial_id: str, events: list[dict]) -> int:
         """Play events from the browser (each with its page id and sequence number: logged once)."""
-        return sum(self.log(pid, str(e.get("kind", "play"))[:30], {k: e.get(k) for k in ("clip", "listened_s", "position_s", "page")},
-                            trial_id=trial_id, key=[e.get("page"), e.get("seq")]) for e in events)
+        return sum(self.log(pid, str(e.get("kind", "play"))[:30],
+                            {k: e.get(k) for k in ("clip", "listened_s", "position_s", "page", "seq")},
+                            trial_id=trial_id, key=[e.get("page"), e.get("seq")]) for e in events if isinstance(e, dict))
+
+    def player_events(self, pid: str, trial_id: str) -> list[dict[str, Any]]:
+        """The player events of one trial (or the sound check), each with the server's receipt time ``at``."""
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(select(study_events.c.kind, study_events.c.detail, study_events.c.at).where(
+                (study_events.c.study_id == self.study_id) & (study_events.c.participant_id == pid)
+                & (study_events.c.trial_id == trial_id)
+                & study_events.c.kind.in_(("shown", "play", "pause", "ended", "listened")))).all()
+        return [{**json.loads(detail or "{}"), "kind": kind, "at": at} for kind, detail, at in rows]
+
+    def shown(self, pid: str, trial_id: str) -> None:
+        """Record, once, when the server first showed a question (or the sound check): the clock listening is held to."""
+        self.log(pid, "shown", {}, trial_id=trial_id, key="shown")
+
+    def clip_seconds(self, rel: str) -> float | None:
+        """A stimulus' length (read once per process)."""
+        if rel not in self._seconds:
+            import soundfile as sf
+
+            try:
+                self._seconds[rel] = float(sf.info(str(self.audio_path(rel))).duration)
+            except (EvalkitInputError, RuntimeError):
+                self._seconds[rel] = None
+        return self._seconds[rel]
+
+    def heard(self, pid: str, trial_id: str, clips: dict[str, str], min_s: float | None = None) -> set[str]:
+        """Which of ``clips`` (name -> stimulus) the participant heard for ``min_s`` (default: the study's minimum; a
+        clip shorter than that, nearly to its end), by the server's own count (evalkit/study/listening.py): seeking
+        and forged events do not count."""
+        from evalkit.study.listening import clips_heard
+
+        min_s = float(self.config.get("listen_min_s") or 0.0) if min_s is None else min_s
+        durations = {name: self.clip_seconds(rel) for name, rel in clips.items()}
+        events = self.player_events(pid, trial_id)
+        shown = min((e["at"] for e in events if e["kind"] == "shown"), default=None)
+        return clips_heard(events, durations, min_s, shown)
 
     def listened(self, pid: str, trial_id: str) -> set[str]:
-        """Clips of this trial the participant has played for at least the study's minimum."""
-        with self.store.engine.connect() as conn:
-            rows = conn.execute(select(study_events.c.detail).where(
-                (study_events.c.study_id == self.study_id) & (study_events.c.participant_id == pid)
-                & (study_events.c.trial_id == trial_id) & (study_events.c.kind == "listened"))).all()
-        return {json.loads(r[0]).get("clip") for r in rows}
+        """Clips of this trial the participant has heard for at least the study's minimum (server-computed)."""
+        trial = next((t for t in self.trials(pid) if t.trial_id == trial_id), None)
+        return self.heard(pid, trial_id, trial.required_clips) if trial else set()
 
     def complete(self, pid: str) -> str:
         """Mark complete (once) and return the completion code."""

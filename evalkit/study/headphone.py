@@ -54,8 +54,23 @@ def participant_clips(config: dict, participant_id: str) -> list[dict]:
     return [clips[k] for k in rng.permutation(len(clips))][:TRIALS]
 
 
+def participant_clip_bytes(wav: bytes, secret: str, participant_id: str) -> bytes:
+    """The clip's WAV with a comment chunk unique to this participant appended (RIFF readers skip it). The sound is
+    the same; the bytes, and so the address the browser fetches them from, differ for every participant, so one
+    person's answers, posted with the clip addresses, tell nobody else anything."""
+    import struct
+
+    if wav[:4] != b"RIFF" or wav[8:12] != b"WAVE":
+        return wav
+    text = content_hash([secret, participant_id, "clip-address"], 32).encode()
+    icmt = b"ICMT" + struct.pack("<I", len(text)) + text + (b"\0" if len(text) % 2 else b"")
+    chunk = b"LIST" + struct.pack("<I", 4 + len(icmt)) + b"INFO" + icmt
+    body = wav[12:] + (b"\0" if len(wav) % 2 else b"") + chunk
+    return b"RIFF" + struct.pack("<I", 4 + len(body)) + b"WAVE" + body
+
+
 def score(responses: list[int], clips: list[dict]) -> int:
     return sum(r == c["answer"] for r, c in zip(responses, clips, strict=False))
 
 
-__all__ = ["PASS_AT", "TRIALS", "make_headphone_clips", "participant_clips", "score"]
+__all__ = ["PASS_AT", "TRIALS", "make_headphone_clips", "participant_clip_bytes", "participant_clips", "score"]

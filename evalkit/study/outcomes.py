@@ -97,15 +97,21 @@ def coverage_table(study: StudyStore, status: pd.DataFrame | None = None) -> pd.
 
 
 def _play_stats(study: StudyStore) -> pd.DataFrame:
+    """Plays and seconds heard per answered trial; the seconds are the server's own count (seeks and forged events
+    do not count: evalkit/study/listening.py), not the browser's claim."""
+    from evalkit.study.listening import heard_seconds
+
     ev = study.events_frame()
-    ev = ev[ev.trial_id.notna()]
+    ev = ev[ev.trial_id.notna() & ev.kind.isin(["shown", "play", "pause", "ended", "listened"])]
     if ev.empty:
         return pd.DataFrame(columns=["participant_id", "trial_id", "plays", "listened_s"])
-    detail = ev.detail.map(json.loads)
-    ev = ev.assign(clip=detail.map(lambda d: d.get("clip")), listened=detail.map(lambda d: d.get("listened_s") or 0.0))
-    plays = ev[ev.kind == "play"].groupby(["participant_id", "trial_id"]).size().rename("plays")
-    heard = ev.groupby(["participant_id", "trial_id", "clip"]).listened.max().groupby(["participant_id", "trial_id"]).sum()
-    return pd.concat([plays, heard.rename("listened_s")], axis=1).fillna({"plays": 0}).reset_index()
+    rows = []
+    for (pid, trial), g in ev.groupby(["participant_id", "trial_id"]):
+        events = [{**json.loads(d or "{}"), "kind": k, "at": a} for k, d, a in zip(g["kind"], g["detail"], g["at"], strict=True)]
+        shown = min((e["at"] for e in events if e["kind"] == "shown"), default=None)
+        rows.append({"participant_id": pid, "trial_id": trial, "plays": int((g.kind == "play").sum()),
+                     "listened_s": round(sum(heard_seconds(events, shown).values()), 2)})
+    return pd.DataFrame(rows)
 
 
 def export_answers(study: StudyStore, include_gold: bool = False, status: pd.DataFrame | None = None) -> pd.DataFrame:

@@ -61,12 +61,22 @@ def settle(page) -> None:
     page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden")
 
 
+# Headless Chromium pauses some of several players started at once; a participant would press play again, and so
+# does this: resume after any pause until the clip has ended.
+PLAY_THROUGH = "a => { a.addEventListener('pause', () => { if (!a.ended) a.play(); }); a.play(); }"
+
+
 def play_to_unlock(page) -> None:
     """Play the trial's clips (as a participant pressing ▶) until the questions unlock."""
     settle(page)
-    for player in page.locator("[class*='st-key-clip-'] audio").all():
-        player.evaluate("a => a.play()")
-    page.get_by_text("to unlock the questions").wait_for(state="detached")
+    players = page.locator("[class*='st-key-clip-'] audio")
+    players.first.wait_for(state="attached")  # a player replaces its loading skeleton
+    for player in players.all():
+        player.evaluate(PLAY_THROUGH)
+    from playwright.sync_api import expect
+
+    page.get_by_text("to unlock the questions").wait_for(state="detached", timeout=30000)
+    expect(page.get_by_role("button", name="Submit answer")).to_be_enabled(timeout=30000)
     settle(page)
 
 

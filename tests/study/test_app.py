@@ -7,7 +7,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from evalkit.store.study import StudyStore
-from evalkit.study.headphone import participant_clips
+from evalkit.study.headphone import TRIALS, participant_clips
 
 APP = str(Path(__file__).resolve().parents[2] / "study_app" / "app.py")
 
@@ -42,7 +42,7 @@ def _consent_and_screen(app, study_dir, pid, *, pass_check=True, **params):
     at = app(PROLIFIC_PID=pid, **params)
     at.checkbox[0].check()
     at.button[0].click().run()
-    clips = participant_clips(json.loads((study_dir / "study.json").read_text()), pid)
+    clips = participant_clips(json.loads((study_dir / "study.json").read_text()), pid)[:TRIALS]
     for k, clip in enumerate(clips):
         at.radio(key=f"hc{k}").set_value(clip["answer"] if pass_check else clip["answer"] % 3 + 1)
     at.button[0].click().run()

@@ -6,6 +6,7 @@ import pytest
 from playwright.sync_api import expect
 
 from evalkit.store.study import StudyStore
+from evalkit.study.outcomes import export_answers
 from tests.study.browser import answer, browser, consent_and_screen, play_to_unlock, serve, settle
 
 pytestmark = pytest.mark.slow
@@ -59,6 +60,8 @@ def test_participant_session_gated_listening_reload_and_top_of_page(gated_study_
     events = study.events_frame()
     listened = events[events.kind == "listened"]
     assert set(listened.trial_id) == set(answers.trial_id)  # every answered trial was played first, and it was logged
+    heard = export_answers(study)
+    assert (heard.listened_s >= 1.0).all()  # the server's own count reached the 1 s minimum on every answered trial
     assert (events.kind == "play").sum() >= total
     assert study.participant(pid)["completion_code"] == "C0DE1234"
 

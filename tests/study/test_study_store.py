@@ -210,20 +210,23 @@ def test_play_events_are_logged_once_and_unlock_the_trial(study_dir):
     t = next(t for t in study.trials("listener") if not t.gold)
     events = [{"page": "pg1", "seq": 1, "clip": "mix", "kind": "play", "listened_s": 0.0, "position_s": 0.0},
               {"page": "pg1", "seq": 2, "clip": "mix", "kind": "listened", "listened_s": 3.1, "position_s": 3.1}]
+    study.shown("listener", t.trial_id)
     assert study.log_plays("listener", t.trial_id, events[:1]) == 1
     assert study.listened("listener", t.trial_id) == set()
     assert study.log_plays("listener", t.trial_id, events) == 1  # the browser resends its log: only the new event is written
     assert study.listened("listener", t.trial_id) == {"mix"}
     study.save_answer("listener", t.trial_id, {"specificity": "A", "helpfulness": "A"})
     row = export_answers(study).iloc[0]
-    assert row.plays == 1 and row.listened_s == pytest.approx(3.1)
+    # the browser claimed 3.1 s heard, but the claim reached the server milliseconds after it showed the question: the
+    # export carries the credited seconds (evalkit/study/listening.py), not the claim
+    assert row.plays == 1 and row.listened_s < 0.5
 
 
 def test_stats_ignore_excluded_and_simulated_unless_asked(study_dir, tmp_path):
     simulate(study_dir, participants=12, seed=3, inattentive=0.3)
     out = run_cli("study", "export", study_dir, "--out", tmp_path / "prefs.csv", check=True)
     assert "answers" in out.stdout
-    df = pd.read_csv(tmp_path / "prefs.csv")
+    df = pd.read_csv(tmp_path / "prefs.csv", skiprows=1)  # line 1 is the banner that says how the file was written
     assert list(df.columns[:5]) == ["participant_id", "item_id", "system_a", "system_b", "choice"]
     assert df.simulated.all() and not df.system_a.str.startswith("gold").any() and df.excluded.any()
     refused = run_cli("stats", "preferences", tmp_path / "prefs.csv", "--out", tmp_path / "stats")
@@ -362,3 +365,19 @@ def test_gold_trials_look_like_any_other_trial(analytic_run, tmp_path):
         assert set(t.stems_audio) == set(real[0].stems_audio) and t.stems_audio
         assert {t.left["system"], t.right["system"]} == {"gold-truth", "gold-contradiction"}
         assert "dB" in t.left["text"] and "dB" in t.right["text"]
+
+
+def test_each_participant_gets_their_own_sound_check_clip_addresses(study_dir):
+    """The same sound, different bytes (a RIFF comment chunk per participant): Streamlit's media address is a hash of
+    the bytes, so a clip's address means nothing to another participant."""
+    import io
+
+    import soundfile as sf
+
+    from evalkit.study.headphone import participant_clip_bytes
+
+    study = StudyStore(study_dir)
+    wav = study.audio_path(study.config["headphone_clips"][0]["file"]).read_bytes()
+    a, b = (participant_clip_bytes(wav, study.config["secret"], pid) for pid in ("p-one", "p-two"))
+    assert a != b and a == participant_clip_bytes(wav, study.config["secret"], "p-one")
+    assert np.array_equal(sf.read(io.BytesIO(a))[0], sf.read(io.BytesIO(wav))[0])
