@@ -192,13 +192,19 @@ def test_a_store_that_is_not_ours_is_refused_untouched(work, kind, words, comman
     assert ((run / "store.sqlite").read_bytes() if (run / "store.sqlite").is_file() else "dir") == before
 
 
+def _hold_lock(db: Path, mode: str) -> subprocess.Popen:
+    """Another process holding a SQLite lock (EXCLUSIVE: no reader either; IMMEDIATE: a writer) for 60 s."""
+    holder = subprocess.Popen([sys.executable, "-c", (
+        f"import sqlite3, sys, time; c = sqlite3.connect(sys.argv[1], isolation_level=None); c.execute('BEGIN {mode}'); "
+        "print('held', flush=True); time.sleep(60)"), str(db)], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    return holder
+
+
 def test_a_locked_store_is_waited_for_a_bounded_time_then_refused(work):
     root, before = work
-    holder = subprocess.Popen([sys.executable, "-c", (
-        "import sqlite3, sys, time; c = sqlite3.connect(sys.argv[1], isolation_level=None); c.execute('BEGIN EXCLUSIVE'); "
-        "print('locked', flush=True); time.sleep(60)"), str(root / "run" / "store.sqlite")], stdout=subprocess.PIPE, text=True)
+    holder = _hold_lock(root / "run" / "store.sqlite", "EXCLUSIVE")
     try:
-        assert holder.stdout.readline().strip() == "locked"
         t = time.monotonic()
         proc = run_cli("judge", "--run", root / "run", "--judge", ROOT / "judges" / "reference.yaml",
                        env={"EVALKIT_LOCK_TIMEOUT_S": "2"}, timeout=120)
@@ -214,11 +220,8 @@ def test_a_locked_store_is_waited_for_a_bounded_time_then_refused(work):
 def test_read_only_commands_do_not_take_the_write_lock(work):
     """A report of an up-to-date store reads while another process holds a write (RESERVED) lock."""
     root, _ = work
-    holder = subprocess.Popen([sys.executable, "-c", (
-        "import sqlite3, sys, time; c = sqlite3.connect(sys.argv[1], isolation_level=None); c.execute('BEGIN IMMEDIATE'); "
-        "print('writing', flush=True); time.sleep(60)"), str(root / "run" / "store.sqlite")], stdout=subprocess.PIPE, text=True)
+    holder = _hold_lock(root / "run" / "store.sqlite", "IMMEDIATE")
     try:
-        assert holder.stdout.readline().strip() == "writing"
         proc = run_cli("report", root / "run", "--out", root / "rep", "--bootstrap", "50",
                        env={"EVALKIT_LOCK_TIMEOUT_S": "2"}, timeout=300)
     finally:

@@ -112,6 +112,16 @@ def consent_and_screen(page, url: str, pid: str, config: dict | None, *, passing
         settle(page)
 
 
+def at_first_question(b, url: str, pid: str, config: dict | None):
+    """A participant in a fresh browser context: consented, screened, started, on question 1."""
+    page = b.new_context().new_page()
+    page.set_default_timeout(20000)
+    consent_and_screen(page, url, pid, config)
+    page.get_by_role("button", name="Start").click()
+    page.get_by_text("Question 1 of").wait_for()
+    return page
+
+
 @contextlib.contextmanager
 def browser():
     if not os.path.exists(CHROMIUM):

@@ -7,7 +7,15 @@ from playwright.sync_api import expect
 
 from evalkit.store.study import StudyStore
 from evalkit.study.outcomes import export_answers
-from tests.study.browser import answer, browser, consent_and_screen, play_to_unlock, serve, settle
+from tests.study.browser import (
+    answer,
+    at_first_question,
+    browser,
+    consent_and_screen,
+    play_to_unlock,
+    serve,
+    settle,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -83,11 +91,7 @@ def test_a_failed_sound_check_ends_at_the_screen_out_link(study_dir):
 def test_a_second_browser_with_the_same_id_is_refused(study_dir):
     cfg = json.loads((study_dir / "study.json").read_text())
     with serve(study_dir) as url, browser() as b:
-        first = b.new_context().new_page()
-        first.set_default_timeout(20000)
-        consent_and_screen(first, url, "e2e-shared-id", cfg)
-        first.get_by_role("button", name="Start").click()
-        first.get_by_text("Question 1 of").wait_for()
+        first = at_first_question(b, url, "e2e-shared-id", cfg)
         other = b.new_context().new_page()  # another browser: no key in its URL or its storage
         other.set_default_timeout(20000)
         other.goto(f"{url}/?PROLIFIC_PID=e2e-shared-id")

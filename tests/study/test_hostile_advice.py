@@ -17,7 +17,7 @@ from evalkit.runners.base import parse_systems
 from evalkit.store.study import StudyStore
 from evalkit.study.design import create_study
 from tests.conftest import run_cli
-from tests.study.browser import answer, browser, consent_and_screen, serve, settle
+from tests.study.browser import answer, at_first_question, browser, consent_and_screen, serve, settle
 
 pytestmark = pytest.mark.slow
 
@@ -120,11 +120,7 @@ def test_a_stale_tab_is_told_its_answer_lost_and_moves_on(study_dir):
     the second tab says so and shows question 2. The event is logged; the store keeps the first answer."""
     cfg = __import__("json").loads((study_dir / "study.json").read_text())
     with serve(study_dir) as url, browser() as b:
-        first = b.new_context().new_page()
-        first.set_default_timeout(20000)
-        consent_and_screen(first, url, "e2e-two-tabs", cfg)
-        first.get_by_role("button", name="Start").click()
-        first.get_by_text("Question 1 of").wait_for()
+        first = at_first_question(b, url, "e2e-two-tabs", cfg)
         second = first.context.new_page()
         second.set_default_timeout(20000)
         second.goto(first.url)
