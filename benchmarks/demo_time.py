@@ -32,7 +32,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as cache:
         cold, out = _demo(cache)
         warm, _ = _demo(cache)
-    smol = ("SmolLM2 advising on 6 items × 3 conditions and judging 3 pairs × 2 orders and every arm of one item on two 1–5 rubrics" if "skipped" not in out
+    smol = ("SmolLM2 advising on 8 items × 3 conditions and judging 3 pairs × 2 orders and every arm of one item on two 1–5 rubrics" if "skipped" not in out
             else "SmolLM2 not installed (skipped)")
     row = (f"| `evalkit demo` end to end, fresh directory, {smol} | – | {cold:.0f} s first run (GGUF converted), "
            f"{warm:.0f} s with the converted copy cached | target ≤ 120 s on 2 cores |")
