@@ -25,8 +25,18 @@ CONFIDENCE = {1: "1 · guessing", 2: "2 · unsure", 3: "3 · fairly sure", 4: "4
 QUESTIONS = {"specificity": "Which advice is more specific?", "helpfulness": "Which advice would you rather follow?"}
 
 
+def _consent_text(study) -> str:
+    return (study.dir / study.config.get("consent_file", "consent.md")).read_text(encoding="utf-8")
+
+
+def information(study) -> None:
+    """The information page (researcher, contact, withdrawal), reachable from every end page that refers to it."""
+    with st.expander("Information about this study: the researcher and how to contact them"):
+        st.markdown(_consent_text(study))
+
+
 def consent(study, pid: str) -> None:
-    st.markdown((study.dir / study.config.get("consent_file", "consent.md")).read_text(encoding="utf-8"))
+    st.markdown(_consent_text(study))
     with st.form("consent"):
         agreed = st.checkbox("I am 18 or older, I have read the information above, and I agree to take part.")
         if st.form_submit_button("Continue"):
@@ -49,6 +59,7 @@ def other_browser(study, pid: str) -> None:
     st.error("You started this study in a different browser (or a private window). To protect your answers, please "
              "continue in the browser where you gave consent. If you cannot, contact the researcher named on the "
              "information page; nothing you have answered is lost.")
+    information(study)
     st.stop()
 
 
@@ -80,6 +91,7 @@ def screened_out(study) -> None:
         st.link_button("Return to Prolific", prolific_link(url, code))
     else:
         st.write("Please return the study on Prolific (*Stop without completing*); you will not be penalised.")
+    information(study)
 
 
 def left_study(study) -> None:
@@ -88,6 +100,7 @@ def left_study(study) -> None:
              "(*Stop without completing*). To have the answers you gave deleted, write to the contact on the information page.")
     if study.config.get("completion_url"):
         st.link_button("Back to Prolific", study.config["completion_url"].split("?")[0])
+    information(study)
 
 
 def instructions(study, pid: str) -> None:

@@ -86,6 +86,9 @@ def test_headphone_failure_screens_out_with_a_code_never_a_dead_end(app, study_d
     text = _texts(at)
     assert "needs headphones" in text and "SCR33N" in text
     assert [b.proto.url for b in at.get("link_button")] == ["https://app.prolific.com/submissions/complete?cc=SCR33N"]
+    # the page refers to the information page: it is there, with the consent text (researcher, contact)
+    info = [e for e in at.expander if e.label.startswith("Information about this study")]
+    assert len(info) == 1 and "contact" in " ".join(m.value for m in info[0].markdown).lower()
     p = StudyStore(study_dir).participant("p2")
     assert p["headphone_passed"] is False and p["slot"] is None  # a screened-out person never holds a slot
 
