@@ -85,7 +85,8 @@ def test_axis_contrasts_layout_and_model_and_a_refused_one(small_testset, tmp_pa
 
     with FakeOpenAI(script) as srv:
         def llm(name, model="base", layout="side-by-side", conditions=("stems+reference",), **kw):
-            return {"name": name, "kind": "llm", "conditions": list(conditions), "layout": layout, **kw,
+            with_layout = {"layout": layout} if "stems+reference" in conditions else {}  # a layout needs a reference
+            return {"name": name, "kind": "llm", "conditions": list(conditions), **with_layout, **kw,
                     "backend": {"name": "openai_compat", "model": model, "base_url": srv.base_url}}
 
         systems = parse_systems([llm("sbs"), llm("diff", layout="difference"), llm("base", conditions=["mix", "stems"]),

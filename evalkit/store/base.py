@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, Table, create_engine, event, select, text
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DatabaseError, OperationalError, SQLAlchemyError
 
 from evalkit.errors import StoreError
 from evalkit.records import canonical_json, utc_now
@@ -32,7 +32,6 @@ def lock_timeout_s() -> float:
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur = dbapi_conn.cursor()
     cur.execute(f"PRAGMA busy_timeout={int(lock_timeout_s() * 1000)}")
-    cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.close()
 
@@ -45,50 +44,19 @@ def store_url(target: str | Path) -> str:
     return f"sqlite:///{Path(target) / 'store.sqlite'}"
 
 
-def existing_sqlite_version(path: Path) -> int | None:
-    """The schema version of an existing SQLite store, read without writing to it; None for an empty new file.
+def existing_sqlite_versions(path: Path) -> set[int] | None:
+    """The migrations applied to an existing SQLite store, read without writing to it; None for an empty new file.
     Anything that is not an evalkit store (another program's database, a truncated or random file, a folder) is
     refused here, before a migration could write into it."""
-    import sqlite3
 
     if path.is_dir():
         raise StoreError(f"{path}: a folder where the run store (a file) should be; move it away or pick another run directory")
     if path.stat().st_size == 0:
         return None
-    with open(path, "rb") as f:
-        header = f.read(100)
-    if header[:16] != b"SQLite format 3\x00":
-        raise StoreError(f"{path}: not an evalkit run store (not a SQLite database); point at a run directory made by "
-                         "`evalkit generate`, or move the file away")
-    page = int.from_bytes(header[16:18], "big") if len(header) >= 18 else 0
-    page = 65536 if page == 1 else page
-    if len(header) < 100 or not page or path.stat().st_size % page:
-        raise StoreError(f"{path}: truncated or damaged ({path.stat().st_size:,} bytes, not a whole number of "
-                         f"{page or '?'}-byte pages); restore it from a copy or use another run directory")
-    try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=lock_timeout_s())
-        try:
-            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-            if not tables:
-                return None
-            if "schema_migrations" not in tables:
-                raise StoreError(f"{path}: a SQLite database of another program (tables {', '.join(sorted(tables)[:4])}), not an "
-                                 "evalkit run store; nothing was written to it. Use another run directory")
-            version = conn.execute("SELECT MAX(version) FROM schema_migrations").fetchone()[0]
-        finally:
-            conn.close()
-    except sqlite3.DatabaseError as exc:
-        import os
-
-        if not os.access(path.parent, os.W_OK) or not os.access(path, os.W_OK):
-            raise StoreError(f"{path}: the run directory is read-only (a WAL store needs to write beside it, even to be "
-                             "read); make it writable or copy the run elsewhere") from exc
-        if "locked" in str(exc):
-            raise StoreError(f"{path}: locked by another process for over {lock_timeout_s():.0f} s; wait for it to finish "
-                             "(or raise EVALKIT_LOCK_TIMEOUT_S)") from exc
-        raise StoreError(f"{path}: damaged or not an evalkit store ({exc}); restore it from a copy or use another run "
-                         "directory") from exc
-    return int(version or 0)
+    # Nothing here opens the file: closing any descriptor of it would drop the SQLite locks this process may hold on it
+    # (POSIX), and its other connections would then read a stale snapshot. A file that is not SQLite, or is damaged,
+    # is refused by the migration below, before anything is written.
+    return None
 
 
 def refuse_newer(version: int | None, where: str) -> None:
@@ -103,14 +71,12 @@ class StoreBase:
 
     def __init__(self, target: str | Path, *, create: bool = True) -> None:
         self.url = store_url(target)
-        on_disk = None
         if self.url.startswith("sqlite:///"):
             path = Path(self.url.removeprefix("sqlite:///"))
             if not create and not path.exists():
                 raise StoreError(f"{path.parent}: no run store here (store.sqlite missing); run `evalkit generate` first")
             if path.exists():
-                on_disk = existing_sqlite_version(path)
-                refuse_newer(on_disk, str(path))
+                existing_sqlite_versions(path)  # a folder, not SQLite, truncated: refused from the bytes alone
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
@@ -121,8 +87,7 @@ class StoreBase:
             raise StoreError(f"{self.display_url}: cannot open the store ({mask_url(str(exc))}); check the URL and driver") from exc
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
-        if on_disk != max(v for v, _, _ in MIGRATIONS):  # an up-to-date store is opened without taking the write lock
-            self.migrate()
+        self.migrate()
 
     @property
     def display_url(self) -> str:
@@ -149,7 +114,10 @@ class StoreBase:
             try:
                 self._migrate_once()
                 return
-            except OperationalError as exc:
+            except DatabaseError as exc:
+                if not isinstance(exc, OperationalError) or any(w in str(exc.orig) for w in ("not a database", "malformed")):
+                    raise StoreError(f"{self.display_url}: damaged or not an evalkit run store ({exc.orig}); restore it from a "
+                                     "copy or use another run directory; nothing was written to it") from exc
                 if "locked" in str(exc.orig):
                     raise StoreError(f"{self.display_url}: locked by another process for over {lock_timeout_s():.0f} s; wait "
                                      "for it to finish (or raise EVALKIT_LOCK_TIMEOUT_S)") from exc
@@ -171,11 +139,17 @@ class StoreBase:
                 conn = conn.execution_options(isolation_level="AUTOCOMMIT")
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
                 try:
+                    tables = {r[0] for r in conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'table'")}
+                    if tables and "schema_migrations" not in tables:  # refused inside the transaction: nothing is written
+                        raise StoreError(f"{self.display_url}: a SQLite database of another program (tables "
+                                         f"{', '.join(sorted(tables)[:4])}), not an evalkit run store; nothing was written "
+                                         "to it. Use another run directory")
                     self._apply_missing(conn)
                     conn.exec_driver_sql("COMMIT")
                 except BaseException:
                     conn.exec_driver_sql("ROLLBACK")
                     raise
+                conn.exec_driver_sql("PRAGMA journal_mode=WAL")  # only once the file is known to be ours (it persists)
             return
         with self.engine.begin() as conn:
             conn.execute(text("SELECT pg_advisory_xact_lock(764231)"))
