@@ -58,16 +58,22 @@ def attach_testset(store: Store, ts: TestSet) -> None:
 
 
 def items_for(cfg: SystemConfig, items: list[Item]) -> list[Item]:
-    """The items a system advises on: all, or ``max_items`` spread round-robin over songs (deterministic;
-    problem items before controls), the same for every condition so that condition contrasts stay paired."""
+    """The items a system advises on: all, or ``max_items`` spread round-robin over songs, with control items in the
+    share the items hold (at least one when there are any), so a subset still shows whether the system leaves a
+    balanced mix alone. Deterministic and the same for every condition, so condition contrasts stay paired."""
     if not cfg.max_items or cfg.max_items >= len(items):
         return items
+    n_controls = sum(i.kind == "control" for i in items)
+    want_controls = min(n_controls, max(1, round(cfg.max_items * n_controls / len(items)))) if n_controls else 0
+    songs = sorted({i.song_id for i in items}, key=lambda s: content_hash([cfg.seed, s]))
+    first_round = songs[:cfg.max_items]
+    control_first = set(first_round[len(first_round) - want_controls:])  # these give a control on the first round
     by_song: dict[str, list[Item]] = {}
-    for i in sorted(items, key=lambda i: (i.kind != "problem", content_hash([cfg.seed, i.id]))):
+    for i in sorted(items, key=lambda i: ((i.kind == "problem") == (i.song_id in control_first), content_hash([cfg.seed, i.id]))):
         by_song.setdefault(i.song_id, []).append(i)
     chosen: list[Item] = []
     while len(chosen) < cfg.max_items:
-        for song in sorted(by_song):
+        for song in songs:
             if by_song[song] and len(chosen) < cfg.max_items:
                 chosen.append(by_song[song].pop(0))
     keep = {i.id for i in chosen}
@@ -115,7 +121,9 @@ def _llm_batch(systems_by_condition: dict[Condition, Any], work: dict[str, tuple
                     item, res.text.strip(), model=res.model, prompt_hash=req.prompt_hash,
                     params={"max_tokens": req.max_tokens, "temperature": req.temperature, "seed": req.seed,
                             "prompt_version": system.prompt_version, "layout": cfg.effective_layout,
-                            "backend": system0.backend.config()},
+                            "backend": system0.backend.config(),
+                            # "length": the answer hit max_tokens and was cut (diagnostics count it; the study leaves it out)
+                            "finish_reason": res.extra.get("finish_reason")},
                     tokens_in=res.tokens_in, tokens_out=res.tokens_out, latency_s=res.latency_s, cost_usd=res.cost_usd))
                 out[claims[k].key] = "ok"
             else:

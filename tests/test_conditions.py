@@ -157,3 +157,36 @@ def test_audio_layouts_order_the_clips(small_testset, tmp_path):
     assert orders["grouped"] == [f"{s}.wav" for s in stems] + [f"reference_{ref}_{s}.wav" for s in stems]
     assert orders["interleaved"] == [f for s in stems for f in (f"{s}.wav", f"reference_{ref}_{s}.wav")]
     assert ref != item.song_id
+
+
+def test_conditions_ask_the_same_question_and_say_same_style_only_when_true(small_testset):
+    """Identical instructions across conditions: the system prompt and the closing question are the same text; only the
+    material differs. "Same style" is said only when the reference's style is the item's."""
+    ts = load_testset(small_testset)
+    item = ts.split("test")[0]
+    asked = set()
+    for cond in Condition:
+        cfg = _llm(reference="own") if cond == Condition.stems_own_reference else _llm()
+        msgs = LLMSystem(cfg, ts, cond, backend=Backend("none")).request(item).messages
+        asked.add((msgs[0]["content"], msgs[-1]["content"].strip().splitlines()[-1]))
+    assert len(asked) == 1, asked
+    system = LLMSystem(_llm(), ts, Condition.stems_reference, backend=Backend("none"))
+    checked = 0
+    for item in ts.items:
+        ref = system.reference_song(item)
+        mine, theirs = ts.songs[item.song_id].meta["style"], ts.songs[ref].meta["style"]
+        prompt = system.request(item).messages[-1]["content"]
+        assert ("in the same style" in prompt) == (mine == theirs), (mine, theirs, prompt.splitlines()[0])
+        checked += mine != theirs
+    assert checked, "the small set should hold an item whose style has no song in the pool"
+
+
+def test_a_subset_of_items_holds_controls_in_their_share(small_testset):
+    """max_items keeps control items in the share the split holds (1 in 4 here: 2 of 8) and at least one; one item per
+    song before any song gives a second."""
+    ts = load_testset(small_testset)
+    items = ts.items  # 6 songs × (3 problems + 1 control)
+    for n, controls in ((8, 2), (4, 1), (2, 1)):
+        chosen = items_for(parse_systems([{"name": "x", "kind": "analytic", "condition": "mix", "max_items": n}], "t")[0], items)
+        assert len(chosen) == n and sum(i.kind == "control" for i in chosen) == controls, (n, [i.id for i in chosen])
+        assert len({i.song_id for i in chosen}) == min(n, 6)

@@ -303,8 +303,10 @@ class TransformersBackend(Backend):
             dt = time.perf_counter() - t
             for i, toks in zip(idx, outs, strict=True):
                 text = tok.decode(toks, skip_special_tokens=True).strip()
+                # An answer as long as the limit never reached its end-of-turn token: it was cut.
+                finish = "length" if len(toks) >= requests[i].max_tokens else "stop"
                 results[i] = GenerationResult(text=text, tokens_in=len(ids[i]), tokens_out=len(toks),
-                                              latency_s=dt / len(idx), model=self.model)
+                                              latency_s=dt / len(idx), model=self.model, extra={"finish_reason": finish})
         return [r for r in results if r is not None]
 
     def generate_token_ids(self, prompts: list[list[int]], max_new_tokens: int, temperature: float = 0.0) -> list[list[int]]:

@@ -119,7 +119,9 @@ class VLLMBackend(Backend):
             convs = [[{"role": m["role"], "content": text_of(m)} for m in r.messages] for r in requests]
             outs = llm.chat(convs, params)
         return [GenerationResult(text=o.outputs[0].text, tokens_in=len(o.prompt_token_ids or []),
-                                 tokens_out=len(o.outputs[0].token_ids), model=self.model) for o in outs]
+                                 tokens_out=len(o.outputs[0].token_ids), model=self.model,
+                                 extra={"finish_reason": o.outputs[0].finish_reason} if o.outputs[0].finish_reason else {})
+                for o in outs]
 
     async def generate(self, requests, on_result=None):
         return report_each(await asyncio.to_thread(self._run, list(requests)), on_result)

@@ -23,7 +23,7 @@ from evalkit.data.synth_render import render_builtin, render_fluidsynth
 from evalkit.errors import EvalkitInputError
 from evalkit.records import STEM_NAMES, Item, Song, Split
 
-GENERATOR_VERSION = "synth-1.0"
+GENERATOR_VERSION = "synth-1.1"  # 1.1: splits dealt out by style
 VOCALS_TARGET_LUFS = -20.0
 
 
@@ -35,10 +35,19 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def assign_splits(song_ids: list[str], rng: np.random.Generator, test_frac: float = 0.34, val_frac: float = 0.16) -> dict[str, Split]:
-    """Split by song (never by item) so no song's audio is in two splits."""
-    order = list(rng.permutation(len(song_ids)))
+def assign_splits(song_ids: list[str], rng: np.random.Generator, test_frac: float = 0.34, val_frac: float = 0.16,
+                  strata: list[str] | None = None) -> dict[str, Split]:
+    """Split by song (never by item) so no song's audio is in two splits. With ``strata`` (each song's style) the songs
+    are dealt out style by style, so every style with enough songs has songs in test and train: the train split is the
+    reference pool, and a pool without the item's style would show references of another style."""
     n = len(song_ids)
+    order = list(rng.permutation(n))
+    if strata is not None:
+        groups: dict[str, list[int]] = {}
+        for idx in order:
+            groups.setdefault(strata[idx], []).append(idx)
+        dealt = [(rank, name, idx) for name, idxs in groups.items() for rank, idx in enumerate(idxs)]
+        order = [idx for _, _, idx in sorted(dealt, key=lambda t: (t[0], t[1]))]
     n_test = max(1, int(round(n * test_frac))) if n else 0
     n_val = int(round(n * val_frac)) if n - n_test > 1 else 0
     out = {}
@@ -106,14 +115,16 @@ def synthesize(out: str | Path, *, songs: int = 8, seed: int = 0, seconds: float
     root = np.random.default_rng(seed)
     song_seeds = root.integers(0, 2**63 - 1, size=songs)
     song_ids = [f"synth-s{seed}-{i:03d}" for i in range(songs)]
-    splits = assign_splits(song_ids, np.random.default_rng([seed, 1]))
     style_names = sorted(STYLES)
+    styled = songs >= len(style_names)  # each style in turn; fewer songs than styles draw their style at random
+    splits = assign_splits(song_ids, np.random.default_rng([seed, 1]),
+                           strata=[style_names[i % len(style_names)] for i in range(songs)] if styled else None)
     all_songs: list[Song] = []
     all_items: list[Item] = []
     files: dict[str, str] = {}
     for i in track(range(songs), description="synthesizing songs", disable=not progress):
         rng = np.random.default_rng(int(song_seeds[i]))
-        comp = compose(rng, seconds, style_names[i % len(style_names)] if songs >= len(style_names) else None)
+        comp = compose(rng, seconds, style_names[i % len(style_names)] if styled else None)
         raw = render_builtin(comp, sample_rate, rng) if renderer == "builtin" else render_fluidsynth(comp, sample_rate)
         stems, targets = _balanced(raw, comp, sample_rate, rng)
         rel = {}

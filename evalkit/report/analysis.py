@@ -75,9 +75,10 @@ def advice_frame(store: Store) -> pd.DataFrame:
     return pd.DataFrame([{"advice_id": a.id, "item_id": a.item_id, "song_id": items[a.item_id].song_id,
                           "style": style(items[a.item_id].song_id), "system": a.system, "condition": a.condition.value,
                           "arm": a.arm, "reference_song_id": a.reference_song_id, "kind": items[a.item_id].kind,
-                          "split": str(items[a.item_id].split), "length": len(a.text)} for a in store.advice()],
+                          "split": str(items[a.item_id].split), "length": len(a.text),
+                          "cut": a.params.get("finish_reason") == "length"} for a in store.advice()],
                         columns=["advice_id", "item_id", "song_id", "style", "system", "condition", "arm", "reference_song_id",
-                                 "kind", "split", "length"])
+                                 "kind", "split", "length", "cut"])
 
 
 def _held_out_for_inference(advice: pd.DataFrame, split: str, an: Analysis) -> pd.DataFrame:
@@ -541,7 +542,9 @@ def analyze(store: Store, human: pd.DataFrame | None = None, *, bootstrap: int =
     an.bounds = [s["name"] for s in systems if s["kind"] in BOUND_KINDS]
     _plan_notes(an, systems)
     t = an.tables
-    t["advice_counts"] = advice.groupby(["system", "condition"]).size().rename("n").reset_index() if len(advice) else pd.DataFrame()
+    # cut_at_max_tokens: answers that hit the limit mid-sentence (scored as written; never shown in the study)
+    t["advice_counts"] = (advice.groupby(["system", "condition"]).agg(n=("advice_id", "size"), cut_at_max_tokens=("cut", "sum"))
+                          .reset_index() if len(advice) else pd.DataFrame())
     failed = store.advice_frame()
     t["advice_failures"] = failed[failed.status != "ok"][["item_id", "system", "condition", "attempts", "error"]]
     _reference_tables(store, advice, an, bootstrap=bootstrap, seed=seed)

@@ -33,8 +33,14 @@ from evalkit.study.consent import install_consent
 GOLD_TRUTH, GOLD_CONTRADICTION = "gold-truth", "gold-contradiction"
 
 
+def was_cut(advice: Advice) -> bool:
+    """Advice that hit its max_tokens and stops mid-sentence: never shown to participants (an item with one is left out)."""
+    return advice.params.get("finish_reason") == "length"
+
+
 def _arms_and_items(run_store: Store, systems: list[str] | None) -> tuple[list[str], dict[str, dict[str, Advice]]]:
-    """The arms people compare (a system name selects all its conditions) and each item's advice by arm."""
+    """The arms people compare (a system name selects all its conditions) and each item's advice by arm; an item
+    whose advice from some arm was cut off is left out, since participants would compare a fragment."""
     advice = run_store.advice()
     if not advice:
         raise EvalkitInputError(f"{run_store.display_url}: the run has no advice; run `evalkit generate` first")
@@ -51,7 +57,7 @@ def _arms_and_items(run_store: Store, systems: list[str] | None) -> tuple[list[s
                                 f"(the run has {', '.join(all_arms)})")
     by_item: dict[str, dict[str, Advice]] = {}
     for a in advice:
-        if a.arm in arms:
+        if a.arm in arms and not was_cut(a):
             by_item.setdefault(a.item_id, {})[a.arm] = a
     return arms, {i: d for i, d in by_item.items() if len(d) == len(arms)}
 
@@ -138,7 +144,8 @@ def create_study(run: str | Path, out: str | Path, *, systems: list[str] | None 
     if max_items:
         items = sorted(rng.choice(items, size=min(max_items, len(items)), replace=False).tolist())
     if not items:
-        raise EvalkitInputError("no item has advice from every chosen system; generate for all of them first")
+        raise EvalkitInputError("no item has whole advice from every chosen system (advice cut off at max_tokens is never "
+                                "shown); generate for all of them first, with max_tokens large enough")
     out = Path(out)
     (out / "stimuli").mkdir(parents=True, exist_ok=True)
     consent_info = install_consent(consent, out)
