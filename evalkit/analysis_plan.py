@@ -49,7 +49,7 @@ class AxisContrast(BaseModel):
 
 
 # Settings that never make two systems different advisors: identity, coverage and how calls are batched.
-_NOT_AN_AXIS = {"name", "condition", "conditions", "max_items", "chunk"}
+_NOT_AN_AXIS = {"name", "condition", "conditions", "max_items", "chunk", "checkpoints", "training_steps", "checkpoint_of"}
 
 
 def _flat(d: dict, prefix: str = "") -> dict[str, object]:

@@ -155,23 +155,90 @@ def data_describe(
         typer.echo(f"figure: {describe_figure(ts, figure)}")
 
 
+def _conditions_option(text: str) -> list[str]:
+    from evalkit.records import Condition
+
+    conds = [c.strip() for c in text.split(",") if c.strip()]
+    bad = [c for c in conds if c not in {x.value for x in Condition}]
+    if bad or not conds:
+        raise EvalkitInputError(f"--conditions {text!r}: {', '.join(bad) or 'empty'} is not a condition; choose from "
+                                f"{', '.join(x.value for x in Condition)}")
+    if len(set(conds)) != len(conds):
+        raise EvalkitInputError(f"--conditions {text!r}: a condition is named twice")
+    return conds
+
+
+def _layout_option(layout: str) -> str:
+    from evalkit.runners.base import FEATURE_LAYOUTS
+
+    if layout not in FEATURE_LAYOUTS:
+        raise EvalkitInputError(f"--layout {layout!r}: choose {', '.join(FEATURE_LAYOUTS)}")
+    return layout
+
+
 @data_app.command("export-sft")
 def data_export_sft(
     testset: Annotated[Path, typer.Argument(help="test-set directory")],
     out: Annotated[Path, typer.Option(help="JSONL file to write")],
-    split: Annotated[str, typer.Option(help="train | val | test")] = "train",
+    split: Annotated[str, typer.Option(help="train | val (the test split is never exported for training)")] = "train",
+    conditions: Annotated[str, typer.Option(help="comma-separated conditions whose prompts to export")] = "mix,stems,stems+reference",
+    layout: Annotated[str, typer.Option(help="how stems sit beside a reference: side-by-side | difference | interleaved")] = "side-by-side",
     force: Annotated[bool, typer.Option(help="replace a file at --out that evalkit did not write")] = False,
 ) -> None:
-    """Problem/solution pairs as chat-format JSONL for fine-tuning."""
+    """Problem/solution pairs as chat-format JSONL for fine-tuning: the evaluation's prompts, advice from the truth."""
     from evalkit.data.describe import export_sft, is_sft_export
     from evalkit.data.testset import load_testset
     from evalkit.outputs import guard_file
+    from evalkit.training.examples import refuse_test_split
 
-    if split not in ("train", "val", "test"):
-        raise EvalkitInputError(f"--split {split!r}: choose train, val or test")
+    refuse_test_split(split, "data export-sft")
+    conds = _conditions_option(conditions)
+    _layout_option(layout)
     guard_file(out, "SFT export", force=force, inputs=[testset], ours=is_sft_export)
-    n = export_sft(load_testset(testset), split, out)
+    n = export_sft(load_testset(testset), split, out, conds, layout)
     typer.echo(f"wrote {n} examples to {out}")
+
+
+@app.command("finetune")
+def finetune_cmd(
+    testset: Annotated[Path, typer.Option(help="test-set directory (its train split is trained on)")],
+    out: Annotated[Path, typer.Option(help="adapter folder to write (checkpoint-N/ subfolders inside)")],
+    base: Annotated[str, typer.Option(help='"smollm2" (the bundled model) or a local transformers checkpoint')] = "smollm2",
+    conditions: Annotated[str, typer.Option(help="comma-separated conditions trained at once (one model for all)")] = "mix,stems,stems+reference",
+    layout: Annotated[str, typer.Option(help="how stems sit beside a reference: difference (compact) | side-by-side | interleaved")] = "difference",
+    steps: Annotated[int, typer.Option(help="optimizer steps")] = 60,
+    batch_size: Annotated[int, typer.Option(help="examples per step")] = 8,
+    lora_r: Annotated[int, typer.Option(help="LoRA rank (alpha = 2 × rank)")] = 8,
+    lr: Annotated[float, typer.Option(help="peak learning rate (warm-up, then cosine)")] = 2e-4,
+    seed: Annotated[int, typer.Option(min=0, help="batch order and dropout")] = 0,
+    full: Annotated[bool, typer.Option(help="full fine-tuning instead of LoRA (tiny models)")] = False,
+    checkpoint_every: Annotated[int, typer.Option(help="save a checkpoint (and the val loss) every N steps")] = 20,
+    max_length: Annotated[int, typer.Option(help="longest prompt + advice in tokens")] = 512,
+    split: Annotated[str, typer.Option(help="train (the test split is refused; val is used for the val loss)")] = "train",
+    force: Annotated[bool, typer.Option(help="replace an adapter at --out trained with other settings")] = False,
+    quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
+) -> None:
+    """Fine-tune an advisor on the train split's prompts (as the evaluation shows them) with advice from the truth.
+    Resumes from the last checkpoint after a kill; use the adapter as a system with `adapter:` or `checkpoints:`."""
+    from evalkit.training.examples import refuse_test_split
+
+    refuse_test_split(split, "finetune")
+    conds = _conditions_option(conditions)
+    _layout_option(layout)
+    from evalkit.data.testset import load_testset
+    from evalkit.training.loop import TrainSettings, finetune
+
+    settings = TrainSettings(base=base, conditions=tuple(conds), layout=layout, steps=steps, batch_size=batch_size,
+                             lora_r=lora_r, lr=lr, seed=seed, full=full, checkpoint_every=checkpoint_every,
+                             max_length=max_length, split=split)
+    settings.check()
+    rec = finetune(load_testset(testset), settings, out, progress=not quiet, force=force)
+    curve = rec["loss_curve"]
+    typer.echo(f"adapter: {out} ({rec['examples']} examples from {rec['items']} train items, {rec['steps']} steps; "
+               f"loss {curve[0][1]:.3f} -> {curve[-1][1]:.3f}"
+               + (f"; val loss {rec['val_loss_curve'][-1][1]:.3f}" if rec["val_loss_curve"] else "") + ")")
+    typer.echo(f"checkpoints: {', '.join(map(str, rec['checkpoints']))} (as a system: backend.adapter: {out}, "
+               f"or checkpoints: [{out}] for a learning curve)")
 
 
 @app.command("generate")

@@ -18,7 +18,8 @@ from evalkit.analysis_plan import AnalysisPlan, declare_plan
 from evalkit.config_io import load_yaml, validate
 from evalkit.errors import ConfigError, MissingDependencyError
 from evalkit.paths import find_shipped
-from evalkit.runners.base import SystemConfig, load_systems
+from evalkit.records import Condition
+from evalkit.runners.base import SystemConfig, expand_checkpoints, parse_systems
 
 
 class Strict(BaseModel):
@@ -86,12 +87,31 @@ class ReportOptions(Strict):
         return (self.human_spread_db, self.human_spread_source) if self.human_spread_db is not None else None
 
 
+class FinetuneOptions(Strict):
+    """Fine-tune before advising: an adapter under OUT/adapters/NAME that systems use with ``checkpoints:
+    [adapters/NAME]`` (a learning curve) or ``backend: {adapter: adapters/NAME}``."""
+    name: str = Field("tuned", pattern=r"^[A-Za-z0-9_.-]+$", description="folder under OUT/adapters")
+    base: str = Field("smollm2", description='"smollm2" or a local transformers checkpoint')
+    conditions: list[Condition] = Field(default_factory=lambda: [Condition.mix, Condition.stems, Condition.stems_reference],
+                                        min_length=1, description="trained at once: one model for every condition")
+    layout: Literal["side-by-side", "difference", "interleaved"] = "difference"
+    steps: int = Field(60, ge=1, le=1_000_000)
+    batch_size: int = Field(8, ge=1, le=4096)
+    lora_r: int = Field(8, ge=1, le=1024)
+    lr: float = Field(2e-4, gt=0, lt=1)
+    seed: int = Field(0, ge=0)
+    full: bool = False
+    checkpoint_every: int = Field(20, ge=1)
+    max_length: int = Field(512, ge=32, le=32768)
+
+
 class ExperimentConfig(Strict):
     """One experiment: every stage of `evalkit run` from one file."""
     name: str = Field(description="a label for the run")
     analysis: AnalysisPlan = Field(default_factory=AnalysisPlan, description="the primary metric and contrasts, declared before the data")
     testset: TestsetOptions = Field(default_factory=TestsetOptions, description="an existing test set, or how to synthesize one")
     split: Literal["train", "val", "test", "all"] = Field("test", description="the items advised on")
+    finetune: FinetuneOptions | None = Field(None, description="fine-tune an advisor on the train split before advising")
     systems: list[SystemConfig] | str = Field(min_length=1, description="the advice systems, or a systems YAML file next to this one")
     judges: list[JudgeEntry] = Field(default_factory=lambda: [JudgeEntry(preset="judges/reference.yaml")],
                                      description="judge presets, in order")
@@ -112,7 +132,8 @@ def load_experiment(path: str | Path) -> ExperimentConfig:
     path = Path(path)
     cfg = validate(ExperimentConfig, load_yaml(path), path)
     if isinstance(cfg.systems, str):
-        cfg.systems = load_systems(_resolve(cfg.systems, path.parent))
+        f = _resolve(cfg.systems, path.parent)
+        cfg.systems = parse_systems(load_yaml(f), str(f))  # checkpoints are expanded once the run's adapters exist
     return cfg
 
 
@@ -182,12 +203,25 @@ def _testset_step(config: ExperimentConfig, out: Path, config_dir: Path, quiet: 
     return ts_dir
 
 
+def _finetune_step(opts: FinetuneOptions, ts_dir: Path, out: Path, quiet: bool) -> None:
+    """1b. The adapter under OUT/adapters/NAME: trained once, resumed after a kill, kept when already complete."""
+    from evalkit.data.testset import load_testset
+    from evalkit.training.loop import TrainSettings, finetune
+
+    _log(f"[1/6] fine-tuning {opts.base} on the train split ({opts.steps} steps)", quiet)
+    settings = TrainSettings(**{**opts.model_dump(exclude={"name"}), "conditions": tuple(c.value for c in opts.conditions)})
+    rec = finetune(load_testset(ts_dir), settings, out / "adapters" / opts.name, progress=not quiet)
+    curve = rec["loss_curve"]
+    _log(f"      loss {curve[0][1]:.3f} -> {curve[-1][1]:.3f} over {rec['steps']} steps, checkpoints {rec['checkpoints']}", quiet)
+
+
 def _presets(config: ExperimentConfig, config_dir: Path, force: frozenset[str]) -> list[tuple[JudgeEntry, Any]]:
     """The judge presets, loaded before any work, and a check that every --force name is a system or a judge."""
     from evalkit.judging.rubrics import load_judge
 
     presets = [(entry, load_judge(_resolve(entry.preset, config_dir))) for entry in config.judges]
-    unknown = set(force) - {s.name for s in config.systems} - {p.name for _, p in presets} - {"testset"}
+    unknown = (set(force) - {s.name for s in config.systems} - {s.checkpoint_of for s in config.systems}
+               - {p.name for _, p in presets} - {"testset"})
     if unknown:
         raise ConfigError(f"--force {', '.join(sorted(unknown))}: no system or judge of that name in the experiment")
     return presets
@@ -235,6 +269,12 @@ def run_experiment(config: ExperimentConfig, out: str | Path, *, config_dir: Pat
     ts_dir = _testset_step(config, out, config_dir, quiet, force)
     stage("testset_s", t)
 
+    if config.finetune is not None:
+        t = time.perf_counter()
+        _finetune_step(config.finetune, ts_dir, out, quiet)
+        stage("finetune_s", t)
+    config.systems = expand_checkpoints(config.systems, [out, config_dir])
+
     t = time.perf_counter()
     _log("[2/6] generating advice", quiet)
     stored = [s.model_dump(mode="json") for s in config.systems]
@@ -244,7 +284,7 @@ def run_experiment(config: ExperimentConfig, out: str | Path, *, config_dir: Pat
     store = Store(out)
     declare_plan(store, config.analysis)  # the primary contrasts are on record before any advice exists
     counts = generate(ts_dir, config.systems, out, split=config.split, store=store, show_progress=not quiet,
-                      force=set(force) & {s.name for s in config.systems}, workers=workers)
+                      force={s.name for s in config.systems if s.name in force or s.checkpoint_of in force}, workers=workers)
     _log(f"      {counts['ok']} new, {counts['skipped']} already there, {counts['failed']} failed", quiet)
     stage("generate_s", t)
 

@@ -143,37 +143,54 @@ def on_worker(fn, *args):
     return _WORKER.submit(fn, *args).result()
 
 
-def load_model(model: str, dtype: str = "auto", device: str = "auto", audio: bool = False):
-    """Load (once per process) a model and tokenizer/processor; a path, a hub-cache name, or "smollm2"."""
-    key = (model, dtype, device, audio)
+def load_model(model: str, dtype: str = "auto", device: str = "auto", audio: bool = False, adapter: str | None = None):
+    """Load (once per process) a model and tokenizer/processor; a path, a hub-cache name, or "smollm2". With ``adapter``
+    (a LoRA adapter folder, or a fully fine-tuned copy from `evalkit finetune`) the tuned weights are loaded onto a
+    fresh copy of the base, never onto the one other systems share."""
+    key = (model, dtype, device, audio, adapter)
     with _LOCK:
         if key in _CACHE:
             return _CACHE[key]
         torch = require("torch", "local", "torch==2.13.0")
-        transformers = require("transformers", "local")
-        transformers.utils.logging.set_verbosity_error()
-        transformers.utils.logging.disable_progress_bar()
         dev = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
-        torch_dtype = {"auto": torch.bfloat16 if dev == "cuda" else torch.float32, "float32": torch.float32,
-                       "bfloat16": torch.bfloat16, "float16": torch.float16}[dtype]
-        try:
-            if model == "smollm2":
-                m, tok = _load_smollm2(transformers, torch_dtype)
-                tok.chat_template = tok.chat_template or CHATML
-            elif audio:
-                # An audio LM loads with its own class (e.g. Qwen2AudioForConditionalGeneration, as its config names it)
-                # and its processor, which turns audio into features and expands the audio placeholders.
-                tok = transformers.AutoProcessor.from_pretrained(model, local_files_only=True)
-                arch = transformers.AutoConfig.from_pretrained(model, local_files_only=True).architectures[0]
-                m = getattr(transformers, arch).from_pretrained(model, dtype=torch_dtype, local_files_only=True)
-            else:
-                tok = transformers.AutoTokenizer.from_pretrained(model, local_files_only=True)
-                m = transformers.AutoModelForCausalLM.from_pretrained(model, dtype=torch_dtype, local_files_only=True)
-        except OSError as exc:
-            raise ConfigError(f"model {model!r} not found locally ({str(exc).splitlines()[0][:150]}); nothing is downloaded at run time") from exc
+        m, tok = load_fresh(model, dtype, dev, audio)
+        if adapter:
+            from evalkit.training.adapters import apply_adapter
+
+            m = apply_adapter(m, adapter, model)
         m.to(dev).eval()
         _CACHE[key] = (m, tok)
         return m, tok
+
+
+def torch_dtype_of(dtype: str, device: str):
+    torch = require("torch", "local", "torch==2.13.0")
+    return {"auto": torch.bfloat16 if str(device).startswith("cuda") else torch.float32, "float32": torch.float32,
+            "bfloat16": torch.bfloat16, "float16": torch.float16}[dtype]
+
+
+def load_fresh(model: str, dtype: str = "auto", device: str = "cpu", audio: bool = False):
+    """A new model and tokenizer/processor (not the shared cached copy): what fine-tuning and adapters start from."""
+    transformers = require("transformers", "local")
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    torch_dtype = torch_dtype_of(dtype, device)
+    try:
+        if model == "smollm2":
+            m, tok = _load_smollm2(transformers, torch_dtype)
+            tok.chat_template = tok.chat_template or CHATML
+        elif audio:
+            # An audio LM loads with its own class (e.g. Qwen2AudioForConditionalGeneration, as its config names it)
+            # and its processor, which turns audio into features and expands the audio placeholders.
+            tok = transformers.AutoProcessor.from_pretrained(model, local_files_only=True)
+            arch = transformers.AutoConfig.from_pretrained(model, local_files_only=True).architectures[0]
+            m = getattr(transformers, arch).from_pretrained(model, dtype=torch_dtype, local_files_only=True)
+        else:
+            tok = transformers.AutoTokenizer.from_pretrained(model, local_files_only=True)
+            m = transformers.AutoModelForCausalLM.from_pretrained(model, dtype=torch_dtype, local_files_only=True)
+    except OSError as exc:
+        raise ConfigError(f"model {model!r} not found locally ({str(exc).splitlines()[0][:150]}); nothing is downloaded at run time") from exc
+    return m, tok
 
 
 class TransformersOptions(BackendOptions):
@@ -185,6 +202,8 @@ class TransformersOptions(BackendOptions):
     constrained: bool = Field(True, description="schema-guided JSON decoding for requests that carry a schema")
     max_string_tokens: int = Field(48, ge=1, le=1024)
     static_cache: Literal["auto", "on", "off"] = Field("auto", description="static KV cache (compiled decoding); auto: on CUDA")
+    adapter: str | None = Field(None, description="a LoRA adapter (or fully fine-tuned copy) from `evalkit finetune`, "
+                                                  "loaded onto this model; its content hash is part of the system's hash")
 
 
 @register_backend("transformers")
@@ -198,7 +217,7 @@ class TransformersBackend(Backend):
     def __init__(self, model: str, **kwargs: Any) -> None:
         o = TransformersOptions(model=model, **kwargs)
         super().__init__(o.model, 1, **o.model_dump(include={"batch_size", "dtype", "device", "audio", "constrained",
-                                                               "max_string_tokens", "static_cache"}))
+                                                               "max_string_tokens", "static_cache", "adapter"}))
         self.supports_audio = o.audio
         self.supports_json_schema = o.constrained
         self._model = None
@@ -206,7 +225,8 @@ class TransformersBackend(Backend):
 
     def _ensure(self):
         if self._model is None:
-            self._model, self._tok = load_model(self.model, self.options["dtype"], self.options["device"], self.options["audio"])
+            self._model, self._tok = load_model(self.model, self.options["dtype"], self.options["device"], self.options["audio"],
+                                                self.options["adapter"])
             tok = getattr(self._tok, "tokenizer", self._tok)
             tok.padding_side = "left"
             if tok.pad_token_id is None:

@@ -10,8 +10,6 @@ import pandas as pd
 
 from evalkit.data.reference_pool import pool_summary
 from evalkit.data.testset import TestSet
-from evalkit.errors import EvalkitInputError
-from evalkit.records import Item
 
 
 def describe(ts: TestSet) -> dict[str, pd.DataFrame]:
@@ -56,15 +54,6 @@ def describe_figure(ts: TestSet, path: Path) -> Path:
     return path
 
 
-def target_advice(item: Item) -> str:
-    """The advice a good assistant would give, written from the truth (for fine-tuning targets)."""
-    moves = [(s, item.correction_db[s]) for s in item.disturbed_stems]
-    if not moves:
-        return "The balance already works: leave every stem where it is."
-    parts = [f"{'raise' if v > 0 else 'lower'} the {s} by {abs(v):g} dB" for s, v in sorted(moves, key=lambda m: -abs(m[1]))]
-    return "To rebalance the mix, " + "; ".join(parts) + ". Leave the other stems as they are."
-
-
 def is_sft_export(path: Path) -> bool:
     """Whether ``path`` is an earlier `data export-sft` (its first line is one of our examples)."""
     try:
@@ -75,34 +64,23 @@ def is_sft_export(path: Path) -> bool:
     return isinstance(first, dict) and {"id", "song_id", "messages", "correction_db"} <= set(first)
 
 
-def export_sft(ts: TestSet, split: str, out: Path) -> int:
-    """Chat-format JSONL of (problem stems -> target advice) pairs from one split (never the test split's songs
-    unless asked for explicitly)."""
-    items = ts.split(split)
-    if not items:
-        raise EvalkitInputError(f"--split {split}: no items in that split of {ts.root}")
-    test_songs = {i.song_id for i in ts.split("test")}
-    if split != "test" and any(i.song_id in test_songs for i in items):
-        raise EvalkitInputError(f"{ts.root}: split {split} shares songs with the test split; regenerate the test set")
+def export_sft(ts: TestSet, split: str, out: Path, conditions: list[str] | None = None, layout: str = "side-by-side") -> int:
+    """Chat-format JSONL of (prompt -> advice written from the truth) pairs from the train or val split: the prompts
+    `evalkit finetune` trains on, i.e. those the evaluation shows under each condition. The test split is refused."""
     from evalkit.outputs import atomic_file
+    from evalkit.records import Condition
+    from evalkit.training.examples import training_examples
 
+    examples = training_examples(ts, [Condition(c) for c in conditions or ("mix", "stems", "stems+reference")], split=split,
+                                 layout=layout)
+    items = {i.id: i for i in ts.items}
     with atomic_file(out) as tmp, open(tmp, "w", encoding="utf-8") as f:
-        for item in items:
-            song = ts.songs[item.song_id]
-            audio = [{"type": "audio", "stem": s, "path": str((ts.root / p).resolve()), "gain_db": item.offsets_db.get(s, 0.0)}
-                     for s, p in song.stems.items()]
-            row = {
-                "id": item.id, "song_id": item.song_id, "split": item.split.value,
-                "messages": [
-                    {"role": "system", "content": "You are a mixing engineer. Give gain-balancing advice per stem in dB."},
-                    {"role": "user", "content": [{"type": "text", "text": "Here are the stems of my mix, at the gains I used. "
-                                                  "How should I change each stem's gain?"}, *audio]},
-                    {"role": "assistant", "content": target_advice(item)},
-                ],
-                "correction_db": item.correction_db,
-            }
+        for e in examples:
+            row = {"id": f"{e.item_id}/{e.condition.value}", "item_id": e.item_id, "song_id": e.song_id, "split": split,
+                   "condition": e.condition.value, "reference_song_id": e.reference_song_id, "messages": e.chat(),
+                   "correction_db": items[e.item_id].correction_db}
             f.write(json.dumps(row) + "\n")
-    return len(items)
+    return len(examples)
 
 
-__all__ = ["describe", "describe_figure", "export_sft", "is_sft_export", "target_advice"]
+__all__ = ["describe", "describe_figure", "export_sft", "is_sft_export"]

@@ -25,6 +25,7 @@ from evalkit.analysis_plan import (
 from evalkit.errors import EvalkitInputError
 from evalkit.judging.advice_parser import parse_advice
 from evalkit.judging.diagnostics import judge_agreement, judge_diagnostics
+from evalkit.report.learning_curve import learning_curve
 from evalkit.judging.reference import (
     REFERENCE_JUDGE,
     ReferenceOptions,
@@ -548,6 +549,7 @@ def analyze(store: Store, human: pd.DataFrame | None = None, *, bootstrap: int =
     failed = store.advice_frame()
     t["advice_failures"] = failed[failed.status != "ok"][["item_id", "system", "condition", "attempts", "error"]]
     _reference_tables(store, advice, an, bootstrap=bootstrap, seed=seed)
+    t["learning_curve"] = learning_curve(t.get("reference_scores"), systems, t["advice_counts"])
     _truth_check_tables(store, an)
     _rubric_tables(store, advice, an, bootstrap=bootstrap, seed=seed)
     t["judge_diagnostics"] = judge_diagnostics(store)

@@ -207,6 +207,9 @@ def _sections(an: Analysis) -> list[tuple]:
          [("truth_check", "The engineers' consensus (this test set's truth) against real listeners of the source data "
            "(`evalkit data check-truth`)"),
           ("truth_check_agreement", "Comment claims that agree with the truth, by stem and by |deviation| band (CI clustered by mix)")]),
+        ("Learning curve", "The same model after N training steps on the train split (`evalkit finetune`; step 0 is the base "
+         "model), on the held-out items, per condition. An answer cut at max_tokens is scored as written.", ["learning_curve"],
+         [("learning_curve", "Balance improvement by training steps and condition (95% CI: CV3 t interval, songs as clusters)")]),
         ("Gain errors", "How far quantified claims land from the truth (in the reference judge's frame), as each system's share of its "
          "own claims. The dashed line, when drawn, is how far engineers' own gains spread across mixes of the same song in the loaded "
          "data; without such data no line is drawn.", ["gain_errors"], []),
@@ -282,6 +285,10 @@ def _figures(an: Analysis, fig_dir: Path, spread: tuple[float, str] | None) -> d
         for m in ("balance_improvement_db", "direction_accuracy", "specificity"):
             figs[f"scores_{m}"] = figures.scores_by_condition(t["reference_scores"], m, fig_dir,
                                                               METRIC_LABEL[m] + " by system and condition", bounds=an.bounds)
+    if len(t.get("learning_curve", [])):
+        from evalkit.report.learning_curve import learning_curve_figure
+
+        figs["learning_curve"] = learning_curve_figure(t["learning_curve"], fig_dir)
     if "gain_errors" in t and len(t["gain_errors"]):
         figs["gain_errors"] = figures.gain_errors(t["gain_errors"], fig_dir, *(spread or (None, "")))
     if len(t.get("primary_contrasts", [])):

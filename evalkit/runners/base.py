@@ -43,6 +43,12 @@ class SystemConfig(BaseModel):
     max_items: int | None = Field(default=None, ge=1, description="advise on this many items, spread over songs")
     path: str | None = None  # precomputed advice file
     chunk: int | None = Field(default=None, ge=1, description="requests per store commit (default: 2 × concurrency)")
+    checkpoints: list[str] | None = Field(
+        default=None, min_length=1, description="adapters from `evalkit finetune` (or its --out folder, whose checkpoint-N/ "
+        "are all taken): the system runs once per checkpoint as NAME-stepN, and as NAME-step0 with the base model, "
+        "a learning curve over training steps")
+    training_steps: int | None = Field(default=None, ge=0, description="set for each checkpoint of `checkpoints:`")
+    checkpoint_of: str | None = Field(default=None, description="the system whose `checkpoints:` this one comes from")
 
     @model_validator(mode="after")
     def _one_condition_form(self) -> SystemConfig:
@@ -58,6 +64,9 @@ class SystemConfig(BaseModel):
         if self.layout is not None and self.layout not in allowed:
             raise ValueError(f"layout {self.layout!r} is not available with representation {self.representation} "
                              f"(use one of {', '.join(allowed)})")
+        if self.checkpoints is not None and (self.kind != "llm" or self.backend is None
+                                             or self.backend.name not in ("transformers", "vllm")):
+            raise ValueError("checkpoints: needs kind llm with a transformers or vllm back end (the adapters' base model)")
         return self
 
     @property
@@ -81,9 +90,14 @@ class SystemConfig(BaseModel):
         """The hash of this system under one condition: the config that produced one advice (not how many
         items it covers: raising max_items adds advice, it does not change the advice already made; nor where
         its back end is reached or how many calls run at once, so each machine of a run may use its own endpoints)."""
-        body = self.model_dump(mode="json", exclude={"conditions", "condition", "max_items", "chunk"})
+        body = self.model_dump(mode="json", exclude={"conditions", "condition", "max_items", "chunk", "checkpoints",
+                                                     "training_steps", "checkpoint_of"})
         if body.get("backend"):
             body["backend"] = {k: v for k, v in body["backend"].items() if k not in DEPLOYMENT_KEYS}
+            if body["backend"].get("adapter"):  # the adapter's weights, not where they lie
+                from evalkit.training.adapters import adapter_hash
+
+                body["backend"]["adapter"] = adapter_hash(body["backend"]["adapter"])
         return content_hash({**body, "condition": Condition(condition).value, "layout": self.effective_layout})
 
 
@@ -92,8 +106,50 @@ class SystemsFile(BaseModel):
     systems: list[SystemConfig] = Field(min_length=1, max_length=500)
 
 
-def load_systems(path: str | Path) -> list[SystemConfig]:
-    return parse_systems(load_yaml(path), str(path))
+def load_systems(path: str | Path, relative_to: list[Path] | None = None) -> list[SystemConfig]:
+    """A systems YAML, with ``checkpoints:`` expanded (relative adapter paths: as given, then beside the file)."""
+    path = Path(path)
+    return expand_checkpoints(parse_systems(load_yaml(path), str(path)), [*(relative_to or []), Path(), path.parent])
+
+
+def _adapter_path(raw: str, bases: list[Path]) -> Path:
+    p = Path(raw).expanduser()
+    for cand in ([p] if p.is_absolute() else [b / p for b in bases]):
+        if cand.exists():
+            return cand.resolve()
+    raise ConfigError(f"adapter {raw}: not found (looked in {', '.join(str(b) for b in bases)}); run evalkit finetune first")
+
+
+def expand_checkpoints(systems: list[SystemConfig], bases: list[Path]) -> list[SystemConfig]:
+    """Each system with ``checkpoints:`` becomes one system per checkpoint (NAME-stepN, its adapter set) and NAME-step0
+    (the base model): the same model after N steps, under each of its conditions. Adapter paths become absolute."""
+    from evalkit.training.adapters import adapter_meta, checkpoints, is_adapter
+
+    out = []
+    for s in systems:
+        if s.backend is not None and (s.backend.model_extra or {}).get("adapter"):
+            backend = s.backend.model_dump()
+            backend["adapter"] = str(_adapter_path(backend["adapter"], bases))
+            s = s.model_copy(update={"backend": type(s.backend)(**backend)})
+        if not s.checkpoints:
+            out.append(s)
+            continue
+        found: dict[int, Path] = {}
+        for raw in s.checkpoints:
+            p = _adapter_path(raw, bases)
+            steps = adapter_meta(p).get("steps") if is_adapter(p) and not list(p.glob("checkpoint-*")) else None
+            found.update({steps: p} if isinstance(steps, int) else dict(checkpoints(p)))
+        found.setdefault(0, None)
+        base = {k: v for k, v in s.backend.model_dump().items() if k != "adapter"}
+        for steps, p in sorted(found.items()):
+            backend = type(s.backend)(**base, **({"adapter": str(p)} if p is not None else {}))
+            out.append(s.model_copy(update={"name": f"{s.name}-step{steps}", "checkpoints": None, "training_steps": steps,
+                                            "checkpoint_of": s.name, "backend": backend}))
+    names = [s.name for s in out]
+    clash = sorted({n for n in names if names.count(n) > 1})
+    if clash:
+        raise ConfigError(f"systems: {', '.join(clash)} named twice once checkpoints are expanded; rename the system")
+    return out
 
 
 def parse_systems(raw: Any, where: str) -> list[SystemConfig]:
@@ -142,5 +198,5 @@ class AdviceSystem:
                       **provenance)
 
 
-__all__ = ["AUDIO_LAYOUTS", "BOUND_KINDS", "FEATURE_LAYOUTS", "AdviceSystem", "SystemConfig", "load_systems",
-           "parse_systems"]
+__all__ = ["AUDIO_LAYOUTS", "BOUND_KINDS", "FEATURE_LAYOUTS", "AdviceSystem", "SystemConfig", "expand_checkpoints",
+           "load_systems", "parse_systems"]

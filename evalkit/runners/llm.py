@@ -47,16 +47,21 @@ class LLMSystem(AdviceSystem):
         return mine + list(ref.values())
 
     def request(self, item: Item) -> GenerationRequest:
-        song = self.testset.songs[item.song_id]
-        reference_song = self.reference_song(item)
-        audio = self._audio_paths(item, reference_song) if self.config.representation == "audio" else None
-        reference = self.testset.reference_features(reference_song) if reference_song else None
-        reference_meta = self.testset.songs[reference_song].meta if reference_song else None
-        messages = render_messages(self.condition, features=self.testset.features(item), reference=reference,
-                                   meta=song.meta, representation=self.config.representation, audio_paths=audio,
-                                   layout=self.config.effective_layout, reference_meta=reference_meta)
-        return GenerationRequest(messages=messages, max_tokens=self.config.max_tokens, temperature=self.config.temperature,
-                                 seed=self.config.seed, key=f"{item.id}/{self.condition.value}")
+        audio = self._audio_paths(item, self.reference_song(item)) if self.config.representation == "audio" else None
+        return GenerationRequest(messages=advisor_messages(self, item, audio), max_tokens=self.config.max_tokens,
+                                 temperature=self.config.temperature, seed=self.config.seed, key=f"{item.id}/{self.condition.value}")
 
 
-__all__ = ["LLMSystem", "open_backend"]
+def advisor_messages(system: AdviceSystem, item: Item, audio_paths: list[str] | None = None) -> list[dict]:
+    """The chat an advisor is shown for ``item`` under ``system``'s condition: one function for evaluation and for
+    fine-tuning (evalkit/training), so a tuned model is trained on exactly the prompts it is evaluated with."""
+    ts = system.testset
+    reference_song = system.reference_song(item)
+    reference = ts.reference_features(reference_song) if reference_song else None
+    reference_meta = ts.songs[reference_song].meta if reference_song else None
+    return render_messages(system.condition, features=ts.features(item), reference=reference, meta=ts.songs[item.song_id].meta,
+                           representation=system.config.representation, audio_paths=audio_paths,
+                           layout=system.config.effective_layout, reference_meta=reference_meta)
+
+
+__all__ = ["LLMSystem", "advisor_messages", "open_backend"]
