@@ -241,6 +241,75 @@ def finetune_cmd(
                f"or checkpoints: [{out}] for a learning curve)")
 
 
+@app.command("release")
+def release_cmd(
+    testset: Annotated[Path, typer.Argument(help="test-set directory (its test split is released)")],
+    out: Annotated[Path, typer.Option(help="release folder to write")],
+    conditions: Annotated[str, typer.Option(help="comma-separated conditions whose prompts are released")] = "mix,stems,stems+reference",
+    layout: Annotated[str, typer.Option(help="how stems sit beside a reference in the prompts")] = "side-by-side",
+    seed: Annotated[int, typer.Option(min=0, help="the reference-track choice (as a system's seed)")] = 0,
+    force: Annotated[bool, typer.Option(help="replace an earlier release at --out")] = False,
+) -> None:
+    """Freeze the test split as a benchmark release: inputs as advisors see them, truth, checksums, datasheet, schema."""
+    from evalkit.benchmark.release import make_release
+
+    rel = make_release(testset, out, conditions=_conditions_option(conditions), layout=_layout_option(layout), seed=seed,
+                       force=force)
+    typer.echo(f"release {rel['release_id']}: {rel['n_items']} items from {rel['n_songs']} songs under "
+               f"{', '.join(rel['conditions'])} -> {out} (DATASHEET.md, submission.schema.json)")
+
+
+@app.command("export-submission")
+def export_submission_cmd(
+    run: Annotated[str, typer.Argument(help="run directory or database URL")],
+    system: Annotated[str, typer.Option(help="the system whose advice is submitted")],
+    out: Annotated[Path, typer.Option(help="submission JSONL to write")],
+    force: Annotated[bool, typer.Option(help="replace a file at --out that evalkit did not write")] = False,
+) -> None:
+    """A run's advice from one system as a benchmark submission (one line per test item and condition)."""
+    from evalkit.benchmark.submission import export_submission, is_submission
+    from evalkit.outputs import guard_file
+    from evalkit.store import Store
+
+    guard_file(out, "submission", force=force, inputs=[run], ours=is_submission)
+    n = export_submission(Store(run, create=False), system, out)
+    typer.echo(f"wrote {n} lines to {out}")
+
+
+@app.command("score")
+def score_cmd(
+    submission: Annotated[Path, typer.Argument(help="submission JSONL (see the release's submission.schema.json)")],
+    release: Annotated[Path, typer.Option(help="release folder from `evalkit release`")],
+    out: Annotated[Path, typer.Option(help="folder for the leaderboard row, scores and the scoring run")],
+    name: Annotated[str | None, typer.Option(help="the entry's name (default: the submission's model name or file name)")] = None,
+    judge: Annotated[list[str] | None, typer.Option(help="an LLM judge preset to score with as well (repeatable)")] = None,
+    bootstrap: Annotated[int, typer.Option(min=0, help="bootstrap rounds for rank-based intervals")] = 1000,
+    force: Annotated[bool, typer.Option(help="replace an earlier score at --out")] = False,
+    quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
+) -> None:
+    """Verify the release, check the submission, score it with the reference judge (and any LLM judges)."""
+    from evalkit.benchmark.score import score_submission
+
+    row = score_submission(submission, release, out, name=name, judges=judge, bootstrap=bootstrap, force=force,
+                           show_progress=not quiet)
+    for cond, m in row["conditions"].items():
+        bi = m["balance_improvement_db"]
+        ci = f" (95% CI {bi['ci_low']:+.2f} to {bi['ci_high']:+.2f})" if bi["ci_low"] is not None else ""
+        typer.echo(f"{row['entry']} / {cond}: balance improvement {bi['mean']:+.2f} dB{ci}, n = {bi['n']}")
+    typer.echo(f"row: {out / 'row.json'}")
+
+
+@app.command("leaderboard")
+def leaderboard_cmd(
+    scored: Annotated[list[Path], typer.Argument(help="folders written by `evalkit score`")],
+    out: Annotated[Path, typer.Option(help="folder for leaderboard.md/.html/.csv and pairwise.csv")],
+) -> None:
+    """Merge scored submissions of one release into a leaderboard with CIs and pairwise tests."""
+    from evalkit.benchmark.leaderboard import write_leaderboard
+
+    typer.echo(f"leaderboard: {write_leaderboard(scored, out)}")
+
+
 @app.command("generate")
 def generate_cmd(
     testset: Annotated[Path, typer.Option(help="test-set directory")],

@@ -80,6 +80,16 @@ def items_for(cfg: SystemConfig, items: list[Item]) -> list[Item]:
     return [i for i in items if i.id in keep]
 
 
+def whole_sentences(text: str) -> str:
+    """``text`` up to its last complete sentence (., ! or ? before a space, a line break or the end); the text as it is
+    when it has none."""
+    import re
+
+    ends = [m.end() for m in re.finditer(r"[.!?](?=\s|$)", text)
+            if not text[:m.start()].rsplit("\n", 1)[-1].strip().isdigit()]  # "2." opening a list item is no sentence
+    return text[:ends[-1]].rstrip() if ends else text
+
+
 def _analytic_batch(cfg: SystemConfig, ts: TestSet, run_dir: Path, work: dict[str, tuple[Condition, Item]],
                     store: Store, counts: Counter) -> ProcessBatch:
     """Claimed keys -> advice from an analytic, bound or precomputed system (no model calls)."""
@@ -117,13 +127,18 @@ def _llm_batch(systems_by_condition: dict[Condition, Any], work: dict[str, tuple
         def save(k: int, res) -> None:
             (system, item), req, cfg = batch[k], requests[k], system0.config
             if res.ok and res.text.strip():
+                finish = res.extra.get("finish_reason")
+                text, trimmed = res.text.strip(), None
+                if finish == "length" and cfg.when_cut == "trim":
+                    text, trimmed = whole_sentences(text), len(text)
                 store.put_advice(system.make_advice(
-                    item, res.text.strip(), model=res.model, prompt_hash=req.prompt_hash,
+                    item, text, model=res.model, prompt_hash=req.prompt_hash,
                     params={"max_tokens": req.max_tokens, "temperature": req.temperature, "seed": req.seed,
                             "prompt_version": system.prompt_version, "layout": cfg.effective_layout,
                             "backend": system0.backend.config(),
                             # "length": the answer hit max_tokens and was cut (diagnostics count it; the study leaves it out)
-                            "finish_reason": res.extra.get("finish_reason")},
+                            "finish_reason": finish,
+                            **({"trimmed_from_chars": trimmed} if trimmed is not None else {})},
                     tokens_in=res.tokens_in, tokens_out=res.tokens_out, latency_s=res.latency_s, cost_usd=res.cost_usd))
                 out[claims[k].key] = "ok"
             else:

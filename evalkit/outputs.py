@@ -24,13 +24,13 @@ from evalkit.errors import EvalkitInputError
 
 # The files evalkit keeps its data in, and what each one marks a folder as.
 DATA_FILES = {"store.sqlite": "run store", "store.sqlite-wal": "run store", "store.sqlite-shm": "run store",
-              "study.json": "study", "manifest.json": "test set", "items.jsonl": "test set"}
+              "study.json": "study", "release.json": "release", "manifest.json": "test set", "items.jsonl": "test set"}
 
 
 def holds(folder: Path) -> str | None:
     """Which kind of evalkit data a folder holds (study, test set, run store), or None. A study keeps its answers in
     a store of its own, so study.json decides before store.sqlite does."""
-    for name in ("study.json", "manifest.json", "items.jsonl", "store.sqlite"):
+    for name in ("study.json", "release.json", "manifest.json", "items.jsonl", "store.sqlite"):
         if (folder / name).exists():
             return DATA_FILES[name]
     return None

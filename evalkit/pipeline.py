@@ -94,15 +94,16 @@ class FinetuneOptions(Strict):
     base: str = Field("smollm2", description='"smollm2" or a local transformers checkpoint')
     conditions: list[Condition] = Field(default_factory=lambda: [Condition.mix, Condition.stems, Condition.stems_reference],
                                         min_length=1, description="trained at once: one model for every condition")
-    layout: Literal["side-by-side", "difference", "interleaved"] = "difference"
-    steps: int = Field(60, ge=1, le=1_000_000)
-    batch_size: int = Field(8, ge=1, le=4096)
-    lora_r: int = Field(8, ge=1, le=1024)
-    lr: float = Field(2e-4, gt=0, lt=1)
-    seed: int = Field(0, ge=0)
-    full: bool = False
-    checkpoint_every: int = Field(20, ge=1)
-    max_length: int = Field(512, ge=32, le=32768)
+    layout: Literal["side-by-side", "difference", "interleaved"] = Field(
+        "difference", description="how the stems sit beside a reference in the training prompts (give the systems the same)")
+    steps: int = Field(60, ge=1, le=1_000_000, description="optimizer steps")
+    batch_size: int = Field(8, ge=1, le=4096, description="examples per step")
+    lora_r: int = Field(8, ge=1, le=1024, description="LoRA rank (alpha = 2 × rank)")
+    lr: float = Field(2e-4, gt=0, lt=1, description="peak learning rate (10% linear warm-up, then cosine to a tenth)")
+    seed: int = Field(0, ge=0, description="LoRA's initial weights, batch order and dropout")
+    full: bool = Field(False, description="full fine-tuning instead of LoRA (tiny models)")
+    checkpoint_every: int = Field(20, ge=1, description="a checkpoint (and the val loss) every N steps: the learning curve's points")
+    max_length: int = Field(512, ge=32, le=32768, description="longest prompt + advice in tokens; a longer example is an error")
 
 
 class ExperimentConfig(Strict):

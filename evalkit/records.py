@@ -131,6 +131,12 @@ class Advice(Record):
     def arm(self) -> str:
         return arm_label(self.system, self.condition)
 
+    @property
+    def was_cut(self) -> bool:
+        """It hit max_tokens and stops mid-sentence: scored as written, never shown in the study. Advice trimmed to whole
+        sentences (a system's ``when_cut: trim``) is not cut; the report counts it apart."""
+        return self.params.get("finish_reason") == "length" and "trimmed_from_chars" not in self.params
+
 
 def advice_id(item_id: str, system: str, condition: Condition | str) -> str:
     return content_hash({"item": item_id, "system": system, "condition": str(Condition(condition))})

@@ -47,6 +47,9 @@ class VLLMOptions(BackendOptions):
     audio: bool = False
     dtype: str = "auto"
     audio_placeholder: str = AUDIO_PLACEHOLDER
+    adapter: str | None = Field(None, description="a LoRA adapter from `evalkit finetune`, served through vLLM's LoRA "
+                                                  "support (a fully fine-tuned copy is loaded as the model)")
+    max_lora_rank: int = Field(64, ge=1, le=1024, description="vLLM's largest LoRA rank (at least the adapter's)")
 
 
 @register_backend("vllm")
@@ -61,11 +64,12 @@ class VLLMBackend(Backend):
         o = VLLMOptions(model=model, **kwargs)
         super().__init__(o.model, o.max_num_seqs, tensor_parallel_size=o.tensor_parallel_size, max_model_len=o.max_model_len,
                          gpu_memory_utilization=o.gpu_memory_utilization, max_num_seqs=o.max_num_seqs, audio=o.audio,
-                         dtype=o.dtype, enable_prefix_caching=True,
+                         dtype=o.dtype, enable_prefix_caching=True, adapter=o.adapter,
                          data_parallel_size=o.data_parallel_size if o.data_parallel_size > 1 else None)
         self.gpus_per_worker = o.gpus_per_worker
         self.supports_audio = o.audio
         self.audio_placeholder = o.audio_placeholder
+        self.adapter, self.max_lora_rank = o.adapter, o.max_lora_rank
         self._llm = None
 
     def _ensure(self):
@@ -73,11 +77,26 @@ class VLLMBackend(Backend):
             if self.gpus_per_worker:
                 os.environ["CUDA_VISIBLE_DEVICES"] = worker_devices(self.gpus_per_worker)
             vllm = require("vllm", "gpu")
-            kw = {k: v for k, v in self.options.items() if k not in ("audio",) and v is not None}
+            kw = {k: v for k, v in self.options.items() if k not in ("audio", "adapter") and v is not None}
             if self.options["audio"]:
                 kw["limit_mm_per_prompt"] = {"audio": 8}
-            self._llm = vllm.LLM(model=self.model, **kw)
+            model = self.model
+            if self.adapter and self._lora() is None:
+                model = self.adapter  # a fully fine-tuned copy: the adapter folder is the model
+            elif self.adapter:
+                kw.update(enable_lora=True, max_lora_rank=self.max_lora_rank, max_loras=1)
+            self._llm = vllm.LLM(model=model, **kw)
         return self._llm
+
+    def _lora(self):
+        """vLLM's LoRARequest for the adapter (None without one, or for a fully fine-tuned copy)."""
+        from pathlib import Path
+
+        if not self.adapter or not (Path(self.adapter) / "adapter_config.json").exists():
+            return None
+        from vllm.lora.request import LoRARequest
+
+        return LoRARequest("evalkit-adapter", 1, str(Path(self.adapter).resolve()))
 
     def _sampling(self, r: GenerationRequest):
         vllm = require("vllm", "gpu")
@@ -114,10 +133,10 @@ class VLLMBackend(Backend):
                     msgs.append({"role": m["role"], "content": marks + text_of(m)})
                 prompt = tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
                 inputs.append({"prompt": prompt, "multi_modal_data": {"audio": arrays}} if arrays else {"prompt": prompt})
-            outs = llm.generate(inputs, params)
+            outs = llm.generate(inputs, params, lora_request=self._lora())
         else:
             convs = [[{"role": m["role"], "content": text_of(m)} for m in r.messages] for r in requests]
-            outs = llm.chat(convs, params)
+            outs = llm.chat(convs, params, lora_request=self._lora())
         return [GenerationResult(text=o.outputs[0].text, tokens_in=len(o.prompt_token_ids or []),
                                  tokens_out=len(o.outputs[0].token_ids), model=self.model,
                                  extra={"finish_reason": o.outputs[0].finish_reason} if o.outputs[0].finish_reason else {})

@@ -25,7 +25,6 @@ from evalkit.analysis_plan import (
 from evalkit.errors import EvalkitInputError
 from evalkit.judging.advice_parser import parse_advice
 from evalkit.judging.diagnostics import judge_agreement, judge_diagnostics
-from evalkit.report.learning_curve import learning_curve
 from evalkit.judging.reference import (
     REFERENCE_JUDGE,
     ReferenceOptions,
@@ -35,6 +34,7 @@ from evalkit.judging.reference import (
 )
 from evalkit.judging.rubrics import load_rubric
 from evalkit.records import Condition, arm_label, content_hash
+from evalkit.report.learning_curve import learning_curve
 from evalkit.runners.base import BOUND_KINDS
 from evalkit.stats.agreement import (
     human_agreement,
@@ -77,9 +77,9 @@ def advice_frame(store: Store) -> pd.DataFrame:
                           "style": style(items[a.item_id].song_id), "system": a.system, "condition": a.condition.value,
                           "arm": a.arm, "reference_song_id": a.reference_song_id, "kind": items[a.item_id].kind,
                           "split": str(items[a.item_id].split), "length": len(a.text),
-                          "cut": a.params.get("finish_reason") == "length"} for a in store.advice()],
+                          "cut": a.was_cut, "trimmed": "trimmed_from_chars" in a.params} for a in store.advice()],
                         columns=["advice_id", "item_id", "song_id", "style", "system", "condition", "arm", "reference_song_id",
-                                 "kind", "split", "length", "cut"])
+                                 "kind", "split", "length", "cut", "trimmed"])
 
 
 def _held_out_for_inference(advice: pd.DataFrame, split: str, an: Analysis) -> pd.DataFrame:
@@ -543,8 +543,10 @@ def analyze(store: Store, human: pd.DataFrame | None = None, *, bootstrap: int =
     an.bounds = [s["name"] for s in systems if s["kind"] in BOUND_KINDS]
     _plan_notes(an, systems)
     t = an.tables
-    # cut_at_max_tokens: answers that hit the limit mid-sentence (scored as written; never shown in the study)
-    t["advice_counts"] = (advice.groupby(["system", "condition"]).agg(n=("advice_id", "size"), cut_at_max_tokens=("cut", "sum"))
+    # cut_at_max_tokens: answers that hit the limit mid-sentence (scored as written; never shown in the study);
+    # trimmed_to_sentences: answers that hit it and were trimmed to their last whole sentence (when_cut: trim)
+    t["advice_counts"] = (advice.groupby(["system", "condition"]).agg(n=("advice_id", "size"), cut_at_max_tokens=("cut", "sum"),
+                                                                      trimmed_to_sentences=("trimmed", "sum"))
                           .reset_index() if len(advice) else pd.DataFrame())
     failed = store.advice_frame()
     t["advice_failures"] = failed[failed.status != "ok"][["item_id", "system", "condition", "attempts", "error"]]

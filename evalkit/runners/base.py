@@ -38,6 +38,9 @@ class SystemConfig(BaseModel):
     representation: Literal["features", "audio"] = "features"
     backend: BackendConfig | None = None
     max_tokens: int = Field(default=160, ge=1, le=4096)
+    when_cut: Literal["keep", "trim"] = Field(
+        default="keep", description="an answer that hits max_tokens: keep it as cut (scored as written, never shown in the "
+        "study) or trim it to its last whole sentence (marked trimmed in the advice and the report; shown in the study)")
     temperature: float = Field(default=0.0, ge=0, le=2)
     seed: int = 0
     max_items: int | None = Field(default=None, ge=1, description="advise on this many items, spread over songs")

@@ -33,11 +33,6 @@ from evalkit.study.consent import install_consent
 GOLD_TRUTH, GOLD_CONTRADICTION = "gold-truth", "gold-contradiction"
 
 
-def was_cut(advice: Advice) -> bool:
-    """Advice that hit its max_tokens and stops mid-sentence: never shown to participants (an item with one is left out)."""
-    return advice.params.get("finish_reason") == "length"
-
-
 def _arms_and_items(run_store: Store, systems: list[str] | None) -> tuple[list[str], dict[str, dict[str, Advice]]]:
     """The arms people compare (a system name selects all its conditions) and each item's advice by arm; an item
     whose advice from some arm was cut off is left out, since participants would compare a fragment."""
@@ -57,7 +52,7 @@ def _arms_and_items(run_store: Store, systems: list[str] | None) -> tuple[list[s
                                 f"(the run has {', '.join(all_arms)})")
     by_item: dict[str, dict[str, Advice]] = {}
     for a in advice:
-        if a.arm in arms and not was_cut(a):
+        if a.arm in arms and not a.was_cut:
             by_item.setdefault(a.item_id, {})[a.arm] = a
     return arms, {i: d for i, d in by_item.items() if len(d) == len(arms)}
 

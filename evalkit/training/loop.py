@@ -264,7 +264,14 @@ def finetune(ts: TestSet, settings: TrainSettings, out: str | Path, *, progress:
               "songs": sorted({e.song_id for e in examples}), "testset_checksum": ts.checksum,
               "versions": {m: require(m, "local").__version__ for m in ("torch", "transformers")
                            } | ({} if settings.full else {"peft": require("peft", "local").__version__})}
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     bar = Progress(TextColumn("fine-tuning"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]}"),
                    TimeElapsedColumn(), TimeRemainingColumn(), disable=not progress)
@@ -290,6 +297,10 @@ def finetune(ts: TestSet, settings: TrainSettings, out: str | Path, *, progress:
                     val_curve.append([step, round(v, 5)])
                 _save(model, tok, optimizer, out / f"checkpoint-{step}",
                       {**record, "steps": step, "loss_curve": curve, "val_loss_curve": val_curve, "complete": False})
+                if progress and not bar.console.is_terminal:  # a log file gets one line per checkpoint instead of a bar
+                    bar.console.print(f"checkpoint {step}/{settings.steps}: loss {value:.3f}"
+                                      + (f", val loss {v:.3f}" if v is not None else "")
+                                      + f" ({time.perf_counter() - t0:.0f} s)")
     record.update(steps=settings.steps, loss_curve=curve, val_loss_curve=val_curve, complete=True,
                   train_seconds_this_session=round(time.perf_counter() - t0, 1),
                   checkpoints=sorted(int(d.name.split("-")[1]) for d in out.glob("checkpoint-*") if d.is_dir()))

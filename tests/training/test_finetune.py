@@ -10,7 +10,6 @@ import yaml
 pytest.importorskip("peft")
 
 from evalkit.backends import GenerationRequest, create_backend  # noqa: E402
-from tests.conftest import run_cli  # noqa: E402
 from evalkit.data.testset import load_testset  # noqa: E402
 from evalkit.records import Condition, Item, Split  # noqa: E402
 from evalkit.runners.base import SystemConfig, expand_checkpoints  # noqa: E402
@@ -18,6 +17,7 @@ from evalkit.runners.llm import LLMSystem  # noqa: E402
 from evalkit.training.adapters import adapter_hash, checkpoints  # noqa: E402
 from evalkit.training.examples import target_advice, training_examples  # noqa: E402
 from evalkit.training.loop import TrainSettings, batch_rows, finetune  # noqa: E402
+from tests.conftest import run_cli  # noqa: E402
 
 ALL = [Condition.mix, Condition.stems, Condition.stems_reference, Condition.stems_own_reference]
 

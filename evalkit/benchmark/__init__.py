@@ -1,0 +1,1 @@
+"""The benchmark: frozen releases (release.py), submissions (submission.py), scoring (score.py) and leaderboards (leaderboard.py)."""
