@@ -72,7 +72,7 @@ def build_leaderboard(dirs: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame, dic
                                      "ci_high", "p_value"])
     if len(p):
         p["p_holm"] = np.nan
-        for cond, idx in p.groupby("condition").groups.items():
+        for idx in p.groupby("condition").groups.values():
             ok = p.loc[idx, "p_value"].notna()
             p.loc[ok[ok].index, "p_holm"] = holm(p.loc[ok[ok].index, "p_value"].to_numpy())
     info = {"release_id": first["release_id"], "reader": first["reader"], "entries": names}
