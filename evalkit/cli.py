@@ -310,6 +310,37 @@ def leaderboard_cmd(
     typer.echo(f"leaderboard: {write_leaderboard(scored, out)}")
 
 
+@app.command("view")
+def view_cmd(
+    run: Annotated[str, typer.Argument(help="run directory or database URL")],
+    port: Annotated[int, typer.Option(min=1, max=65535, help="port")] = 8600,
+    address: Annotated[str, typer.Option(help="bind address (default: this machine only)")] = "127.0.0.1",
+) -> None:
+    """Browse a run item by item (Streamlit, read-only): prompt, advice, claims against the truth, verdicts, audio."""
+    import socket
+    import subprocess
+
+    from evalkit.paths import shipped_dir
+    from evalkit.store import Store
+
+    store = Store(run, create=False)  # refuse a missing or foreign store before starting a server
+    if not store.count("advice"):
+        raise EvalkitInputError(f"{run}: the run has no advice yet; run `evalkit generate` first")
+    try:
+        with socket.create_server((address, port)):
+            pass
+    except (OSError, OverflowError) as exc:
+        raise EvalkitInputError(f"--address {address} --port {port}: cannot listen there ({exc.strerror or exc}); "
+                                "choose a free port (e.g. --port 8601) or an address of this machine") from exc
+    where = run if "://" in run else str(Path(run).resolve())
+    env = {**os.environ, "EVALKIT_VIEW_RUN": where}
+    cmd = [sys.executable, "-m", "streamlit", "run", str(shipped_dir("study_app") / "viewer.py"), "--server.port", str(port),
+           "--server.address", address, "--server.headless", "true", "--browser.gatherUsageStats", "false",
+           "--client.toolbarMode", "viewer", "--client.showErrorDetails", "none"]
+    typer.echo(f"evalkit view: http://{address}:{port}", err=True)
+    raise SystemExit(subprocess.call(cmd, env=env))
+
+
 @app.command("generate")
 def generate_cmd(
     testset: Annotated[Path, typer.Option(help="test-set directory")],

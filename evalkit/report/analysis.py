@@ -280,6 +280,22 @@ def _reference_frame(store: Store, advice: pd.DataFrame) -> pd.DataFrame | None:
     return advice.merge(pd.DataFrame(ref_rows), on="advice_id") if ref_rows else None
 
 
+def worst_items(store: Store, ref: pd.DataFrame, per_system: int = 10) -> pd.DataFrame:
+    """The items each system fails most (lowest balance improvement, any condition), with the advice and the truth: where
+    error analysis starts (`evalkit view RUN` shows each in full)."""
+    texts = {a.id: a.text for a in store.advice()}
+    truth = {i.id: i.correction_db for i in store.items()}
+    rows = []
+    for system, d in ref.groupby("system"):
+        for r in d.nsmallest(per_system, "balance_improvement_db").itertuples():
+            text = " ".join(texts.get(r.advice_id, "").split())
+            rows.append({"system": system, "condition": r.condition, "item_id": r.item_id, "kind": r.kind,
+                         "balance_improvement_db": r.balance_improvement_db,
+                         "truth_db": ", ".join(f"{s} {v:+g}" for s, v in truth[r.item_id].items() if v),
+                         "advice": text[:240] + ("…" if len(text) > 240 else "")})
+    return pd.DataFrame(rows, columns=["system", "condition", "item_id", "kind", "balance_improvement_db", "truth_db", "advice"])
+
+
 def _reference_tables(store: Store, advice: pd.DataFrame, an: Analysis, *, bootstrap: int, seed: int) -> None:
     t = an.tables
     ref = _reference_frame(store, advice)
@@ -295,6 +311,7 @@ def _reference_tables(store: Store, advice: pd.DataFrame, an: Analysis, *, boots
     arms = ref.rename(columns={"system": "system_name", "arm": "system"})
     t["reference_paired_tests"] = paired_tests(arms, "balance_improvement_db")
     t["reference_friedman"] = friedman(arms, "balance_improvement_db")
+    t["worst_items"] = worst_items(store, ref)
     opts = reference_options(store)
     t["gain_errors"] = _gain_errors(store, advice, opts)
     rows = definitions(opts) + [("reader", f"LLM reader {a['reader']}: reads {a['identical']:.0%} of {a['texts']} texts as the rules "

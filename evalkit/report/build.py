@@ -207,6 +207,9 @@ def _sections(an: Analysis) -> list[tuple]:
          [("truth_check", "The engineers' consensus (this test set's truth) against real listeners of the source data "
            "(`evalkit data check-truth`)"),
           ("truth_check_agreement", "Comment claims that agree with the truth, by stem and by |deviation| band (CI clustered by mix)")]),
+        ("Worst items", "The items each system fails most on the reference judge, with the advice and the true correction "
+         "(`evalkit view RUN` shows each item's prompt, claims and verdicts).", [],
+         [("worst_items", "Ten lowest balance improvements per system")]),
         ("Learning curve", "The same model after N training steps on the train split (`evalkit finetune`; step 0 is the base "
          "model), on the held-out items, per condition. An answer cut at max_tokens is scored as written.", ["learning_curve"],
          [("learning_curve", "Balance improvement by training steps and condition (95% CI: CV3 t interval, songs as clusters)")]),
