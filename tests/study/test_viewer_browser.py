@@ -50,7 +50,7 @@ def test_viewer_filters_sorts_and_shows_the_worst_item(judged_run):
         assert "How should I change the gain of each stem" in body  # the prompt its condition shows
         truth = items[worst.item_id].correction_db
         section = body.split("Claims against the truth", 1)[1].split("Prompt (as", 1)[0]
-        for stem, v in truth.items():
+        for stem in truth:
             assert stem in section
         assert "truth_db" in section and "claimed_db" in section
         assert "reference-gains" in body  # the reference judge's verdict row
