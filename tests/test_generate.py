@@ -145,3 +145,39 @@ def test_a_changed_system_config_is_refused_then_forced(small_testset, tmp_path)
     # more items for a system (max_items) is not a config change
     bigger = [s.model_copy(update={"max_items": 3}) if s.name == "generic" else s for s in changed]
     generate(small_testset, bigger, run, show_progress=False)
+
+
+def _cut_reply(r, n):
+    """Every other call ends at the token limit mid-sentence (finish_reason "length"), as an OpenAI server says it."""
+    import json as _json
+
+    if n % 2:
+        return Reply("Lower the bass by 3 dB.")
+    body = {"id": "x", "object": "chat.completion", "created": 0, "model": "fake",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "Lower the bass by 3 dB. Then the vocals shou"},
+                         "finish_reason": "length"}], "usage": {"prompt_tokens": 5, "completion_tokens": 9, "total_tokens": 14}}
+    return Reply(raw_body=_json.dumps(body).encode())
+
+
+def test_cut_answers_are_marked_trimmed_or_kept_out_of_the_study(small_testset, tmp_path):
+    from evalkit.generate import whole_sentences
+    from evalkit.study.design import create_study
+
+    assert whole_sentences("Lower the bass by 3 dB. Then the vocals shou") == "Lower the bass by 3 dB."
+    assert whole_sentences("Here is a guide:\n\n1. Determine") == "Here is a guide:\n\n1. Determine"  # no whole sentence
+    backend = {"name": "openai_compat", "model": "fake", "max_attempts": 1}
+    with FakeOpenAI(_cut_reply) as srv:
+        systems = parse_systems([{"name": "kept", "kind": "llm", "condition": "stems", "backend": {**backend, "base_url": srv.base_url}},
+                                 {"name": "trimmed", "kind": "llm", "condition": "stems", "when_cut": "trim",
+                                  "backend": {**backend, "base_url": srv.base_url}}], "t")
+        generate(small_testset, systems, tmp_path / "run", show_progress=False)
+    advice = Store(tmp_path / "run").advice()
+    kept = [a for a in advice if a.system == "kept" and a.params["finish_reason"] == "length"]
+    trimmed = [a for a in advice if a.system == "trimmed" and a.params["finish_reason"] == "length"]
+    assert kept and all(a.was_cut and a.text.endswith("shou") for a in kept)
+    assert trimmed and all(not a.was_cut and a.text == "Lower the bass by 3 dB." and a.params["trimmed_from_chars"] == 44
+                           for a in trimmed)
+    cfg = create_study(tmp_path / "run", tmp_path / "study", ratings=1, trials_per_participant=2, gold_per_participant=0,
+                       headphone_check=False, show_progress=False)
+    assert not {a.item_id for a in kept} & set(cfg["items"])  # a participant never compares a fragment
+    assert set(cfg["items"]) == {a.item_id for a in advice} - {a.item_id for a in kept}
