@@ -35,23 +35,40 @@ was lent to the sessions that ran this table. Run `python -m benchmarks --gpu` o
 """
 
 
+def _notes(previous: list[str]) -> str:
+    """The prose after the table (GPU machine cards, the fine-tuning run): written by hand, kept across reruns."""
+    start = next((k for k, line in enumerate(previous) if k and previous[k - 1].startswith("|") and not line.startswith("|")), None)
+    if start is None:
+        return ""
+    tail = "\n".join(previous[start:]).replace(NOT_MEASURED.strip(), "").strip()
+    return ("\n" + tail + "\n") if tail else ""
+
+
 def main() -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
+    parser.add_argument("--gpu", action="store_true", help="also run benchmarks/gpu_generate.py (needs CUDA)")
+    parser.add_argument("--gpu-only", action="store_true", help="only the GPU row, keeping the CPU rows")
+    args_ns = parser.parse_args()
     runs = [["benchmarks.features"], ["benchmarks.runner_throughput"], ["benchmarks.workers_scaling"], ["benchmarks.judge_throughput"], ["benchmarks.bt_bootstrap"],
             ["benchmarks.study_load"], ["benchmarks.study_browser"], ["benchmarks.demo_time"]]
     if os.environ.get("EVALKIT_TEST_PG_URL"):
         runs.append(["benchmarks.study_load", "--processes", "2", "--store-url", os.environ["EVALKIT_TEST_PG_URL"]])
-    gpu = "--gpu" in sys.argv or "--gpu-only" in sys.argv
-    if "--gpu-only" in sys.argv:
+    gpu = args_ns.gpu or args_ns.gpu_only
+    if args_ns.gpu_only:
         runs = []
     if gpu:
         runs.append(["benchmarks.gpu_generate"])
     previous = RESULTS.read_text().splitlines() if RESULTS.exists() else []
     # GPU rows come from a lent machine: keep them unless this run measures them again.
-    if "--gpu-only" in sys.argv:  # keep the CPU rows and the header; gpu_generate replaces its own row
+    if args_ns.gpu_only:  # keep the CPU rows and the header; gpu_generate replaces its own row
         RESULTS.write_text(RESULTS.read_text().replace(NOT_MEASURED, ""))
     else:
         kept = [line for line in previous if line.endswith("<!-- gpu_generate -->") and not gpu]
         machine = f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}, {date.today()}"
+        notes = _notes(previous)
         RESULTS.write_text(HEADER.format(machine=machine) + "".join(line + "\n" for line in kept))
     for args in runs:
         print(f"== {' '.join(args)}", flush=True)
@@ -59,6 +76,9 @@ def main() -> None:
     if not any(line.endswith("<!-- gpu_generate -->") for line in RESULTS.read_text().splitlines()):
         with open(RESULTS, "a") as f:
             f.write(NOT_MEASURED)
+    if not args_ns.gpu_only and notes:
+        with open(RESULTS, "a") as f:
+            f.write(notes)
 
 
 if __name__ == "__main__":
