@@ -91,19 +91,31 @@ def _write(path, lines):
     return path
 
 
-@pytest.mark.parametrize("change,message", [
-    (lambda ls: ls[1:], "missing"),
-    (lambda ls: ls + [ls[0]], "answered twice"),
-    (lambda ls: ls + [{**ls[0], "item_id": "no-such-item"}], "not in the release"),
-    (lambda ls: ls + [{**ls[0], "condition": "stems+own-reference"}], "not in the release"),
-    (lambda ls: [{**ls[0], "advice": None}] + ls[1:], "must be a string"),
-])
-def test_an_incomplete_or_wrong_submission_exits_2_listing_lines(bench, tmp_path, change, message):
+BAD = [(lambda ls: ls[1:], "missing"),
+       (lambda ls: ls + [ls[0]], "answered twice"),
+       (lambda ls: ls + [{**ls[0], "item_id": "no-such-item"}], "not in the release"),
+       (lambda ls: ls + [{**ls[0], "condition": "stems+own-reference"}], "not in the release"),
+       (lambda ls: [{**ls[0], "advice": None}] + ls[1:], "must be a string"),
+       (lambda ls: [{**ls[0], "extra": 1}] + ls[1:], "unknown field")]
+
+
+def test_an_incomplete_or_wrong_submission_is_refused_listing_lines(bench, tmp_path):
+    from evalkit.benchmark.submission import read_submission
+    from evalkit.errors import EvalkitInputError
+
     d, _ = bench
-    sub = _write(tmp_path / "bad.jsonl", change(_lines(d / "analytic.jsonl")))
-    r = run_cli("score", sub, "--release", d / "rel", "--out", tmp_path / "s", "--quiet")
-    assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr, r.stderr
-    assert not (tmp_path / "s").exists()
+    release = json.loads((d / "rel" / "release.json").read_text())
+    item_ids = [json.loads(x)["item_id"] for x in (d / "rel" / "truth.jsonl").read_text().splitlines()]
+    good = _lines(d / "analytic.jsonl")
+    assert len(read_submission(d / "analytic.jsonl", item_ids, release["conditions"]).lines) == len(good)
+    for change, message in BAD:
+        sub = _write(tmp_path / "bad.jsonl", change(good))
+        with pytest.raises(EvalkitInputError, match=message):
+            read_submission(sub, item_ids, release["conditions"])
+    # from the command line: exit 2, the first missing lines listed, nothing written
+    r = run_cli("score", _write(tmp_path / "bad.jsonl", good[3:]), "--release", d / "rel", "--out", tmp_path / "s", "--quiet")
+    assert r.returncode == 2 and "3 item/condition pair(s) missing" in r.stderr and good[0]["item_id"] in r.stderr
+    assert "Traceback" not in r.stderr and not (tmp_path / "s").exists()
 
 
 def test_an_empty_advice_is_scored_as_empty_not_dropped(bench, tmp_path):
@@ -121,12 +133,18 @@ def test_an_empty_advice_is_scored_as_empty_not_dropped(bench, tmp_path):
     assert items[(items.item_id == lines[0]["item_id"]) & (items.condition == cond)].balance_improvement_db.iloc[0] == 0
 
 
-@pytest.mark.parametrize("target", ["truth.jsonl", "inputs/prompts.jsonl", "DATASHEET.md"])
-def test_a_tampered_release_is_refused_naming_the_file(bench, tmp_path, target):
+def test_a_tampered_release_is_refused_naming_the_file(bench, tmp_path):
+    from evalkit.benchmark.release import verify_release
+    from evalkit.errors import EvalkitInputError
+
     d, _ = bench
-    rel = tmp_path / "rel"
-    shutil.copytree(d / "rel", rel)
-    with open(rel / target, "a") as f:
-        f.write(" ")
+    for target in ("truth.jsonl", "inputs/prompts.jsonl", "DATASHEET.md", "testset/items.jsonl"):
+        rel = tmp_path / target.replace("/", "_")
+        shutil.copytree(d / "rel", rel)
+        with open(rel / target, "a") as f:
+            f.write(" ")
+        with pytest.raises(EvalkitInputError, match=f"{target} has changed"):
+            verify_release(rel)
+    (rel / "extra.txt").write_text("x")
     r = run_cli("score", d / "analytic.jsonl", "--release", rel, "--out", tmp_path / "s", "--quiet")
-    assert r.returncode == 2 and target in r.stderr and "changed" in r.stderr, r.stderr
+    assert r.returncode == 2 and "changed" in r.stderr and "Traceback" not in r.stderr, r.stderr
