@@ -211,7 +211,8 @@ def _sections(an: Analysis) -> list[tuple]:
          "(`evalkit view RUN` shows each item's prompt, claims and verdicts).", [],
          [("worst_items", "Ten lowest balance improvements per system")]),
         ("Learning curve", "The same model after N training steps on the train split (`evalkit finetune`; step 0 is the base "
-         "model), on the held-out items, per condition. An answer cut at max_tokens is scored as written.", ["learning_curve"],
+         "model), on the held-out items, per condition; dashed lines are the other systems' means on all their items, for "
+         "scale. An answer cut at max_tokens is scored as written (the table counts them).", ["learning_curve"],
          [("learning_curve", "Balance improvement by training steps and condition (95% CI: CV3 t interval, songs as clusters)")]),
         ("Gain errors", "How far quantified claims land from the truth (in the reference judge's frame), as each system's share of its "
          "own claims. The dashed line, when drawn, is how far engineers' own gains spread across mixes of the same song in the loaded "
@@ -291,7 +292,9 @@ def _figures(an: Analysis, fig_dir: Path, spread: tuple[float, str] | None) -> d
     if len(t.get("learning_curve", [])):
         from evalkit.report.learning_curve import learning_curve_figure
 
-        figs["learning_curve"] = learning_curve_figure(t["learning_curve"], fig_dir)
+        rs = t["reference_scores"]
+        others = rs[(rs.metric == "balance_improvement_db") & ~rs.system.isin(set(t["learning_curve"].system))]
+        figs["learning_curve"] = learning_curve_figure(t["learning_curve"], fig_dir, others)
     if "gain_errors" in t and len(t["gain_errors"]):
         figs["gain_errors"] = figures.gain_errors(t["gain_errors"], fig_dir, *(spread or (None, "")))
     if len(t.get("primary_contrasts", [])):

@@ -25,7 +25,10 @@ def learning_curve(scores: pd.DataFrame | None, systems: list[dict], counts: pd.
     return d.sort_values(["model", "condition", "training_steps"])[COLUMNS].reset_index(drop=True)
 
 
-def learning_curve_figure(curve: pd.DataFrame, out: Path) -> Path:
+def learning_curve_figure(curve: pd.DataFrame, out: Path, others: pd.DataFrame | None = None) -> Path:
+    """Per checkpointed model, a line per condition; ``others`` (the report's per-arm scores of the systems that are not
+    checkpoints) are drawn as dashed levels in the condition's colour, so the curve reads against the analytic family
+    and the bounds."""
     from evalkit.report.figures import COND_COLOURS, _save, plt
 
     models = sorted(curve.model.unique())
@@ -36,11 +39,18 @@ def learning_curve_figure(curve: pd.DataFrame, out: Path) -> Path:
         for k, (cond, d) in enumerate(m.groupby("condition", sort=False)):
             x = d.training_steps.to_numpy() + (k - 1) * span * 0.008  # a little apart, so intervals do not hide each other
             colour = COND_COLOURS.get(cond, "#555")
-            ax.plot(x, d["mean"], "-o", color=colour, label=f"{cond} (n = {int(d.n.min())}–{int(d.n.max())})", ms=4)
+            n = f"{int(d.n.min())}" if d.n.min() == d.n.max() else f"{int(d.n.min())}–{int(d.n.max())}"
+            ax.plot(x, d["mean"], "-o", color=colour, label=f"{cond} (n = {n} items)", ms=4)
             has = d.ci_low.notna()
             ax.errorbar(x[has.to_numpy()], d["mean"][has], yerr=[(d["mean"] - d.ci_low)[has], (d.ci_high - d["mean"])[has]],
                         fmt="none", ecolor=colour, capsize=3, alpha=0.8)
         ax.axhline(0, color="black", lw=0.6)
+        if others is not None and len(others):
+            for r in others.itertuples():
+                style = ":" if r.condition not in COND_COLOURS or r.condition == "stems+own-reference" else "--"
+                ax.axhline(r.mean, color=COND_COLOURS.get(r.condition, "#555"), lw=0.9, ls=style, alpha=0.7)
+                ax.annotate(f"{r.system} ({r.condition})", (1.0, r.mean), xycoords=("axes fraction", "data"), fontsize=6,
+                            color="0.3", ha="right", va="bottom")
         ax.set_xlabel("training steps (0 = the base model)")
         ax.set_ylabel("balance improvement (dB): mean, 95% CI\n(songs as clusters)")
         ax.set_title(f"{model}: learning curve on the held-out items", fontsize=10)
