@@ -55,7 +55,8 @@ def build_leaderboard(dirs: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame, dic
             board.append({"condition": cond, "entry": row["entry"], "balance_improvement_db": bi["mean"], "ci_low": bi["ci_low"],
                           "ci_high": bi["ci_high"], "direction_accuracy": m["direction_accuracy"]["mean"],
                           "specificity": m["specificity"]["mean"], "n": bi["n"], "n_songs": bi["n_songs"],
-                          "empty_advice": row.get("empty_advice", 0), "model": (row.get("model") or {}).get("model") or ""})
+                          "empty_advice": row.get("empty_advice", 0),
+                          "model": (row.get("model") or {}).get("model") or (row.get("model") or {}).get("name") or ""})
     b = pd.DataFrame(board).sort_values(["condition", "balance_improvement_db"], ascending=[True, False])
     b["rank"] = b.groupby("condition").cumcount() + 1
     pairs = []
@@ -89,10 +90,14 @@ def write_leaderboard(dirs: list[Path], out: Path) -> Path:
     head = (f"Release `{info['release_id']}`, reference judge `{info['reader']}`. Balance improvement in dB (95% CI: CV3 t "
             "interval, songs as clusters). Pairwise: paired by item, songs as clusters, Holm within each condition.")
     (out / "leaderboard.md").write_text(f"# Leaderboard\n\n{head}\n\n{to_markdown(board)}\n\n## Pairwise\n\n{to_markdown(pairs)}\n")
+    style = ("<style>body{font-family:system-ui,sans-serif;margin:2em;max-width:72em}table{border-collapse:collapse;margin:1em 0}"
+             "td,th{padding:.3em .7em;border-bottom:1px solid #ddd;text-align:right}th{background:#f4f4f4}"
+             "td:nth-child(-n+3),th:nth-child(-n+3){text-align:left}</style>")
     (out / "leaderboard.html").write_text(
-        "<!doctype html><meta charset='utf-8'><title>evalkit leaderboard</title>"
-        f"<h1>Leaderboard</h1><p>{html.escape(head)}</p>{board.to_html(index=False, escape=True, na_rep='')}"
-        f"<h2>Pairwise</h2>{pairs.to_html(index=False, escape=True, na_rep='')}")
+        f"<!doctype html><meta charset='utf-8'><title>evalkit leaderboard</title>{style}"
+        f"<h1>Leaderboard</h1><p>{html.escape(head)}</p>"
+        f"{board.to_html(index=False, escape=True, na_rep='–', float_format=lambda v: f'{v:.3g}', border=0)}"
+        f"<h2>Pairwise</h2>{pairs.to_html(index=False, escape=True, na_rep='–', float_format=lambda v: f'{v:.3g}', border=0)}")
     (out / "leaderboard.json").write_text(json.dumps(info, indent=2) + "\n")
     return out / "leaderboard.md"
 

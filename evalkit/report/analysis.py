@@ -565,10 +565,20 @@ def analyze(store: Store, human: pd.DataFrame | None = None, *, bootstrap: int =
     t["advice_counts"] = (advice.groupby(["system", "condition"]).agg(n=("advice_id", "size"), cut_at_max_tokens=("cut", "sum"),
                                                                       trimmed_to_sentences=("trimmed", "sum"))
                           .reset_index() if len(advice) else pd.DataFrame())
+    for r in t["advice_counts"].itertuples() if len(t["advice_counts"]) else []:
+        if r.cut_at_max_tokens or r.trimmed_to_sentences:
+            an.notes.append(f"{r.system} under {r.condition}: {r.cut_at_max_tokens + r.trimmed_to_sentences} of {r.n} answers "
+                            "reached max_tokens; " + (f"{r.trimmed_to_sentences} were trimmed to their last whole sentence"
+                                                     if r.trimmed_to_sentences else "")
+                            + ("; " if r.trimmed_to_sentences and r.cut_at_max_tokens else "")
+                            + (f"{r.cut_at_max_tokens} stop mid-sentence (scored as written, never shown in the study)"
+                               if r.cut_at_max_tokens else "") + ".")
     failed = store.advice_frame()
     t["advice_failures"] = failed[failed.status != "ok"][["item_id", "system", "condition", "attempts", "error"]]
     _reference_tables(store, advice, an, bootstrap=bootstrap, seed=seed)
-    t["learning_curve"] = learning_curve(t.get("reference_scores"), systems, t["advice_counts"])
+    curve = learning_curve(t.get("reference_scores"), systems, t["advice_counts"])
+    if len(curve):  # only a run with checkpoints has a learning curve
+        t["learning_curve"] = curve
     _truth_check_tables(store, an)
     _rubric_tables(store, advice, an, bootstrap=bootstrap, seed=seed)
     t["judge_diagnostics"] = judge_diagnostics(store)
