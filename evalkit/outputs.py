@@ -36,6 +36,18 @@ def holds(folder: Path) -> str | None:
     return None
 
 
+def jsonl_starts_with(path: Path, keys: set[str]) -> bool:
+    """Whether a JSONL file's first line is an object holding ``keys``: how an export recognises a file it wrote."""
+    import json
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            first = json.loads(f.readline() or "null")
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(first, dict) and keys <= set(first)
+
+
 def _same(a: Path, b: Path) -> bool:
     try:
         return a.resolve() == b.resolve() or (a.exists() and b.exists() and os.path.samefile(a, b))

@@ -110,12 +110,10 @@ def export_submission(store, system: str, out: Path) -> int:
 
 
 def is_submission(path: Path) -> bool:
-    try:
-        with open(path, encoding="utf-8") as f:
-            first = json.loads(f.readline() or "null")
-    except (OSError, UnicodeDecodeError, ValueError):
-        return False
-    return isinstance(first, dict) and {"item_id", "condition", "advice"} <= set(first)
+    """Whether ``path`` is an earlier `export-submission` (so it may be replaced without --force)."""
+    from evalkit.outputs import jsonl_starts_with
+
+    return jsonl_starts_with(path, {"item_id", "condition", "advice"})
 
 
 __all__ = ["Submission", "export_submission", "is_submission", "read_submission"]

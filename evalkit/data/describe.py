@@ -56,12 +56,9 @@ def describe_figure(ts: TestSet, path: Path) -> Path:
 
 def is_sft_export(path: Path) -> bool:
     """Whether ``path`` is an earlier `data export-sft` (its first line is one of our examples)."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            first = json.loads(f.readline() or "null")
-    except (OSError, UnicodeDecodeError, ValueError):
-        return False
-    return isinstance(first, dict) and {"id", "song_id", "messages", "correction_db"} <= set(first)
+    from evalkit.outputs import jsonl_starts_with
+
+    return jsonl_starts_with(path, {"id", "song_id", "messages", "correction_db"})
 
 
 def export_sft(ts: TestSet, split: str, out: Path, conditions: list[str] | None = None, layout: str = "side-by-side") -> int:
