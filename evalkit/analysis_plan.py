@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from evalkit.errors import ConfigError
-from evalkit.records import Condition, content_hash, utc_now
+from evalkit.records import BOUND_KINDS, Condition, content_hash, utc_now
 
 REFERENCE_METRICS = ("balance_improvement_db", "direction_accuracy", "specificity", "db_error", "missed_stems", "wrong_claims")
 DEFAULT_CONTRASTS = ((Condition.stems, Condition.mix), (Condition.stems_reference, Condition.mix))
@@ -98,7 +98,7 @@ class AnalysisPlan(BaseModel):
             for name in (c.system, c.versus):
                 if name not in by_name:
                     raise ConfigError(f"analysis.axis_contrasts: system {name!r} is not in the run (have {', '.join(by_name)})")
-                if by_name[name]["kind"] in ("oracle", "generic"):
+                if by_name[name]["kind"] in BOUND_KINDS:
                     raise ConfigError(f"analysis.axis_contrasts: {name!r} is a labelled bound; bounds never enter a contrast")
             diff = axis_differences(by_name[c.system], by_name[c.versus])
             if diff != [c.axis]:
@@ -120,7 +120,7 @@ class AnalysisPlan(BaseModel):
             for c in self.contrasts:
                 if c.system not in by_name:
                     raise ConfigError(f"analysis.contrasts: system {c.system!r} is not in the run (have {', '.join(by_name)})")
-                if by_name[c.system]["kind"] in ("oracle", "generic"):
+                if by_name[c.system]["kind"] in BOUND_KINDS:
                     raise ConfigError(f"analysis.contrasts: {c.system!r} is a labelled bound; bounds never enter a condition contrast")
                 if Condition.stems_own_reference in (c.condition, c.versus):
                     raise ConfigError("analysis.contrasts: stems+own-reference shows the answer; it is an upper bound, "
@@ -135,7 +135,7 @@ class AnalysisPlan(BaseModel):
             return list(self.contrasts)
         out = []
         for s in systems:
-            if s["kind"] in ("oracle", "generic"):
+            if s["kind"] in BOUND_KINDS:
                 continue
             conds = set(conditions_of(s))
             out += [Contrast(system=s["name"], condition=a, versus=b) for a, b in DEFAULT_CONTRASTS if a in conds and b in conds]

@@ -12,9 +12,8 @@ from evalkit.config_io import load_yaml, validate
 from evalkit.data.reference_pool import choose_reference, reference_pool
 from evalkit.data.testset import TestSet
 from evalkit.errors import ConfigError
-from evalkit.records import Advice, Condition, Item, content_hash
+from evalkit.records import BOUND_KINDS, Advice, Condition, Item, content_hash
 
-BOUND_KINDS = ("oracle", "generic")  # labelled bounds: never part of a condition contrast
 FEATURE_LAYOUTS = ("side-by-side", "difference", "interleaved")
 AUDIO_LAYOUTS = ("interleaved", "grouped")
 
