@@ -292,8 +292,10 @@ def worst_items(store: Store, ref: pd.DataFrame, per_system: int = 10) -> pd.Dat
             rows.append({"system": system, "condition": r.condition, "item_id": r.item_id, "kind": r.kind,
                          "balance_improvement_db": r.balance_improvement_db,
                          "truth_db": ", ".join(f"{s} {v:+g}" for s, v in truth[r.item_id].items() if v),
-                         "advice": text[:240] + ("…" if len(text) > 240 else "")})
-    return pd.DataFrame(rows, columns=["system", "condition", "item_id", "kind", "balance_improvement_db", "truth_db", "advice"])
+                         "advice": text[:240] + ("…" if len(text) > 240 else ""),
+                         "view": f"?system={system}&item={r.item_id}"})  # after `evalkit view RUN`'s address
+    return pd.DataFrame(rows, columns=["system", "condition", "item_id", "kind", "balance_improvement_db", "truth_db", "advice",
+                                       "view"])
 
 
 def _reference_tables(store: Store, advice: pd.DataFrame, an: Analysis, *, bootstrap: int, seed: int) -> None:

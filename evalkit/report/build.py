@@ -208,7 +208,8 @@ def _sections(an: Analysis) -> list[tuple]:
            "(`evalkit data check-truth`)"),
           ("truth_check_agreement", "Comment claims that agree with the truth, by stem and by |deviation| band (CI clustered by mix)")]),
         ("Worst items", "The items each system fails most on the reference judge, with the advice and the true correction "
-         "(`evalkit view RUN` shows each item's prompt, claims and verdicts).", [],
+         "(`evalkit view RUN` shows each item's prompt, claims and verdicts: add a row's `view` to its address, e.g. "
+         "http://127.0.0.1:8600/?system=S&item=ID).", [],
          [("worst_items", "Ten lowest balance improvements per system")]),
         ("Learning curve", "The same model after N training steps on the train split (`evalkit finetune`; step 0 is the base "
          "model), on the held-out items, per condition; dashed lines are the other systems' means on all their items, for "
