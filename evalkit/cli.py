@@ -320,7 +320,6 @@ def view_cmd(
     import socket
     import subprocess
 
-    from evalkit.paths import shipped_dir
     from evalkit.store import Store
 
     store = Store(run, create=False)  # refuse a missing or foreign store before starting a server
@@ -334,7 +333,7 @@ def view_cmd(
                                 "choose a free port (e.g. --port 8601) or an address of this machine") from exc
     where = run if "://" in run else str(Path(run).resolve())
     env = {**os.environ, "EVALKIT_VIEW_RUN": where}
-    cmd = [sys.executable, "-m", "streamlit", "run", str(shipped_dir("study_app") / "viewer.py"), "--server.port", str(port),
+    cmd = [sys.executable, "-m", "streamlit", "run", str(Path(__file__).parent / "report" / "view_app.py"), "--server.port", str(port),
            "--server.address", address, "--server.headless", "true", "--browser.gatherUsageStats", "false",
            "--client.toolbarMode", "viewer", "--client.showErrorDetails", "none"]
     typer.echo(f"evalkit view: http://{address}:{port}", err=True)

@@ -228,42 +228,44 @@ def _claim_out(out: Path, identity_hash: str, force: bool) -> bool:
     return bool(rec.get("complete"))
 
 
-def finetune(ts: TestSet, settings: TrainSettings, out: str | Path, *, progress: bool = True, force: bool = False) -> dict[str, Any]:
-    """Train on ``settings.split`` (train) under every listed condition at once; write ``out``; return its record. A
-    complete adapter with the same settings and data is returned as it is; an interrupted one resumes."""
-    torch = require("torch", "local", "torch==2.13.0")
-    settings.check()
-    out = Path(out)
-    conditions = [Condition(c) for c in settings.conditions]
-    examples = training_examples(ts, conditions, split=settings.split, layout=settings.layout)
-    data_hash = examples_hash(examples)
-    identity = {**settings.identity(), "data_hash": data_hash}
-    identity_hash = content_hash(identity)
-    if _claim_out(out, identity_hash, force):
-        return json.loads((out / META).read_text())
-    resume = _latest_checkpoint(out, identity_hash)
-    model, tok, device = _prepare_model(settings, resume[1] if resume else None)
-    enc = encode(examples, tok, settings.max_length)
-    val = None
-    if settings.val_examples and ts.split("val"):
-        val_ex = training_examples(ts, conditions, split="val", layout=settings.layout)
-        pick = np.random.default_rng([settings.seed, 99]).permutation(len(val_ex))[:settings.val_examples]
-        val = encode([val_ex[i] for i in sorted(pick)], tok, settings.max_length)
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=settings.lr, weight_decay=0.0)
-    start, curve, val_curve = 0, [], []
-    if resume:
-        start = resume[0]
-        state = torch.load(resume[1] / "trainer_state.pt", weights_only=False)
-        optimizer.load_state_dict(state["optimizer"])
-        rec = json.loads((resume[1] / META).read_text())
-        curve, val_curve = rec["loss_curve"], rec["val_loss_curve"]
-    record = {"base": settings.base, "data_hash": data_hash, "settings_hash": identity_hash, "settings": asdict(settings),
-              "conditions": [c.value for c in conditions], "layout": settings.layout, "full": settings.full,
-              "examples": len(examples), "items": len({e.item_id for e in examples}),
-              "songs": sorted({e.song_id for e in examples}), "testset_checksum": ts.checksum,
-              "versions": {m: require(m, "local").__version__ for m in ("torch", "transformers")
-                           } | ({} if settings.full else {"peft": require("peft", "local").__version__})}
+def _val_set(ts: TestSet, conditions: list[Condition], settings: TrainSettings, tok) -> Encoded | None:
+    """Up to ``val_examples`` val-split examples (a fixed draw), for the val loss at each checkpoint."""
+    if not settings.val_examples or not ts.split("val"):
+        return None
+    val_ex = training_examples(ts, conditions, split="val", layout=settings.layout)
+    pick = np.random.default_rng([settings.seed, 99]).permutation(len(val_ex))[:settings.val_examples]
+    return encode([val_ex[i] for i in sorted(pick)], tok, settings.max_length)
+
+
+def _record(ts: TestSet, settings: TrainSettings, examples: list[Example], data_hash: str, identity_hash: str) -> dict[str, Any]:
+    """What the adapter records about its training (written into every checkpoint and the final adapter)."""
+    return {"base": settings.base, "data_hash": data_hash, "settings_hash": identity_hash, "settings": asdict(settings),
+            "conditions": list(settings.conditions), "layout": settings.layout, "full": settings.full,
+            "examples": len(examples), "items": len({e.item_id for e in examples}),
+            "songs": sorted({e.song_id for e in examples}), "testset_checksum": ts.checksum,
+            "versions": {m: require(m, "local").__version__ for m in ("torch", "transformers")
+                         } | ({} if settings.full else {"peft": require("peft", "local").__version__})}
+
+
+@dataclass
+class _Run:
+    """One training session: the model, its optimizer, the data, and the curves so far (from a checkpoint on resume)."""
+    model: Any
+    tok: Any
+    device: str
+    optimizer: Any
+    enc: Encoded
+    val: Encoded | None
+    record: dict[str, Any]
+    start: int = 0
+    curve: list = field(default_factory=list)
+    val_curve: list = field(default_factory=list)
+
+
+def _steps(run: _Run, settings: TrainSettings, out: Path, progress: bool) -> float:
+    """Train from ``run.start`` to ``settings.steps``, checkpointing; returns the seconds it took."""
+    import sys
+
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -273,37 +275,63 @@ def finetune(ts: TestSet, settings: TrainSettings, out: str | Path, *, progress:
         TimeRemainingColumn,
     )
 
+    torch = require("torch", "local")
+    params = [p for p in run.model.parameters() if p.requires_grad]
     bar = Progress(TextColumn("fine-tuning"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]}"),
                    TimeElapsedColumn(), TimeRemainingColumn(), disable=not progress)
     t0 = time.perf_counter()
     with bar:
-        task = bar.add_task("train", total=settings.steps, completed=start, loss="-")
-        for step in range(start + 1, settings.steps + 1):
+        task = bar.add_task("train", total=settings.steps, completed=run.start, loss="-")
+        for step in range(run.start + 1, settings.steps + 1):
             torch.manual_seed(settings.seed * 1_000_003 + step)
-            b = collate(enc, batch_rows(len(enc.ids), settings.batch_size, settings.seed, step))
-            for g in optimizer.param_groups:
+            b = collate(run.enc, batch_rows(len(run.enc.ids), settings.batch_size, settings.seed, step))
+            for g in run.optimizer.param_groups:
                 g["lr"] = _lr_at(step, settings)
-            loss = target_loss(model, b, device)
+            loss = target_loss(run.model, b, run.device)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
+            run.optimizer.step()
+            run.optimizer.zero_grad(set_to_none=True)
             value = float(loss.detach())
-            curve.append([step, round(value, 5)])
+            run.curve.append([step, round(value, 5)])
             bar.update(task, advance=1, loss=f"{value:.3f}")
             if step % settings.checkpoint_every == 0 or step == settings.steps:
-                v = _val_loss(model, val, device, settings.batch_size)
+                v = _val_loss(run.model, run.val, run.device, settings.batch_size)
                 if v is not None:
-                    val_curve.append([step, round(v, 5)])
-                _save(model, tok, optimizer, out / f"checkpoint-{step}",
-                      {**record, "steps": step, "loss_curve": curve, "val_loss_curve": val_curve, "complete": False})
-                if progress and not bar.console.is_terminal:  # a log file gets one line per checkpoint instead of a bar
-                    bar.console.print(f"checkpoint {step}/{settings.steps}: loss {value:.3f}"
-                                      + (f", val loss {v:.3f}" if v is not None else "")
-                                      + f" ({time.perf_counter() - t0:.0f} s)")
-    record.update(steps=settings.steps, loss_curve=curve, val_loss_curve=val_curve, complete=True,
-                  train_seconds_this_session=round(time.perf_counter() - t0, 1),
-                  checkpoints=sorted(int(d.name.split("-")[1]) for d in out.glob("checkpoint-*") if d.is_dir()))
+                    run.val_curve.append([step, round(v, 5)])
+                _save(run.model, run.tok, run.optimizer, out / f"checkpoint-{step}",
+                      {**run.record, "steps": step, "loss_curve": run.curve, "val_loss_curve": run.val_curve, "complete": False})
+                if progress and not sys.stderr.isatty():  # a log file gets one line per checkpoint (a bar draws nothing there)
+                    print(f"checkpoint {step}/{settings.steps}: loss {value:.3f}" + (f", val loss {v:.3f}" if v is not None else "")
+                          + f" ({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)
+    return time.perf_counter() - t0
+
+
+def finetune(ts: TestSet, settings: TrainSettings, out: str | Path, *, progress: bool = True, force: bool = False) -> dict[str, Any]:
+    """Train on ``settings.split`` (train) under every listed condition at once; write ``out``; return its record. A
+    complete adapter with the same settings and data is returned as it is; an interrupted one resumes."""
+    torch = require("torch", "local", "torch==2.13.0")
+    settings.check()
+    out = Path(out)
+    conditions = [Condition(c) for c in settings.conditions]
+    examples = training_examples(ts, conditions, split=settings.split, layout=settings.layout)
+    data_hash = examples_hash(examples)
+    identity_hash = content_hash({**settings.identity(), "data_hash": data_hash})
+    if _claim_out(out, identity_hash, force):
+        return json.loads((out / META).read_text())
+    resume = _latest_checkpoint(out, identity_hash)
+    model, tok, device = _prepare_model(settings, resume[1] if resume else None)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=settings.lr, weight_decay=0.0)
+    run = _Run(model, tok, device, optimizer, encode(examples, tok, settings.max_length), _val_set(ts, conditions, settings, tok),
+               _record(ts, settings, examples, data_hash, identity_hash))
+    if resume:
+        optimizer.load_state_dict(torch.load(resume[1] / "trainer_state.pt", weights_only=False)["optimizer"])
+        rec = json.loads((resume[1] / META).read_text())
+        run.start, run.curve, run.val_curve = resume[0], rec["loss_curve"], rec["val_loss_curve"]
+    seconds = _steps(run, settings, out, progress)
+    record = {**run.record, "steps": settings.steps, "loss_curve": run.curve, "val_loss_curve": run.val_curve, "complete": True,
+              "train_seconds_this_session": round(seconds, 1),
+              "checkpoints": sorted(int(d.name.split("-")[1]) for d in out.glob("checkpoint-*") if d.is_dir())}
     _save(model, tok, optimizer, out / ".final", record, with_state=False)
     for f in sorted((out / ".final").iterdir(), key=lambda f: f.name == META):  # the record last: it says "complete"
         f.replace(out / f.name)

@@ -67,16 +67,31 @@ PLAY_THROUGH = "a => { a.addEventListener('pause', () => { if (!a.ended) a.play(
 
 
 def play_to_unlock(page) -> None:
-    """Play the trial's clips (as a participant pressing ▶) until the questions unlock."""
-    settle(page)
-    players = page.locator("[class*='st-key-clip-'] audio")
-    players.first.wait_for(state="attached")  # a player replaces its loading skeleton
-    for player in players.all():
-        player.evaluate(PLAY_THROUGH)
+    """Play the trial's clips (as a participant pressing ▶) until the questions unlock. A participant whose first play
+    went unheard (after a reload the page's listeners can attach after playing began) presses ▶ again: so does this,
+    up to three times."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import expect
 
-    page.get_by_text("to unlock the questions").wait_for(state="detached", timeout=30000)
-    expect(page.get_by_role("button", name="Submit answer")).to_be_enabled(timeout=30000)
+    settle(page)
+    for attempt in range(3):
+        players = page.locator("[class*='st-key-clip-'] audio")
+        players.first.wait_for(state="attached")  # a player replaces its loading skeleton
+        for player in players.all():
+            # a player whose media did not load (duration NaN: Streamlit's media manager can answer 404 for a moment
+            # around a rerun) is loaded again, as a participant's second press of ▶ would
+            player.evaluate("a => { if (isNaN(a.duration) || a.error) a.load(); }" if attempt else "a => {}")
+            player.evaluate(PLAY_THROUGH)
+        try:
+            expect(page.get_by_role("button", name="Submit answer")).to_be_enabled(timeout=15000)
+            settle(page)  # unlocked once the page has settled: the questions' radios are enabled too
+            expect(page.get_by_role("radiogroup", name="Which advice would you rather follow?").get_by_role("radio").first
+                   ).to_be_enabled(timeout=5000)
+            break
+        except (PlaywrightTimeout, AssertionError):
+            if attempt == 2:
+                raise
+            settle(page)
     settle(page)
 
 

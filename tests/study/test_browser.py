@@ -41,9 +41,10 @@ def test_participant_session_gated_listening_reload_and_top_of_page(gated_study_
             page.get_by_text(f"Question {k + 1} of {total}").wait_for()
             settle(page)
             if k == 0:
-                assert page.get_by_text("to unlock the questions").is_visible()
-                assert page.get_by_role("button", name="Submit answer").is_disabled()
-                assert page.get_by_role("radiogroup", name="Which advice would you rather follow?").get_by_role("radio").first.is_disabled()
+                expect(page.get_by_text("to unlock the questions")).to_be_visible()
+                expect(page.get_by_role("button", name="Submit answer")).to_be_disabled()
+                expect(page.get_by_role("radiogroup", name="Which advice would you rather follow?").get_by_role("radio").first
+                       ).to_be_disabled()
             else:
                 assert f"Answer {k} saved." in page.inner_text("body")
                 assert _scroll_top(page) == 0  # the next question starts from the top

@@ -1,4 +1,5 @@
-"""`evalkit view RUN`: browse a run's advice item by item, to find out why a system fails (read-only).
+"""`evalkit view RUN` (a Streamlit script, started by that command; kept out of study_app/, whose folder the study puts
+on its import path): browse a run's advice item by item, to find out why a system fails (read-only).
 
 Filters by system, condition, style and judge; sorted by the worst balance improvement or by judge disagreement. Each
 item shows the prompt its condition shows, the advice, the claims the reader found next to the true correction, every
@@ -7,14 +8,10 @@ string ``?system=S&item=ID`` opens one item (the report's worst-items table give
 """
 
 import os
-import sys
-from pathlib import Path
 
 import streamlit as st
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from evalkit.report.browse import claims_table, clips, filtered, open_view, prompt_of, verdicts  # noqa: E402
+from evalkit.report.browse import claims_table, clips, filtered, open_view, prompt_of, verdicts
 
 st.set_page_config(page_title="evalkit view", layout="wide")
 RUN = os.environ["EVALKIT_VIEW_RUN"]
