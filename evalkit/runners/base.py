@@ -94,6 +94,8 @@ class SystemConfig(BaseModel):
         its back end is reached or how many calls run at once, so each machine of a run may use its own endpoints)."""
         body = self.model_dump(mode="json", exclude={"conditions", "condition", "max_items", "chunk", "checkpoints",
                                                      "training_steps", "checkpoint_of"})
+        if body.get("when_cut") == "keep":  # the default leaves the hash as it was before the option existed
+            body.pop("when_cut")
         if body.get("backend"):
             body["backend"] = {k: v for k, v in body["backend"].items() if k not in DEPLOYMENT_KEYS}
             if body["backend"].get("adapter"):  # the adapter's weights, not where they lie
