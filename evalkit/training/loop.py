@@ -3,7 +3,7 @@
 A plain loop rather than a trainer library, so that what is trained is exactly what is said: the loss falls on the
 assistant turn only (the advice written from the truth), batches are drawn deterministically from (seed, step), and
 the dropout of step k is seeded by (seed, k). A run killed after checkpoint N and started again continues from N and
-ends with the same weights as one that was never stopped (tests/training/test_finetune.py checks the loss curves).
+ends with the weights of one that was never stopped, up to float rounding (tests/training/test_finetune.py).
 
 Each checkpoint (every ``checkpoint_every`` steps and the last) is a folder ``checkpoint-N/``: the adapter, the
 optimizer state and ``evalkit_adapter.json``, written beside the folder and renamed into place, so a kill mid-save

@@ -27,6 +27,12 @@ def _tiny(tiny_llama, **kw) -> TrainSettings:
                                                   "max_length": 8192, "val_examples": 4, **kw})
 
 
+def _weights(folder):
+    from safetensors.torch import load_file
+
+    return load_file(str(folder / "adapter_model.safetensors"))
+
+
 def test_no_test_song_and_no_test_reference_reaches_a_training_example(small_testset):
     ts = load_testset(small_testset)
     test_songs = {i.song_id for i in ts.split("test")}
@@ -116,8 +122,18 @@ def test_a_killed_run_resumes_to_the_same_weights(tiny_llama, small_testset, tmp
         if p.name not in ("checkpoint-1",):
             shutil.rmtree(p) if p.is_dir() else p.unlink()
     resumed = finetune(ts, _tiny(tiny_llama, steps=3), cut, progress=False)
-    assert resumed["loss_curve"] == whole["loss_curve"]
-    assert adapter_hash(cut) == adapter_hash(tmp_path / "whole")
+    assert [s for s, _ in resumed["loss_curve"]] == [1, 2, 3]
+    assert [v for _, v in resumed["loss_curve"]] == pytest.approx([v for _, v in whole["loss_curve"]], rel=1e-4)
+    # Equal up to float rounding: BLAS may sum in another order for memory at another alignment (CI once differed in
+    # the last bits), so bytes, and so adapter_hash, may differ. One training step moves the weights far more than that
+    # (the step-2 checkpoint against the end), so a resume that lost the optimizer state or the batch order fails here.
+    final, ended = _weights(cut), _weights(tmp_path / "whole")
+    assert final.keys() == ended.keys()
+    tol = {n: 1e-6 * (1 + float(w.abs().max())) for n, w in ended.items()}
+    for name in final:
+        assert float((final[name] - ended[name]).abs().max()) <= tol[name], name
+    step2 = _weights(tmp_path / "whole" / "checkpoint-2")
+    assert max(float((step2[n] - ended[n]).abs().max()) / tol[n] for n in ended) > 100
 
 
 def test_checkpoints_expand_into_a_learning_curve_axis(tiny_llama, small_testset, tmp_path):
