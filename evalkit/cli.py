@@ -317,27 +317,16 @@ def view_cmd(
     address: Annotated[str, typer.Option(help="bind address (default: this machine only)")] = "127.0.0.1",
 ) -> None:
     """Browse a run item by item (Streamlit, read-only): prompt, advice, claims against the truth, verdicts, audio."""
-    import socket
-    import subprocess
-
     from evalkit.store import Store
+    from evalkit.streamlit_server import check_can_listen, serve
 
     store = Store(run, create=False)  # refuse a missing or foreign store before starting a server
     if not store.count("advice"):
         raise EvalkitInputError(f"{run}: the run has no advice yet; run `evalkit generate` first")
-    try:
-        with socket.create_server((address, port)):
-            pass
-    except (OSError, OverflowError) as exc:
-        raise EvalkitInputError(f"--address {address} --port {port}: cannot listen there ({exc.strerror or exc}); "
-                                "choose a free port (e.g. --port 8601) or an address of this machine") from exc
+    check_can_listen(address, port)
     where = run if "://" in run else str(Path(run).resolve())
-    env = {**os.environ, "EVALKIT_VIEW_RUN": where}
-    cmd = [sys.executable, "-m", "streamlit", "run", str(Path(__file__).parent / "report" / "view_app.py"), "--server.port", str(port),
-           "--server.address", address, "--server.headless", "true", "--browser.gatherUsageStats", "false",
-           "--client.toolbarMode", "viewer", "--client.showErrorDetails", "none"]
     typer.echo(f"evalkit view: http://{address}:{port}", err=True)
-    raise SystemExit(subprocess.call(cmd, env=env))
+    raise SystemExit(serve(Path(__file__).parent / "report" / "view_app.py", port, address, {"EVALKIT_VIEW_RUN": where}))
 
 
 @app.command("generate")
@@ -739,25 +728,12 @@ def study_serve(
     address: Annotated[str, typer.Option(help="bind address")] = "127.0.0.1",
 ) -> None:
     """Serve the listening study (Streamlit)."""
-    import socket
-    import subprocess
-
     from evalkit.paths import shipped_dir
     from evalkit.store.study import StudyStore
+    from evalkit.streamlit_server import serve
 
     StudyStore(study)  # refuse a bad study directory before starting a server
-    try:  # a busy port or an address this machine does not have: refuse before Streamlit prints its own traceback
-        with socket.create_server((address, port)):
-            pass
-    except (OSError, OverflowError) as exc:
-        raise EvalkitInputError(f"--address {address} --port {port}: cannot listen there ({exc.strerror or exc}); "
-                                "choose a free port (e.g. --port 8502) or an address of this machine") from exc
-    app_path = shipped_dir("study_app") / "app.py"
-    env = {**os.environ, "EVALKIT_STUDY_DIR": str(Path(study).resolve())}
-    cmd = [sys.executable, "-m", "streamlit", "run", str(app_path), "--server.port", str(port), "--server.address", address,
-           "--server.headless", "true", "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer",
-           "--client.showErrorDetails", "none"]  # an error never shows a participant a traceback or the server's paths
-    raise SystemExit(subprocess.call(cmd, env=env))
+    raise SystemExit(serve(shipped_dir("study_app") / "app.py", port, address, {"EVALKIT_STUDY_DIR": str(Path(study).resolve())}))
 
 
 @study_app.command("export")

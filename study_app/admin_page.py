@@ -68,7 +68,9 @@ def render() -> None:
     st.subheader("Participants")
     st.dataframe(status[["participant_id", "slot", "consented", "headphone_score", "completed", "gold_correct", "gold_total",
                          "excluded", "exclusion_reason", "simulated"]], hide_index=True)
-    st.download_button("Download answers (CSV)", _safe_csv(answers), file_name="preferences.csv", mime="text/csv")
+    # Made on the press (inside this admin session), its address good for a minute (evalkit/streamlit_server.py).
+    st.download_button("Download answers (CSV)", lambda: _safe_csv(export_answers(study, status=participant_status(study))),
+                       file_name="preferences.csv", mime="text/csv")
 
 
 def _safe_csv(answers) -> str:

@@ -63,21 +63,46 @@ def other_browser(study, pid: str) -> None:
     st.stop()
 
 
+SOUND_CHECK = "soundcheck"  # the trial id the sound check's player events are logged under
+WHOLE_CLIP_S = 60.0  # asked of each sound-check clip: longer than the clip, so nearly all of it must be heard
+
+
 def headphone_check(study, pid: str) -> None:
     st.title("Sound check")
     st.write("Put on headphones. Each clip plays three tones: pick the **quietest** one.")
     clips = participant_clips(study.config, pid)[:TRIALS]
+    names = {f"c{k}": clip["file"] for k, clip in enumerate(clips)}
+    unheard = _sound_check_unheard(study, pid, names)
+    if unheard:
+        st.info("Play each clip to the end (▶); its question unlocks when you have heard it.")
     with st.form("headphones"):
         responses = []
         for k, clip in enumerate(clips):  # each participant's own clip addresses and order: a posted key is of no use
-            audio(study, clip["file"], f"Clip {k + 1}", participant=pid)
-            responses.append(st.radio(f"Quietest tone in clip {k + 1}", [1, 2, 3], index=None, horizontal=True, key=f"hc{k}"))
-        if st.form_submit_button("Continue"):
-            if any(r is None for r in responses):
+            with st.container(key=f"hc-c{k}"):
+                audio(study, clip["file"], f"Clip {k + 1}", participant=pid)
+            responses.append(st.radio(f"Quietest tone in clip {k + 1}", [1, 2, 3], index=None, horizontal=True, key=f"hc{k}",
+                                      disabled=f"c{k}" in unheard))
+        if st.form_submit_button("Continue", disabled=bool(unheard)):
+            if unheard:  # a submit the disabled form cannot send: forged, refused and logged
+                study.log(pid, "ungated_screen", {"unheard": sorted(unheard)}, trial_id=SOUND_CHECK)
+                st.warning("Play every clip first: each question unlocks when its clip has been heard.")
+            elif any(r is None for r in responses):
                 st.warning("Please answer every clip.")
             else:
                 study.screen(pid, responses)
                 st.rerun()
+
+
+def _sound_check_unheard(study, pid: str, names: dict[str, str]) -> set[str]:
+    """The sound-check clips not yet heard (nearly) to their end, by the server's count, as for a trial's clips. A
+    study without a listening minimum does not gate the sound check either."""
+    if not study.config.get("listen_min_s"):
+        return set()
+    study.shown(pid, SOUND_CHECK)
+    events = listening(SOUND_CHECK, "hc", list(names), WHOLE_CLIP_S)
+    if events:
+        study.log_plays(pid, SOUND_CHECK, events)
+    return set(names) - study.heard(pid, SOUND_CHECK, names, min_s=WHOLE_CLIP_S)
 
 
 def screened_out(study) -> None:

@@ -64,29 +64,37 @@ def settle(page) -> None:
 # Headless Chromium pauses some of several players started at once; a participant would press play again, and so
 # does this: resume after any pause until the clip has ended.
 PLAY_THROUGH = "a => { a.addEventListener('pause', () => { if (!a.ended) a.play(); }); a.play(); }"
+# One clip after another, as a participant plays a list of clips: resolves when this one has ended.
+PLAY_TO_END = """a => new Promise((done) => {
+  a.addEventListener('ended', () => done(true), { once: true });
+  a.addEventListener('pause', () => { if (!a.ended) a.play(); });
+  a.play();
+  setTimeout(() => done(false), 20000);
+})"""
 
 
-def play_to_unlock(page) -> None:
-    """Play the trial's clips (as a participant pressing ▶) until the questions unlock. A participant whose first play
-    went unheard (after a reload the page's listeners can attach after playing began) presses ▶ again: so does this,
-    up to three times."""
+def play_to_unlock(page, players: str = "[class*='st-key-clip-'] audio", button: str = "Submit answer",
+                   question: str = "Which advice would you rather follow?", one_at_a_time: bool = False) -> None:
+    """Play the page's clips (as a participant pressing ▶) until the questions unlock: all at once, or each to its end
+    in turn (the sound check's six clips: headless Chromium stalls some of six players started together). A
+    participant whose first play went unheard (after a reload the page's listeners can attach after playing began)
+    presses ▶ again: so does this, up to three times."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import expect
 
     settle(page)
     for attempt in range(3):
-        players = page.locator("[class*='st-key-clip-'] audio")
-        players.first.wait_for(state="attached")  # a player replaces its loading skeleton
-        for player in players.all():
+        found = page.locator(players)
+        found.first.wait_for(state="attached")  # a player replaces its loading skeleton
+        for player in found.all():
             # a player whose media did not load (duration NaN: Streamlit's media manager can answer 404 for a moment
             # around a rerun) is loaded again, as a participant's second press of ▶ would
             player.evaluate("a => { if (isNaN(a.duration) || a.error) a.load(); }" if attempt else "a => {}")
-            player.evaluate(PLAY_THROUGH)
+            player.evaluate(PLAY_TO_END if one_at_a_time else PLAY_THROUGH)
         try:
-            expect(page.get_by_role("button", name="Submit answer")).to_be_enabled(timeout=15000)
+            expect(page.get_by_role("button", name=button)).to_be_enabled(timeout=15000)
             settle(page)  # unlocked once the page has settled: the questions' radios are enabled too
-            expect(page.get_by_role("radiogroup", name="Which advice would you rather follow?").get_by_role("radio").first
-                   ).to_be_enabled(timeout=5000)
+            expect(page.get_by_role("radiogroup", name=question).get_by_role("radio").first).to_be_enabled(timeout=5000)
             break
         except (PlaywrightTimeout, AssertionError):
             if attempt == 2:
@@ -111,7 +119,7 @@ def answer(page, follow: str = "Advice A", specific: str = "Advice A", confidenc
 
 def consent_and_screen(page, url: str, pid: str, config: dict | None, *, passing: bool = True) -> None:
     """Open the link, consent, and answer the sound check (rightly or wrongly) as a participant would."""
-    from evalkit.study.headphone import participant_clips
+    from evalkit.study.headphone import TRIALS, participant_clips
 
     page.goto(f"{url}/?PROLIFIC_PID={pid}")
     page.get_by_text("I am 18 or older").click()
@@ -120,6 +128,8 @@ def consent_and_screen(page, url: str, pid: str, config: dict | None, *, passing
     if config and config.get("headphone_check"):
         page.get_by_text("Sound check").wait_for()
         settle(page)
+        if config.get("listen_min_s"):  # the sound check's questions unlock as its clips are heard to the end
+            play_to_unlock(page, "[class*='st-key-hc-c'] audio", "Continue", f"Quietest tone in clip {TRIALS}", one_at_a_time=True)
         for k, clip in enumerate(participant_clips(config, pid)):
             ans = clip["answer"] if passing else clip["answer"] % 3 + 1
             page.get_by_role("radiogroup", name=f"Quietest tone in clip {k + 1}").get_by_text(str(ans), exact=True).click()

@@ -68,7 +68,9 @@ def test_participant_session_gated_listening_reload_and_top_of_page(gated_study_
                                                                                                       "specificity": total}
     events = study.events_frame()
     listened = events[events.kind == "listened"]
-    assert set(listened.trial_id) == set(answers.trial_id)  # every answered trial was played first, and it was logged
+    sound_check = listened[listened.trial_id == "soundcheck"]
+    assert sound_check.detail.map(lambda d: json.loads(d)["clip"]).nunique() == 6  # each sound-check clip heard first
+    assert set(listened.trial_id) - {"soundcheck"} == set(answers.trial_id)  # every answered trial was played first, and logged
     heard = export_answers(study)
     assert (heard.listened_s >= 1.0).all()  # the server's own count reached the 1 s minimum on every answered trial
     assert (events.kind == "play").sum() >= total
@@ -109,14 +111,29 @@ def test_a_second_browser_with_the_same_id_is_refused(study_dir):
 
 
 def test_admin_page_in_the_browser_needs_the_token(study_dir):
-    with serve(study_dir, {"EVALKIT_ADMIN_TOKEN": "s3cret"}) as url, browser() as b:
+    """A wrong token shows no download; the right one gives the guarded CSV, whose address dies after the download
+    lifetime (3 s here, 60 s by default) for anyone who copied it."""
+    import time
+    import urllib.error
+    import urllib.request
+
+    with serve(study_dir, {"EVALKIT_ADMIN_TOKEN": "s3cret", "EVALKIT_DOWNLOAD_TTL_S": "3"}) as url, browser() as b:
         page = b.new_page()
         page.set_default_timeout(20000)
         page.goto(f"{url}/admin?token=wrong")
         page.get_by_text("Wrong token").wait_for()
         assert page.get_by_role("button", name="Download answers (CSV)").count() == 0
         page.goto(f"{url}/admin?token=s3cret")
-        page.get_by_role("button", name="Download answers (CSV)").wait_for()
+        with page.expect_download() as got:
+            page.get_by_role("button", name="Download answers (CSV)").click()
+        download = got.value
+        assert open(download.path(), encoding="utf-8").readline().startswith("# evalkit")  # the guarded CSV's header
+        link = download.url
+        page.close()
+        time.sleep(3.5)
+        with pytest.raises(urllib.error.HTTPError) as gone:
+            urllib.request.urlopen(link, timeout=5)
+        assert gone.value.code == 404
 
 
 def test_two_app_processes_share_one_postgresql_study(analytic_run, tmp_path, pg_url):

@@ -1,0 +1,83 @@
+"""The listening gate against a participant who would rather not listen (issue #24), in a real browser: dragging the
+player to the end and a console line that sets the page's own count both leave the questions locked, because the
+server credits no more than the time it has itself seen pass since it showed the question. Real listening unlocks."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from playwright.sync_api import expect
+
+from evalkit.store.study import StudyStore
+from evalkit.study.design import create_study
+from tests.study.browser import at_first_question, browser, play_to_unlock, serve, settle
+
+pytestmark = pytest.mark.slow
+
+MIX = "[class*='st-key-clip-'][class*='-mix'] audio"
+SEEK_TO_END = """a => new Promise((done) => {
+  a.addEventListener('ended', () => done(), { once: true });
+  a.play().then(() => { a.currentTime = a.duration - 0.05; });
+  setTimeout(done, 5000);
+})"""
+# The console line: the page's count of seconds played set to 99 s; a moment of real play then sends it to the server.
+FORGE = "() => { for (const s of Object.values(window.__evalkitListen)) { s.played.mix = 99; s.done = {}; } }"
+SHORT_PLAY = "a => new Promise((done) => { a.currentTime = 0; a.play(); setTimeout(() => { a.pause(); done(); }, 600); })"
+
+
+def _wait_for_event(study: StudyStore, pid: str, test, timeout_s: float = 15.0) -> dict:
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        ev = study.events_frame()
+        for row in ev[ev.participant_id == pid].itertuples():
+            detail = json.loads(row.detail or "{}")
+            if test(row.kind, detail):
+                return detail
+        time.sleep(0.2)
+    raise AssertionError("the browser's event never reached the server")
+
+
+def test_seek_to_end_and_a_console_forgery_leave_the_questions_locked(analytic_run, tmp_path):
+    create_study(analytic_run, tmp_path / "study", ratings=1, trials_per_participant=2, gold_per_participant=0, max_items=2,
+                 headphone_check=False, listen_min_s=10.0, show_progress=False)
+    study = StudyStore(tmp_path / "study")
+    pid = "e2e-skipper"
+    with serve(tmp_path / "study") as url, browser() as b:
+        page = at_first_question(b, url, pid, None)
+        settle(page)
+        page.locator(MIX).evaluate(SEEK_TO_END)
+        seek = _wait_for_event(study, pid, lambda kind, d: kind == "ended" and d.get("clip") == "mix")
+        assert seek["listened_s"] < 1.0  # the browser's own count: the drag to the end is not playing
+        page.evaluate(FORGE)
+        page.locator(MIX).evaluate(SHORT_PLAY)
+        _wait_for_event(study, pid, lambda kind, d: d.get("clip") == "mix" and (d.get("listened_s") or 0) >= 99)
+        settle(page)
+        expect(page.get_by_role("button", name="Submit answer")).to_be_disabled()
+        expect(page.get_by_text("to unlock the questions")).to_be_visible()
+        trial = study.next_trial(pid)[0]
+        assert study.listened(pid, trial.trial_id) == set()  # 99 s claimed, under 10 s credited
+        play_to_unlock(page)  # listening for real unlocks them
+    assert study.answers_frame().empty
+
+
+def test_the_sound_check_cannot_be_answered_before_its_clips_are_heard(gated_study_dir):
+    pid = "e2e-unheard-check"
+    study = StudyStore(gated_study_dir)
+    with serve(gated_study_dir) as url, browser() as b:
+        page = b.new_page()
+        page.set_default_timeout(20000)
+        page.goto(f"{url}/?PROLIFIC_PID={pid}")
+        page.get_by_text("I am 18 or older").click()
+        page.get_by_role("button", name="Continue").click()
+        page.get_by_text("Sound check").wait_for()
+        settle(page)
+        expect(page.get_by_role("button", name="Continue")).to_be_disabled()
+        page.evaluate("() => { const s = window.__evalkitListen.soundcheck; s.played.c0 = 99; s.done = {}; }")
+        page.locator("[class*='st-key-hc-c0'] audio").evaluate(SHORT_PLAY)
+        _wait_for_event(study, pid, lambda kind, d: d.get("clip") == "c0" and (d.get("listened_s") or 0) >= 99)
+        settle(page)
+        expect(page.get_by_role("radiogroup", name="Quietest tone in clip 1").get_by_role("radio").first).to_be_disabled()
+        expect(page.get_by_role("button", name="Continue")).to_be_disabled()
+    assert study.participant(pid)["headphone_passed"] is None
