@@ -14,13 +14,10 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from evalkit.errors import ConfigError
-from evalkit.records import BOUND_KINDS, Condition, content_hash, utc_now
+from evalkit.records import BOUND_KINDS, Condition
 
 REFERENCE_METRICS = ("balance_improvement_db", "direction_accuracy", "specificity", "db_error", "missed_stems", "wrong_claims")
 DEFAULT_CONTRASTS = ((Condition.stems, Condition.mix), (Condition.stems_reference, Condition.mix))
-PLAN_META_KEY = "analysis_plan"
-
-
 class Contrast(BaseModel):
     """``condition − versus`` within one system, paired by item."""
 
@@ -151,25 +148,5 @@ def conditions_of(system: dict) -> list[Condition]:
     return conds
 
 
-def declare_plan(store, plan: AnalysisPlan) -> dict:
-    """Write the plan into the run store. The first declaration keeps its time; a different plan given
-    after advice exists is kept too, and flagged as revised after the data."""
-    body = plan.model_dump(mode="json")
-    current = store.get_meta(PLAN_META_KEY)
-    digest = content_hash(body)
-    if current and current.get("hash") == digest:
-        return current
-    record = {"plan": body, "hash": digest, "declared_at": utc_now(), "advice_existed": store.count("advice") > 0,
-              "previous": current}
-    store.set_meta(PLAN_META_KEY, record)
-    return record
-
-
-def stored_plan(store) -> tuple[AnalysisPlan, dict | None]:
-    record = store.get_meta(PLAN_META_KEY)
-    return (AnalysisPlan.model_validate(record["plan"]) if record else AnalysisPlan()), record
-
-
-__all__ = ["DEFAULT_CONTRASTS", "PLAN_META_KEY", "REFERENCE_METRICS", "AnalysisPlan", "AxisContrast", "Contrast", "axis_differences",
-           "conditions_of",
-           "declare_plan", "stored_plan"]
+__all__ = ["DEFAULT_CONTRASTS", "REFERENCE_METRICS", "AnalysisPlan", "AxisContrast", "Contrast", "axis_differences",
+           "conditions_of"]

@@ -48,11 +48,12 @@ def local_dir(store: Store, target: str | Path) -> Path:
 
 def attach_testset(store: Store, ts: TestSet) -> None:
     """Record which test set a run uses (path and checksum) and copy its songs and items into the store."""
-    known = store.get_meta("testset_checksum")
+    from evalkit.manifest import read_manifest, update_manifest
+
+    known = read_manifest(store).testset_checksum
     if known and known != ts.checksum:
         raise EvalkitInputError(f"{store.display_url}: this run was made from another test set (checksum {known}); use a new --out")
-    store.set_meta("testset_path", str(Path(ts.root).resolve()))
-    store.set_meta("testset_checksum", ts.checksum)
+    update_manifest(store, testset_path=str(Path(ts.root).resolve()), testset_checksum=ts.checksum)
     store.put_songs(ts.songs.values())
     store.put_items(ts.items)
 
@@ -173,8 +174,9 @@ def _prepare(store: Store, ts: TestSet, systems: list[SystemConfig], split: str,
     if unknown:
         raise EvalkitInputError(f"--force {', '.join(sorted(unknown))}: no such system in the systems file")
     check_configs(store, systems, set(force))
-    store.set_meta(f"systems/{split}", [s.model_dump(mode="json") for s in systems])
-    store.set_meta("split", split)  # the report reads this split's systems, and knows whether train items are in the run
+    from evalkit.manifest import update_manifest
+
+    update_manifest(store, split=split, systems=systems)  # the report reads these systems, and knows which split they saw
 
 
 def _system_work(cfg: SystemConfig, items: list[Item], status: dict[str, str]) -> tuple[list[str], list[str], dict]:

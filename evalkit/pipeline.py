@@ -14,9 +14,10 @@ from typing import Any, Literal
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from evalkit.analysis_plan import AnalysisPlan, declare_plan
+from evalkit.analysis_plan import AnalysisPlan
 from evalkit.config_io import load_yaml, validate
 from evalkit.errors import ConfigError, MissingDependencyError
+from evalkit.manifest import declare_plan
 from evalkit.paths import find_shipped
 from evalkit.records import Condition
 from evalkit.runners.base import SystemConfig, expand_checkpoints, parse_systems

@@ -70,8 +70,10 @@ def test_one_llm_under_three_conditions_end_to_end(tmp_path):
     assert (primary[~drawn].n_songs < 5).all() and primary[~drawn].ci_note.str.startswith("too few songs").all()
     md = (tmp_path / "out" / "report" / "report.md").read_text()
     assert "api-llm: stems − mix" in md and "holm-adjusted" in md and "songs as clusters" in md and "items from" in md
-    plan = store.get_meta("analysis_plan")
-    assert plan["declared_at"] and plan["advice_existed"] is False  # declared before any advice
+    from evalkit.manifest import read_manifest
+
+    plan = read_manifest(store).plan
+    assert plan.declared_at and plan.advice_existed is False  # declared before any advice
 
 
 def test_report_command_and_provenance(tmp_path):

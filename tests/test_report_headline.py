@@ -68,11 +68,12 @@ def test_axis_contrasts_layout_and_model_and_a_refused_one(small_testset, tmp_pa
     differ in more than the declared setting are refused naming the settings."""
     import json
 
-    from evalkit.analysis_plan import AnalysisPlan, declare_plan
+    from evalkit.analysis_plan import AnalysisPlan
     from evalkit.errors import ConfigError
     from evalkit.generate import generate
     from evalkit.judging.rubrics import load_judge
     from evalkit.judging.stage import judge_run
+    from evalkit.manifest import declare_plan
     from evalkit.report.build import write_report
     from evalkit.runners import parse_systems
     from evalkit.store import Store

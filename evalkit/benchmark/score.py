@@ -21,6 +21,7 @@ from evalkit import __version__
 from evalkit.benchmark.release import verify_release
 from evalkit.benchmark.submission import read_submission
 from evalkit.errors import EvalkitInputError
+from evalkit.manifest import update_manifest
 from evalkit.records import Advice, Condition, content_hash
 
 HEADLINE = ("balance_improvement_db", "direction_accuracy", "specificity")
@@ -78,9 +79,8 @@ def score_submission(sub: str | Path, rel: str | Path, out: str | Path, *, name:
         store.put_advice(Advice(item_id=x["item_id"], system=entry, condition=Condition(x["condition"]), text=x["advice"],
                                 reference_song_id=refs.get((x["item_id"], x["condition"])), model=(x.get("model") or {}).get("model"),
                                 params={"submission": x.get("model") or {}}, config_hash=meta_hash))
-    store.set_meta("systems/test", [{"name": entry, "kind": "precomputed", "conditions": submission.conditions,
-                                     "path": sub.name}])
-    store.set_meta("split", "test")
+    update_manifest(store, split="test", systems=[{"name": entry, "kind": "precomputed", "conditions": submission.conditions,
+                                                    "path": sub.name}])
     for preset in presets:
         judge_run(store, preset, show_progress=show_progress)
     an = analyze(store, bootstrap=bootstrap, seed=seed)

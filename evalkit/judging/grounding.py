@@ -23,9 +23,10 @@ def ground(tasks: list[JudgeTask], preset: JudgePreset, store: Store, inputs_dir
     from evalkit.audio.io import write_audio
     from evalkit.audio.render import mixdown
     from evalkit.data.testset import load_testset
+    from evalkit.manifest import read_manifest
     from evalkit.prompts import render_judge_context
 
-    path = store.get_meta("testset_path")
+    path = read_manifest(store).testset_path
     if not path or not Path(path).exists():
         raise EvalkitInputError(f"judge {preset.name!r}: grounding needs the run's test set, which is not at {path!r}; "
                                 "put it back there or judge without grounding")

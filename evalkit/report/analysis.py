@@ -20,7 +20,6 @@ from evalkit.analysis_plan import (
     AxisContrast,
     Contrast,
     conditions_of,
-    stored_plan,
 )
 from evalkit.errors import EvalkitInputError
 from evalkit.judging.advice_parser import parse_advice
@@ -32,7 +31,7 @@ from evalkit.judging.reference import (
     framed,
     reference_metrics,
 )
-from evalkit.judging.rubrics import load_rubric
+from evalkit.manifest import DeclaredPlan, read_manifest, stored_plan
 from evalkit.records import Condition, arm_label, content_hash
 from evalkit.report.learning_curve import learning_curve
 from evalkit.runners.base import BOUND_KINDS
@@ -58,7 +57,7 @@ class Analysis:
     notes: list[str] = field(default_factory=list)
     truth_check: dict | None = None  # `data check-truth` of the data the test set was imported from
     plan: AnalysisPlan = field(default_factory=AnalysisPlan)
-    plan_record: dict | None = None
+    plan_record: DeclaredPlan | None = None
     primary: list[Contrast] = field(default_factory=list)
     axes: list[tuple[AxisContrast, Condition]] = field(default_factory=list)  # declared axis contrasts, per condition
     bounds: list[str] = field(default_factory=list)
@@ -97,7 +96,8 @@ def _held_out_for_inference(advice: pd.DataFrame, split: str, an: Analysis) -> p
 
 
 def _order_averaged(judge: str, store: Store) -> bool:
-    return bool((store.get_meta(f"judge/{judge}") or {}).get("order_average"))
+    preset = read_manifest(store).judges.get(judge)
+    return bool(preset and preset.order_average)
 
 
 def _pair_vote(h: pd.DataFrame, average: bool) -> str:
@@ -249,21 +249,25 @@ def human_contrasts(human: pd.DataFrame, primary: list[Contrast], song_of: dict[
 
 
 def _provenance(store: Store, advice: pd.DataFrame) -> dict:
-    judges_meta = {k.removeprefix("judge/"): v for k, v in store.meta_with_prefix("judge/").items()}
-    rubric_hashes = {r: load_rubric(r).hash for preset in judges_meta.values() for r in preset.get("rubrics", [])}
-    _, plan_record = stored_plan(store)
-    provenance = {"evalkit": __version__, "testset_checksum": store.get_meta("testset_checksum"),
-                  "testset_path": store.get_meta("testset_path"), "rubric_hashes": rubric_hashes,
-                  "judge_configs": {k: content_hash(v) for k, v in judges_meta.items()},
-                  "systems_config": content_hash(store.get_meta(f"systems/{store.get_meta('split') or 'test'}") or []), "n_advice": len(advice),
-                  "analysis_plan": plan_record["hash"] if plan_record else "default (not declared in the run)"}
+    """What the run's numbers came from. Rubric versions are those the stored judgments were made with (a rubric file
+    edited after judging does not change them), as a sorted list per rubric when judgments used more than one."""
+    manifest = read_manifest(store)
+    used: dict[str, set[str]] = {}
+    for j in store.judgments():  # the reference judge's rubric hash is its settings' version
+        used.setdefault(j.rubric, set()).add(j.rubric_hash)
+    rubric_hashes = {r: (sorted(h)[0] if len(h) == 1 else sorted(h)) for r, h in sorted(used.items())}
+    provenance = {"evalkit": __version__, "testset_checksum": manifest.testset_checksum,
+                  "testset_path": manifest.testset_path, "rubric_hashes": rubric_hashes,
+                  "judge_configs": {k: content_hash(v.model_dump(mode="json")) for k, v in manifest.judges.items()},
+                  "systems_config": manifest.systems_hash(), "split": manifest.split, "n_advice": len(advice),
+                  "analysis_plan": manifest.plan.hash if manifest.plan else "default (not declared in the run)"}
     provenance["hash"] = content_hash(provenance)
     return provenance
 
 
 def _plan_notes(an: Analysis, systems: list[dict]) -> None:
-    if an.plan_record and an.plan_record.get("advice_existed"):
-        an.notes.append(f"The analysis plan was (re)declared at {an.plan_record['declared_at']}, after advice existed: "
+    if an.plan_record and an.plan_record.advice_existed:
+        an.notes.append(f"The analysis plan was (re)declared at {an.plan_record.declared_at}, after advice existed: "
                         "treat its primary contrasts as exploratory.")
     if not an.primary:
         an.notes.append("No primary contrast: no system (bounds excluded) ran under mix and another condition. Run one "
@@ -318,7 +322,7 @@ def _reference_tables(store: Store, advice: pd.DataFrame, an: Analysis, *, boots
     t["gain_errors"] = _gain_errors(store, advice, opts)
     rows = definitions(opts) + [("reader", f"LLM reader {a['reader']}: reads {a['identical']:.0%} of {a['texts']} texts as the rules "
                                            f"reader does (claim F1 {a['claim_f1']:.2f}); {a['unread']} answers unread (unscored)")
-                                for a in store.meta_with_prefix("reader_agreement/").values()]
+                                for a in read_manifest(store).reader_agreement.values()]
     t["reference_definitions"] = pd.DataFrame(rows, columns=["metric", "definition"])
     t["nominal_sensitivity"] = nominal_sensitivity(store, advice, an, opts, bootstrap=bootstrap, seed=seed)
 
@@ -350,8 +354,9 @@ def nominal_sensitivity(store: Store, advice: pd.DataFrame, an: Analysis, opts: 
 
 def _truth_check_tables(store: Store, an: Analysis) -> None:
     """The truth check made when the test set was imported from MixologyDB (``TESTSET/truth_check/``), if any."""
-    path = Path(store.get_meta("testset_path") or ".") / "truth_check" / "truth_check.json"
-    if not store.get_meta("testset_path") or not path.is_file():
+    where = read_manifest(store).testset_path
+    path = Path(where or ".") / "truth_check" / "truth_check.json"
+    if not where or not path.is_file():
         return
     from evalkit.report.truth_check import agreement_rows, headline_rows
 
@@ -363,8 +368,8 @@ def _truth_check_tables(store: Store, an: Analysis) -> None:
 
 def reference_options(store: Store) -> ReferenceOptions:
     """The settings the run's reference judgments were made with (stored with its preset)."""
-    doc = store.get_meta(f"judge/{REFERENCE_JUDGE}") or {}
-    return ReferenceOptions(**(doc.get("reference") or {}))
+    preset = read_manifest(store).judges.get(REFERENCE_JUDGE)
+    return (preset and preset.reference) or ReferenceOptions()
 
 
 def _gain_errors(store: Store, advice: pd.DataFrame, opts: ReferenceOptions) -> pd.DataFrame:
@@ -546,10 +551,9 @@ def _design(store: Store, an: Analysis) -> tuple[pd.DataFrame, list[dict]]:
     the stored analysis plan (into ``an``)."""
     advice = advice_frame(store)
     an.provenance = _provenance(store, advice)
-    split = store.get_meta("split") or "test"
-    systems = store.get_meta(f"systems/{split}") or store.get_meta("systems/test") or []
+    manifest = read_manifest(store)
     an.plan, an.plan_record = stored_plan(store)
-    return _held_out_for_inference(advice, split, an), systems
+    return _held_out_for_inference(advice, manifest.split, an), [s.model_dump(mode="json") for s in manifest.systems]
 
 
 def analyze(store: Store, human: pd.DataFrame | None = None, *, bootstrap: int = 1000, seed: int = 0,

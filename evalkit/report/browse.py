@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from evalkit.judging.reference import REFERENCE_JUDGE
+from evalkit.manifest import read_manifest
 from evalkit.records import Advice, Item
 
 
@@ -37,8 +38,7 @@ def open_view(run: str) -> RunView:
     frame["balance_improvement_db"] = frame.advice_id.map(lambda a: (ref.get(a) or {}).get("balance_improvement_db", np.nan))
     frame["judge_spread"] = frame.advice_id.map(_spread(store))
     frame["judges"] = frame.advice_id.map(_judges_of(store))
-    split = store.get_meta("split") or "test"
-    systems = store.get_meta(f"systems/{split}") or store.get_meta("systems/test") or []
+    systems = [s.model_dump(mode="json") for s in read_manifest(store).systems]
     return RunView(store, frame, advice, items, systems)
 
 
@@ -87,7 +87,7 @@ def prompt_of(view: RunView, advice: Advice) -> list[dict] | None:
     from evalkit.runners.llm import advisor_messages
 
     cfg = next((s for s in view.systems if s["name"] == advice.system), None)
-    path = view.store.get_meta("testset_path")
+    path = read_manifest(view.store).testset_path
     if cfg is None or not path:
         return None
     try:
@@ -134,7 +134,7 @@ def clips(view: RunView, advice: Advice) -> dict[str, tuple[np.ndarray, int]] | 
     from evalkit.judging.advice_parser import parse_advice
     from evalkit.judging.reference import DEFAULT
 
-    path = view.store.get_meta("testset_path")
+    path = read_manifest(view.store).testset_path
     try:
         ts = load_testset(path) if path else None
     except EvalkitInputError:

@@ -169,7 +169,7 @@ def _headline(an: Analysis) -> list[dict]:
 
 def _plan_intro(an: Analysis) -> str:
     rec = an.plan_record
-    when = f"declared in the run store at {rec['declared_at']}" if rec else "the default plan (none declared in the run)"
+    when = f"declared in the run store at {rec.declared_at}" if rec else "the default plan (none declared in the run)"
     axes = (f" and {len(an.axes)} axis contrast(s) between systems that differ in one declared setting "
             f"({', '.join(sorted({c.axis for c, _ in an.axes}))}), under one condition each") if an.axes else ""
     return (f"Primary metric: {METRIC_LABEL.get(an.plan.primary_metric, an.plan.primary_metric)}; {len(an.primary)} primary "

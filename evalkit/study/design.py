@@ -23,6 +23,7 @@ from evalkit.audio.render import loudness_match, mixdown
 from evalkit.data.testset import TestSet, load_testset
 from evalkit.errors import EvalkitInputError
 from evalkit.judging.advice_parser import parse_advice
+from evalkit.manifest import read_manifest
 from evalkit.records import Advice, Item, content_hash
 from evalkit.runners.analytic import phrase_corrections
 from evalkit.secrets import keep_without_password
@@ -132,7 +133,8 @@ def create_study(run: str | Path, out: str | Path, *, systems: list[str] | None 
     if trials_per_participant < 1 or gold_per_participant < 0 or ratings < 1:
         raise EvalkitInputError("--trials and --ratings must be at least 1 and --gold at least 0")
     run_store = Store(run, create=False)
-    ts = load_testset(run_store.get_meta("testset_path"))
+    manifest = read_manifest(run_store)
+    ts = load_testset(manifest.testset_path)
     arms, by_item = _arms_and_items(run_store, systems)
     rng = np.random.default_rng(seed)
     items = sorted(by_item)
@@ -145,7 +147,7 @@ def create_study(run: str | Path, out: str | Path, *, systems: list[str] | None 
     (out / "stimuli").mkdir(parents=True, exist_ok=True)
     consent_info = install_consent(consent, out)
     secret = secrets.token_hex(16)  # per study: the headphone answer keys and the study id are never the same twice
-    study_id = content_hash({"run": run_store.get_meta("testset_checksum"), "systems": arms, "items": items, "seed": seed,
+    study_id = content_hash({"run": manifest.testset_checksum, "systems": arms, "items": items, "seed": seed,
                              "r": ratings, "nonce": secret})
     blocks = design_blocks(items, arms, ratings=ratings, per_block=trials_per_participant, seed=seed)
     stimuli = _Stimuli(ts, out)

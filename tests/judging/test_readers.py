@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+from evalkit.manifest import read_manifest
 from evalkit.store import Store
 from tests.conftest import run_cli
 from tests.fake_openai import FakeOpenAI, Reply
@@ -107,7 +108,7 @@ def test_a_run_whose_reference_judge_uses_an_llm_reader(small_testset, tmp_path)
     unscored = [j for j in store.judgments("reference") if not j.parsed]
     assert len(unscored) == unread and all(j.raw_output == "Sorry, I cannot tell." and j.score is None for j in unscored)
     assert set(store.calls_frame().stage) == {"read"}
-    agreement = store.get_meta("reader_agreement/reference")
+    agreement = read_manifest(store).reader_agreement["reference"]
     assert agreement["identical"] == 1.0 and agreement["unread"] == unread
     write_report(store, tmp_path / "run", bootstrap=20)
     assert "LLM reader" in (tmp_path / "run" / "report" / "report.md").read_text()

@@ -50,6 +50,7 @@ def test_seek_to_end_and_a_console_forgery_leave_the_questions_locked(analytic_r
         page.locator(MIX).evaluate(SEEK_TO_END)
         seek = _wait_for_event(study, pid, lambda kind, d: kind == "ended" and d.get("clip") == "mix")
         assert seek["listened_s"] < 1.0  # the browser's own count: the drag to the end is not playing
+        page.wait_for_function("() => window.__evalkitListen")
         page.evaluate(FORGE)
         page.locator(MIX).evaluate(SHORT_PLAY)
         _wait_for_event(study, pid, lambda kind, d: d.get("clip") == "mix" and (d.get("listened_s") or 0) >= 99)
@@ -74,6 +75,7 @@ def test_the_sound_check_cannot_be_answered_before_its_clips_are_heard(gated_stu
         page.get_by_text("Sound check").wait_for()
         settle(page)
         expect(page.get_by_role("button", name="Continue")).to_be_disabled()
+        page.wait_for_function("() => window.__evalkitListen && window.__evalkitListen.soundcheck")  # the tracker is mounted
         page.evaluate("() => { const s = window.__evalkitListen.soundcheck; s.played.c0 = 99; s.done = {}; }")
         page.locator("[class*='st-key-hc-c0'] audio").evaluate(SHORT_PLAY)
         _wait_for_event(study, pid, lambda kind, d: d.get("clip") == "c0" and (d.get("listened_s") or 0) >= 99)
@@ -81,3 +83,23 @@ def test_the_sound_check_cannot_be_answered_before_its_clips_are_heard(gated_stu
         expect(page.get_by_role("radiogroup", name="Quietest tone in clip 1").get_by_role("radio").first).to_be_disabled()
         expect(page.get_by_role("button", name="Continue")).to_be_disabled()
     assert study.participant(pid)["headphone_passed"] is None
+
+
+def test_two_participants_fetch_their_sound_check_clips_from_different_addresses(study_dir):
+    """One participant's clip addresses (posted with their answers) are none of another's: the key is worthless."""
+    def addresses(b, url, pid):
+        page = b.new_context().new_page()
+        page.set_default_timeout(20000)
+        page.goto(f"{url}/?PROLIFIC_PID={pid}")
+        page.get_by_text("I am 18 or older").click()
+        page.get_by_role("button", name="Continue").click()
+        page.get_by_text("Sound check").wait_for()
+        players = page.locator("[class*='st-key-hc-c'] audio")
+        expect(players).to_have_count(6)
+        srcs = [p.get_attribute("src") for p in players.all()]
+        page.context.close()
+        return srcs
+
+    with serve(study_dir) as url, browser() as b:
+        one, two = addresses(b, url, "e2e-poster"), addresses(b, url, "e2e-reader")
+    assert len(set(one)) == 6 and len(set(two)) == 6 and not set(one) & set(two)

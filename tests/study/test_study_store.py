@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from evalkit.errors import EvalkitInputError
+from evalkit.manifest import read_manifest
 from evalkit.store.study import StudyStore
 from evalkit.study.blocks import balanced_orientation
 from evalkit.study.design import create_study
@@ -318,7 +319,7 @@ def test_after_audio_of_the_oracle_is_the_balanced_reference(analytic_run, tmp_p
     create_study(analytic_run, tmp_path / "s", systems=["oracle", "generic"], ratings=1, trials_per_participant=8,
                  after_audio=True, headphone_check=False, show_progress=False)
     study = StudyStore(tmp_path / "s")
-    ts = load_testset(Store(analytic_run).get_meta("testset_path"))
+    ts = load_testset(read_manifest(Store(analytic_run)).testset_path)
     checked = 0
     oracle = "oracle/stems+own-reference"  # study systems are arms: a system under one condition
     for t in study.all_trials():
