@@ -40,8 +40,8 @@ def build_study(root: Path, participants: int, answers: int, store_url: str | No
 
 
 def run_participants(study_dir: str, pids: list[str], reload_every: int = 7) -> list[float]:
-    from evalkit.store.study import StudyStore
     from evalkit.study.simulate import admit
+    from evalkit.study.study_store import StudyStore
 
     study = StudyStore(study_dir)
     latencies: list[float] = []
@@ -118,7 +118,7 @@ def _run(participants: int, answers: int, processes: int, store_url: str | None)
                     raise RuntimeError(f"load worker exited with {p.returncode}")
                 lat += json.loads(out)
         wall = time.perf_counter() - t
-        from evalkit.store.study import StudyStore
+        from evalkit.study.study_store import StudyStore
 
         s = StudyStore(study)
         prefs = [p for p in s.store.preferences(s.study_id) if p.criterion == "helpfulness"]  # one row per trial and question

@@ -729,8 +729,8 @@ def study_serve(
 ) -> None:
     """Serve the listening study (Streamlit)."""
     from evalkit.paths import shipped_dir
-    from evalkit.store.study import StudyStore
     from evalkit.streamlit_server import serve
+    from evalkit.study.study_store import StudyStore
 
     StudyStore(study)  # refuse a bad study directory before starting a server
     raise SystemExit(serve(shipped_dir("study_app") / "app.py", port, address, {"EVALKIT_STUDY_DIR": str(Path(study).resolve())}))
@@ -746,8 +746,8 @@ def study_export(
     """Answers as CSV for `evalkit stats preferences`: one row per trial and question, with timings, plays and exclusions."""
     from evalkit.csv_io import write_safe_csv
     from evalkit.outputs import atomic_file, guard_file
-    from evalkit.store.study import StudyStore
     from evalkit.study.outcomes import export_answers, is_answers_export
+    from evalkit.study.study_store import StudyStore
 
     guard_file(out, "answers export", force=force, inputs=[study], ours=is_answers_export)
     df = export_answers(StudyStore(study), include_gold=include_gold)
@@ -765,7 +765,7 @@ def study_release(
     participant: Annotated[str, typer.Argument(help="the participant's ID (e.g. one Prolific reports as returned)")],
 ) -> None:
     """Mark a participant as withdrawn (e.g. they returned the study on Prolific): their slot goes to the next person."""
-    from evalkit.store.study import StudyStore
+    from evalkit.study.study_store import StudyStore
 
     s = StudyStore(study)
     if s.participant(participant) is None:

@@ -147,10 +147,10 @@ def _log(msg: str, quiet: bool) -> None:
 def _study_stage(config: ExperimentConfig, out: Path, config_dir: Path, quiet: bool) -> tuple[pd.DataFrame | None, pd.DataFrame | None, bool]:
     """Create the study once; answers come from a CSV the user gives or from simulated raters (labelled).
     Returns (answers, participant flow, whether the answers are simulated)."""
-    from evalkit.store.study import StudyStore
     from evalkit.study.design import create_study
     from evalkit.study.outcomes import export_answers, flow_table
     from evalkit.study.simulate import simulate
+    from evalkit.study.study_store import StudyStore
 
     opts, study_dir = config.study, out / "study"
     if not (study_dir / "study.json").exists():

@@ -10,8 +10,8 @@ import time
 import streamlit as st
 from common import get_study
 
-from evalkit.store.study import valid_token
 from evalkit.study.outcomes import coverage_table, export_answers, flow_table, participant_status
+from evalkit.study.study_store import valid_token
 
 MAX_FAILURES, LOCKOUT_S = 5, 60
 _failures: list[float] = []  # times of wrong tokens, for this server process

@@ -8,7 +8,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import streamlit as st
 
-from evalkit.store.study import StudyStore
+from evalkit.study.study_store import StudyStore
 
 
 @st.cache_resource

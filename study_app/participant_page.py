@@ -17,8 +17,8 @@ from common import audio, get_study, prolific_link
 
 from evalkit.errors import EvalkitInputError
 from evalkit.records import utc_now
-from evalkit.store.study import valid_participant_id, valid_token
 from evalkit.study.headphone import TRIALS, participant_clips
+from evalkit.study.study_store import valid_participant_id, valid_token
 
 CHOICES = {"Advice A": "A", "Advice B": "B", "No difference": "tie"}
 CONFIDENCE = {1: "1 · guessing", 2: "2 · unsure", 3: "3 · fairly sure", 4: "4 · sure", 5: "5 · certain"}

@@ -126,7 +126,7 @@ def test_score_tables(scores):
 @FAST
 @given(st.one_of(json_values, st.binary(max_size=200)))
 def test_study_json_of_any_shape(tmp_path_factory, doc):
-    from evalkit.store.study import StudyStore
+    from evalkit.study.study_store import StudyStore
 
     d = tmp_path_factory.mktemp("s")
     (d / "study.json").write_bytes(doc if isinstance(doc, bytes) else json.dumps(doc).encode())

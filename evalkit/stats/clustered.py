@@ -159,7 +159,7 @@ def clustered_share(score: np.ndarray, clusters: np.ndarray, confidence: float =
     every score is equal neither variance says anything, so n_eff falls back to the number of clusters.
     Wilson keeps the interval in [0, 1] and around the estimate. None below ``MIN_CLUSTERS_FOR_INTERVAL`` clusters
     (participants): the estimate then comes with ``ci_note``."""
-    from evalkit.stats.preference import wilson_interval
+    from evalkit.stats.intervals import wilson_interval
 
     score, clusters = np.asarray(score, float), np.asarray(clusters)
     n = len(score)

@@ -11,6 +11,7 @@ import pandas as pd
 
 from evalkit.errors import EvalkitInputError
 from evalkit.stats.clustered import preference_contrast
+from evalkit.stats.intervals import wilson_interval
 
 REQUIRED = ("participant_id", "item_id", "system_a", "system_b", "choice")
 MAX_SYSTEMS = 200  # Bradley–Terry, a win matrix and pairwise tests over more arms than this are not a study
@@ -80,16 +81,6 @@ def canonical(df: pd.DataFrame) -> pd.DataFrame:
     df.loc[swap, ["system_a", "system_b"]] = df.loc[swap, ["system_b", "system_a"]].to_numpy()
     df.loc[swap, "choice"] = df.loc[swap, "choice"].map({"a": "b", "b": "a", "tie": "tie"})
     return df
-
-
-def wilson_interval(successes: float, n: float, confidence: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval (Wilson 1927), by statsmodels. (nan, nan) for n = 0."""
-    if n <= 0:
-        return float("nan"), float("nan")
-    from statsmodels.stats.proportion import proportion_confint
-
-    lo, hi = proportion_confint(successes, n, alpha=1 - confidence, method="wilson")
-    return float(lo), float(hi)
 
 
 def holm(p: np.ndarray | list[float]) -> np.ndarray:

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from evalkit.store.study import StudyStore
 from evalkit.study.design import planned_pairs
+from evalkit.study.study_store import StudyStore
 
 FLOW_STEPS = ("opened the link", "consented", "passed screening", "completed", "passed gold trials", "included")
 EXPORT_COLUMNS = ["participant_id", "item_id", "system_a", "system_b", "choice", "criterion", "strength", "comment", "trial_id",

@@ -15,9 +15,9 @@ from evalkit.judging.reference import REFERENCE_JUDGE, judge_reference
 from evalkit.records import content_hash
 from evalkit.secrets import with_known_password
 from evalkit.store import Store
-from evalkit.store.study import StudyStore
 from evalkit.study.design import GOLD_TRUTH
 from evalkit.study.headphone import participant_clips
+from evalkit.study.study_store import StudyStore
 
 
 def _utilities(study: StudyStore) -> dict[str, tuple[float, float]]:

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from evalkit.store.study import StudyStore
 from evalkit.study.headphone import TRIALS, participant_clips
+from evalkit.study.study_store import StudyStore
 
 APP = str(Path(__file__).resolve().parents[2] / "study_app" / "app.py")
 

@@ -5,8 +5,8 @@ import json
 import pytest
 from playwright.sync_api import expect
 
-from evalkit.store.study import StudyStore
 from evalkit.study.outcomes import export_answers
+from evalkit.study.study_store import StudyStore
 from tests.study.browser import (
     answer,
     at_first_question,

@@ -10,8 +10,8 @@ import time
 import pytest
 from playwright.sync_api import expect
 
-from evalkit.store.study import StudyStore
 from evalkit.study.design import create_study
+from evalkit.study.study_store import StudyStore
 from tests.study.browser import at_first_question, browser, play_to_unlock, serve, settle
 
 pytestmark = pytest.mark.slow

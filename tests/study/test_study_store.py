@@ -10,12 +10,12 @@ import pytest
 
 from evalkit.errors import EvalkitInputError
 from evalkit.manifest import read_manifest
-from evalkit.store.study import StudyStore
 from evalkit.study.blocks import balanced_orientation
 from evalkit.study.design import create_study
 from evalkit.study.headphone import participant_clips
 from evalkit.study.outcomes import coverage_table, export_answers, flow_table, participant_status
 from evalkit.study.simulate import admit, simulate
+from evalkit.study.study_store import StudyStore
 from tests.conftest import run_cli
 
 FOUR = ["analytic/mix", "analytic/stems", "analytic/stems+reference", "generic/mix"]
@@ -268,7 +268,7 @@ def test_bad_participant_ids_are_refused(study_dir, pid):
 
 
 def test_a_non_ascii_or_endless_browser_key_is_a_mismatch_not_a_crash(study_dir):
-    from evalkit.store.study import valid_token
+    from evalkit.study.study_store import valid_token
 
     study = StudyStore(study_dir)
     key = study.consent("p-key")

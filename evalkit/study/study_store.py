@@ -1,5 +1,7 @@
-"""The study's data layer: participants, slots, trials, answers and events. Never imports streamlit,
-so it is tested without a browser and shared by the app, the CLI and the simulator.
+"""The study's rules over the run store's study tables: participants, consent and browser binding, screening, slots,
+trials, answers, listening evidence and events. The tables themselves live in `evalkit.store` (which knows nothing of
+studies); the rules live here. Never imports streamlit, so it is tested without a browser and shared by the app, the
+CLI and the simulator.
 
 Every answer and event is written the moment it happens under an idempotent key; a reload or a
 second process asks the database where the participant is, never widget state. A participant is
@@ -19,12 +21,12 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import func, select
 
 from evalkit.errors import EvalkitInputError, StoreError
 from evalkit.records import Preference, content_hash, utc_now
 from evalkit.secrets import with_known_password
-from evalkit.store import Store, preferences, slot_claims, study_events, study_participants, study_trials
+from evalkit.store import Store
+from evalkit.store.study_rows import StudyRows
 from evalkit.study.headphone import PASS_AT, participant_clips, score
 
 _PID_OK = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
@@ -99,49 +101,40 @@ class StudyStore:
         # (EVALKIT_STUDY_STORE_URL) or this process (evalkit/secrets.py); else libpq reads PGPASSWORD / ~/.pgpass.
         saved = self.config.get("store_url")
         self.store = Store(url or (saved and (os.environ.get("EVALKIT_STUDY_STORE_URL") or with_known_password(saved))) or self.dir)
+        self.rows = StudyRows(self.store, self.study_id)
         # A participant's slot and a slot's trials never change once written: cached per process.
         self._slot_of: dict[str, int] = {}
         self._slot_trials: dict[int, list[Trial]] = {}
         self._seconds: dict[str, float | None] = {}
 
     # -- participants ---------------------------------------------------------------------------
-    def _key(self, pid: str):
-        return (study_participants.c.study_id == self.study_id) & (study_participants.c.participant_id == pid)
-
     def participant(self, pid: str) -> dict[str, Any] | None:
-        with self.store.engine.connect() as conn:
-            row = conn.execute(select(study_participants).where(self._key(valid_participant_id(pid)))).first()
-        return dict(row._mapping) if row else None
+        return self.rows.participant(valid_participant_id(pid))
 
     def open(self, pid: str, session_id: str | None = None, simulated: bool = False) -> dict[str, Any]:
         """Get or create the participant (step one of the flow: opened the link); takes no slot."""
         p = self.participant(pid)
         if p is None:
-            self.store.insert_rows(study_participants, [{"study_id": self.study_id, "participant_id": pid, "session_id": session_id,
-                                                         "opened_at": utc_now(), "simulated": simulated}])
+            self.rows.add_participant({"participant_id": pid, "session_id": session_id, "opened_at": utc_now(), "simulated": simulated})
             p = self.participant(pid)
         return p  # type: ignore[return-value]
 
     def _update(self, pid: str, **values: Any) -> None:
-        with self.store.engine.begin() as conn:
-            conn.execute(study_participants.update().where(self._key(pid)).values(**values))
+        self.rows.update_participant(pid, **values)
 
     def log(self, pid: str, kind: str, detail: dict | None = None, trial_id: str | None = None, key: Any = None) -> bool:
         """One study event (idempotent when ``key`` is given; otherwise every call is a new event)."""
         at = utc_now()
         ident = content_hash([self.study_id, pid, kind, trial_id, key if key is not None else [at, secrets.token_hex(4)]])
-        return self.store.insert_rows(study_events, [{"key": ident, "study_id": self.study_id, "participant_id": pid,
-                                                      "trial_id": trial_id, "kind": kind, "detail": json.dumps(detail or {}),
-                                                      "at": at}]) == 1
+        return self.rows.add_event({"key": ident, "participant_id": pid, "trial_id": trial_id, "kind": kind,
+                                    "detail": json.dumps(detail or {}), "at": at})
 
     def consent(self, pid: str) -> str | None:
         """Record consent and bind the participant to this browser: returns the key the browser keeps,
         or None when another browser consented first (the key is never handed out twice)."""
         self.open(pid)
         key = secrets.token_urlsafe(16)
-        with self.store.engine.begin() as conn:
-            won = conn.execute(study_participants.update().where(self._key(pid) & study_participants.c.browser_key.is_(None))
-                               .values(consented_at=utc_now(), browser_key=key)).rowcount
+        won = self.rows.update_participant(pid, only_if_unset="browser_key", consented_at=utc_now(), browser_key=key)
         return key if won else None
 
     def browser_ok(self, pid: str, key: str | None) -> bool:
@@ -167,14 +160,7 @@ class StudyStore:
         """Per slot: how many claims still count (completed, or held and active), and how many claims exist."""
         timeout = timedelta(minutes=float(self.config.get("slot_timeout_min") or 60))
         now = datetime.fromisoformat(utc_now())
-        with self.store.engine.connect() as conn:
-            claims = conn.execute(select(slot_claims.c.slot, slot_claims.c.participant_id, slot_claims.c.claimed_at)
-                                  .where(slot_claims.c.study_id == self.study_id)).all()
-            people = {r.participant_id: r for r in conn.execute(
-                select(study_participants.c.participant_id, study_participants.c.completed_at, study_participants.c.withdrawn_at)
-                .where(study_participants.c.study_id == self.study_id))}
-            last = dict(conn.execute(select(preferences.c.participant_id, func.max(preferences.c.answered_at))
-                                     .where(preferences.c.study_id == self.study_id).group_by(preferences.c.participant_id)).all())
+        claims, people, last = self.rows.slot_history()
         loads = {s: 0 for s in range(self.config["n_slots"])}
         rounds = dict(loads)
         for c in claims:
@@ -197,8 +183,7 @@ class StudyStore:
             loads, rounds = self._slot_loads()
             slot = min(loads, key=lambda s: (loads[s], s))
             now = utc_now()
-            if self.store.insert_rows(slot_claims, [{"study_id": self.study_id, "slot": slot, "round": rounds[slot],
-                                                     "participant_id": pid, "claimed_at": now}]):
+            if self.rows.add_slot_claim(slot, rounds[slot], pid, now):
                 self._update(pid, slot=slot, claimed_at=now)
                 return slot
         raise StoreError("could not claim a study slot (busy); try again")
@@ -218,16 +203,11 @@ class StudyStore:
                 return []
             slot = self._slot_of[pid] = p["slot"]
         if slot not in self._slot_trials:
-            with self.store.engine.connect() as conn:
-                rows = conn.execute(select(study_trials).where((study_trials.c.study_id == self.study_id) & (study_trials.c.slot == slot))
-                                    .order_by(study_trials.c.position)).all()
-            self._slot_trials[slot] = [Trial.from_row(r) for r in rows]
+            self._slot_trials[slot] = [Trial.from_row(r) for r in self.rows.trial_rows(slot)]
         return self._slot_trials[slot]
 
     def answered(self, pid: str) -> set[str]:
-        with self.store.engine.connect() as conn:
-            return {r[0] for r in conn.execute(select(preferences.c.trial_id).where(
-                (preferences.c.participant_id == pid) & (preferences.c.study_id == self.study_id)))}
+        return self.rows.answered_trials(pid)
 
     def next_trial(self, pid: str) -> tuple[Trial | None, int, int]:
         """(next unanswered trial or None, number done, total): where a reload resumes."""
@@ -251,11 +231,11 @@ class StudyStore:
                            shown_left="a", choice=SHOWN[choices[c]], strength=confidence, comment=(comment or None) and comment[:2000],
                            started_at=started_at, answered_at=now, simulated=simulated, study_id=self.study_id, criterion=c)
                 for c in CRITERIA]
-        return self.store.put_preferences(rows) > 0
+        return self.rows.add_answers(rows) > 0
 
     def answer_matches(self, pid: str, trial_id: str, choices: dict[str, str], confidence: int | None) -> bool:
         """Whether the stored answer to a trial is this one (a double submit) rather than another tab's (a conflict)."""
-        stored = {p.criterion: p for p in self.store.preferences(self.study_id)
+        stored = {p.criterion: p for p in self.rows.answers()
                   if p.participant_id == pid and p.trial_id == trial_id}
         return bool(stored) and all(c in stored and stored[c].choice == SHOWN[v] and stored[c].strength == confidence
                                     for c, v in choices.items())
@@ -268,11 +248,7 @@ class StudyStore:
 
     def player_events(self, pid: str, trial_id: str) -> list[dict[str, Any]]:
         """The player events of one trial (or the sound check), each with the server's receipt time ``at``."""
-        with self.store.engine.connect() as conn:
-            rows = conn.execute(select(study_events.c.kind, study_events.c.detail, study_events.c.at).where(
-                (study_events.c.study_id == self.study_id) & (study_events.c.participant_id == pid)
-                & (study_events.c.trial_id == trial_id)
-                & study_events.c.kind.in_(("shown", "play", "pause", "ended", "listened")))).all()
+        rows = self.rows.events_of(pid, trial_id, ("shown", "play", "pause", "ended", "listened"))
         return [{**json.loads(detail or "{}"), "kind": kind, "at": at} for kind, detail, at in rows]
 
     def shown(self, pid: str, trial_id: str) -> None:
@@ -318,17 +294,13 @@ class StudyStore:
 
     # -- admin and export --------------------------------------------------------------------------
     def participants_frame(self) -> pd.DataFrame:
-        with self.store.engine.connect() as conn:
-            return pd.read_sql(select(study_participants).where(study_participants.c.study_id == self.study_id), conn)
+        return self.rows.participants_frame()
 
     def events_frame(self) -> pd.DataFrame:
-        with self.store.engine.connect() as conn:
-            return pd.read_sql(select(study_events).where(study_events.c.study_id == self.study_id), conn)
+        return self.rows.events_frame()
 
     def all_trials(self) -> list[Trial]:
-        with self.store.engine.connect() as conn:
-            rows = conn.execute(select(study_trials).where(study_trials.c.study_id == self.study_id)).all()
-        return [Trial.from_row(r) for r in rows]
+        return [Trial.from_row(r) for r in self.rows.trial_rows()]
 
     def audio_path(self, rel: str) -> Path:
         """Resolve a stimulus path, refusing anything outside the study's own stimuli folder."""
@@ -339,7 +311,7 @@ class StudyStore:
         return target
 
     def answers_frame(self) -> pd.DataFrame:
-        rows = [p.model_dump() for p in self.store.preferences(self.study_id)]
+        rows = [p.model_dump() for p in self.rows.answers()]
         return pd.DataFrame(rows, columns=list(Preference.model_fields))
 
 
