@@ -33,3 +33,24 @@ def test_sql_stays_in_the_store_modules():
     users = [str(p.relative_to(ROOT)) for p in SOURCES if str(p.relative_to(ROOT)) not in allowed
              and re.search(r"\.engine\.(?:connect|begin)\(|\bselect\(", p.read_text())]
     assert users == []
+
+
+def _imports(path) -> set[str]:
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            out.add(node.module)
+        elif isinstance(node, ast.Import):
+            out |= {a.name for a in node.names}
+    return out
+
+
+def test_the_store_imports_nothing_above_it_and_no_two_stats_modules_import_each_other():
+    """Issue #26: the store held the study's rules and imported `evalkit.study` (the one arrow pointing up), and
+    stats/clustered and stats/preference imported each other."""
+    store = {str(p.relative_to(ROOT)): m for p in (ROOT / "evalkit" / "store").glob("*.py") for m in _imports(p)
+             if m.startswith(("evalkit.study", "evalkit.report", "evalkit.judging", "evalkit.runners", "evalkit.generate"))}
+    assert store == {}
+    stats = {p.stem: {m.rsplit(".", 1)[1] for m in _imports(p) if m.startswith("evalkit.stats.")}
+             for p in (ROOT / "evalkit" / "stats").glob("*.py")}
+    assert [(a, b) for a in stats for b in stats[a] if a in stats.get(b, set())] == []

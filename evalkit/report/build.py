@@ -15,7 +15,7 @@ from evalkit.judging.reference import REFERENCE_JUDGE
 from evalkit.report import figures
 from evalkit.report.analysis import Analysis, analyze, engineer_spread
 from evalkit.report.tables import fmt_cell, to_markdown, write_tables
-from evalkit.stats.clustered import MIN_CLUSTERS_FOR_INTERVAL, too_few_clusters
+from evalkit.stats.intervals import MIN_CLUSTERS_FOR_INTERVAL, too_few_clusters
 from evalkit.store import Store
 
 TEMPLATES = Path(__file__).parent / "templates"

@@ -24,16 +24,11 @@ import pandas as pd
 from scipy.stats import binomtest, norm
 from scipy.stats import t as student_t
 
+from evalkit.stats.intervals import MIN_CLUSTERS_FOR_INTERVAL, too_few_clusters
+
 # Below this many clusters no interval is drawn anywhere (CR1 intervals, cluster bootstraps): with 3 songs a "95% CI"
 # is a t on 2 df or the range of 3 song means, not an interval a reviewer can read. The estimate is shown with
 # ``too_few_clusters(k)``.
-MIN_CLUSTERS_FOR_INTERVAL = 5
-
-
-def too_few_clusters(k: int, unit: str = "songs") -> str:
-    return f"too few {unit} for an interval (k = {k})"
-
-
 SE_METHOD = "CV3 jackknife cluster-robust SE (pyfixest), t with G − 1 df"
 
 

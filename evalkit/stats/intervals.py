@@ -1,7 +1,13 @@
-"""Intervals for a proportion, used by both the preference tables and the clustered contrasts (so neither imports
-the other)."""
+"""Interval rules shared by the clustered contrasts, the mixed models and the preference tables (so none of them
+imports another): the Wilson interval for a proportion, and the fewest clusters an interval is drawn from."""
 
 from __future__ import annotations
+
+MIN_CLUSTERS_FOR_INTERVAL = 5  # fewer songs (or participants) than this: no interval is drawn, and the table says why
+
+
+def too_few_clusters(k: int, unit: str = "songs") -> str:
+    return f"too few {unit} for an interval (k = {k})"
 
 
 def wilson_interval(successes: float, n: float, confidence: float = 0.95) -> tuple[float, float]:
@@ -14,4 +20,4 @@ def wilson_interval(successes: float, n: float, confidence: float = 0.95) -> tup
     return float(lo), float(hi)
 
 
-__all__ = ["wilson_interval"]
+__all__ = ["MIN_CLUSTERS_FOR_INTERVAL", "too_few_clusters", "wilson_interval"]

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from evalkit.stats.clustered import MIN_CLUSTERS_FOR_INTERVAL, too_few_clusters
+from evalkit.stats.intervals import MIN_CLUSTERS_FOR_INTERVAL, too_few_clusters
 
 METHOD = "logistic GLMM, crossed random intercepts (participant, item[, song]); Laplace fit by GPBoost; Wald z"
 
