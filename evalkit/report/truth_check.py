@@ -27,8 +27,9 @@ import numpy as np
 
 from evalkit.data.mixology_levels import MixLevels, read_mix_levels
 from evalkit.judging.advice_parser import PARSER_VERSION, parse_advice
-from evalkit.stats.clustered import MIN_CLUSTERS_FOR_INTERVAL as MIN_CLUSTERS
-from evalkit.stats.clustered import cluster_robust_mean, too_few_clusters
+from evalkit.stats.clustered import cluster_robust_mean
+from evalkit.stats.intervals import MIN_CLUSTERS_FOR_INTERVAL as MIN_CLUSTERS
+from evalkit.stats.intervals import too_few_clusters
 
 BANDS_DB = (0.0, 1.0, 2.0, 3.0)
 CHANCE = 0.5
