@@ -86,6 +86,10 @@ class AnalysisPlan(BaseModel):
                                       "missed_stems", "wrong_claims"]] = Field(
         default_factory=lambda: ["direction_accuracy", "specificity", "wrong_claims"])
 
+    def position_biased(self, swap_consistency: float | None) -> bool:
+        """The one rule for a position-biased judge: swap consistency under the declared floor (unknown: not flagged)."""
+        return swap_consistency is not None and swap_consistency == swap_consistency and swap_consistency < self.swap_consistency_floor
+
     def resolve_axes(self, systems: list[dict]) -> list[tuple[AxisContrast, Condition]]:
         """Each declared axis contrast under each condition it is compared in; two systems that differ in more than the
         declared setting (or not in it) are refused, naming the settings, since the contrast would not be like with like."""

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from evalkit.analysis_plan import AnalysisPlan
+from evalkit.judging.reference import REFERENCE_JUDGE, ReferenceOptions
 from evalkit.judging.rubrics import JudgePreset
 from evalkit.records import content_hash, utc_now
 from evalkit.runners.base import SystemConfig
@@ -45,6 +46,11 @@ class RunManifest(BaseModel):
     reader_agreement: dict[str, dict[str, Any]] = Field(default_factory=dict, description="per reference judge: its LLM "
                                                         "reader's agreement with the rules reader")
     plan: DeclaredPlan | None = None
+
+    def reference_options(self) -> ReferenceOptions:
+        """The settings the run's reference judge was run with (the defaults before it ran)."""
+        preset = self.judges.get(REFERENCE_JUDGE)
+        return (preset.reference if preset else None) or ReferenceOptions()
 
     def systems_hash(self) -> str:
         return content_hash([s.model_dump(mode="json") for s in self.systems])

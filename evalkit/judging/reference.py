@@ -45,6 +45,12 @@ class ReferenceOptions(BaseModel):
     reader: str = Field(default="rules", description="what reads advice into claims: rules (the advice parser) or a judge preset "
                                                      "YAML whose back end does (an LLM reader; its agreement with the rules is reported)")
 
+    def claimed_gains(self, parsed: ParsedAdvice) -> dict[str, float]:
+        """The gain each claim asks for, in dB: its number, or for a direction without one ``nominal_db`` ('slightly':
+        ``slight_db``). The one place this rule lives: the judge's metrics, the study's 'after' clips, the viewer and the
+        report's gain errors all read claims through it, with the run's own options."""
+        return parsed.gains(self.nominal_db, self.slight_db)
+
     @property
     def version(self) -> str:
         return content_hash({"judge": "reference", "version": 3, "parser": PARSER_VERSION, **self.model_dump(),
@@ -112,7 +118,7 @@ def balance_error(residual: dict[str, float], frame: str = "relative") -> float:
 def reference_metrics(parsed: ParsedAdvice, item: Item, opts: ReferenceOptions = DEFAULT) -> dict[str, float]:
     """The metrics of the module docstring for one advice on one item."""
     stems = list(item.correction_db)
-    t, g = framed(item, parsed.gains(opts.nominal_db, opts.slight_db), opts)
+    t, g = framed(item, opts.claimed_gains(parsed), opts)
     disturbed = {s for s in stems if abs(t[s]) >= DISTURBED_DB}
     moved = {s for s in stems if abs(g[s]) > MOVED_DB}
     right = sum(1 for s in disturbed & moved if np.sign(g[s]) == np.sign(t[s]))
@@ -144,7 +150,7 @@ def judge_reference(advice: Advice, item: Item, opts: ReferenceOptions = DEFAULT
                         "is not the claims JSON", judge_config_hash=opts.version)
     parsed = parsed if parsed is not None else parse_advice(advice.text)
     m = reference_metrics(parsed, item, opts)
-    gains = audible(parsed.gains(opts.nominal_db, opts.slight_db), opts)
+    gains = audible(opts.claimed_gains(parsed), opts)
     return Judgment(advice_id=advice.id, judge=REFERENCE_JUDGE, rubric=REFERENCE_RUBRIC, rubric_hash=opts.version,
                     protocol="reference", score=m["balance_improvement_db"], raw_output=raw or "", metrics={**m, "claims": parsed.as_dict()["claims"], "flagged": parsed.as_dict()["flagged"], "gains_db": gains},
                     rationale=f"{len(parsed.claims)} claim(s); balance error {m['balance_error_before_db']:.2f} -> "

@@ -368,8 +368,7 @@ def _truth_check_tables(store: Store, an: Analysis) -> None:
 
 def reference_options(store: Store) -> ReferenceOptions:
     """The settings the run's reference judgments were made with (stored with its preset)."""
-    preset = read_manifest(store).judges.get(REFERENCE_JUDGE)
-    return (preset and preset.reference) or ReferenceOptions()
+    return read_manifest(store).reference_options()
 
 
 def _gain_errors(store: Store, advice: pd.DataFrame, opts: ReferenceOptions) -> pd.DataFrame:
@@ -384,7 +383,7 @@ def _gain_errors(store: Store, advice: pd.DataFrame, opts: ReferenceOptions) -> 
         a = by_id.loc[j.advice_id]
         stored = j.metrics.get("claims", [])
         # the gains the judge applied; judgments stored before they were kept: the same parse, the same settings
-        gains = j.metrics.get("gains_db") or parse_advice(texts[j.advice_id]).gains(opts.nominal_db, opts.slight_db)
+        gains = j.metrics.get("gains_db") or opts.claimed_gains(parse_advice(texts[j.advice_id]))
         t, g = framed(items[a.item_id], gains, opts)
         for c in stored:
             if c["db"] is not None and c["stem"] in t:
@@ -543,7 +542,7 @@ def _flag_position_bias(an: Analysis) -> None:
         return
     swap = diag.set_index("judge")["swap_consistency"]
     agree["swap_consistency"] = agree.judge.map(swap)
-    agree["position_biased"] = agree.swap_consistency < an.plan.swap_consistency_floor
+    agree["position_biased"] = agree.swap_consistency.map(an.plan.position_biased).astype(bool)
 
 
 def _design(store: Store, an: Analysis) -> tuple[pd.DataFrame, list[dict]]:

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from evalkit.judging.reference import REFERENCE_JUDGE
+from evalkit.judging.reference import REFERENCE_JUDGE, ReferenceOptions
 from evalkit.manifest import read_manifest
 from evalkit.records import Advice, Item
 
@@ -24,6 +24,7 @@ class RunView:
     advice: dict[str, Advice]
     items: dict[str, Item]
     systems: list[dict]
+    opts: ReferenceOptions  # how the run's reference judge read claims (nominal dB for a direction with no number)
 
 
 def open_view(run: str) -> RunView:
@@ -38,8 +39,9 @@ def open_view(run: str) -> RunView:
     frame["balance_improvement_db"] = frame.advice_id.map(lambda a: (ref.get(a) or {}).get("balance_improvement_db", np.nan))
     frame["judge_spread"] = frame.advice_id.map(_spread(store))
     frame["judges"] = frame.advice_id.map(_judges_of(store))
-    systems = [s.model_dump(mode="json") for s in read_manifest(store).systems]
-    return RunView(store, frame, advice, items, systems)
+    manifest = read_manifest(store)
+    systems = [s.model_dump(mode="json") for s in manifest.systems]
+    return RunView(store, frame, advice, items, systems, manifest.reference_options())
 
 
 def _spread(store) -> dict[str, float]:
@@ -100,14 +102,13 @@ def prompt_of(view: RunView, advice: Advice) -> list[dict] | None:
     return advisor_messages(system, view.items[advice.item_id])
 
 
-def claims_table(advice: Advice, item: Item) -> pd.DataFrame:
+def claims_table(advice: Advice, item: Item, opts: ReferenceOptions) -> pd.DataFrame:
     """Per stem: the true correction and what the reader read (dB; a direction with no number at the reference judge's
     nominal dB), so a bar chart can set them side by side."""
     from evalkit.judging.advice_parser import parse_advice
-    from evalkit.judging.reference import DEFAULT
 
     parsed = parse_advice(advice.text)
-    claimed = parsed.gains(nominal=DEFAULT.nominal_db, slight=DEFAULT.slight_db)
+    claimed = opts.claimed_gains(parsed)
     return pd.DataFrame([{"stem": s, "truth_db": item.correction_db.get(s, 0.0), "claimed_db": claimed.get(s, 0.0),
                           "said": next((f"{c.direction} {c.db:g} dB" if c.db is not None else c.direction
                                         for c in parsed.claims if c.stem == s), "leave" if s in parsed.leave else "—")}
@@ -132,7 +133,6 @@ def clips(view: RunView, advice: Advice) -> dict[str, tuple[np.ndarray, int]] | 
     from evalkit.data.testset import load_testset
     from evalkit.errors import EvalkitInputError
     from evalkit.judging.advice_parser import parse_advice
-    from evalkit.judging.reference import DEFAULT
 
     path = read_manifest(view.store).testset_path
     try:
@@ -143,7 +143,7 @@ def clips(view: RunView, advice: Advice) -> dict[str, tuple[np.ndarray, int]] | 
         return None
     item = view.items[advice.item_id]
     stems, sr = ts.stems(item.song_id)
-    gains = parse_advice(advice.text).gains(nominal=DEFAULT.nominal_db, slight=DEFAULT.slight_db)
+    gains = view.opts.claimed_gains(parse_advice(advice.text))
     after = {s: item.offsets_db.get(s, 0.0) + gains.get(s, 0.0) for s in stems}
     out = {"problem mix": mixdown(stems, item.offsets_db), "after the advice": mixdown(stems, after),
            "balanced": mixdown(stems, dict.fromkeys(stems, 0.0))}

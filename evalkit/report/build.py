@@ -145,7 +145,6 @@ SIMULATED_FROM = REFERENCE_JUDGE  # study/simulate.py makes its raters from this
 
 def _headline(an: Analysis) -> list[dict]:
     out = _headline_judge(an) + _headline_bounds(an) + _headline_human(an)
-    diag = an.tables.get("judge_diagnostics", pd.DataFrame()).set_index("judge") if len(an.tables.get("judge_diagnostics", [])) else None
     floor = an.plan.swap_consistency_floor
     for r in an.tables.get("judge_human_agreement", pd.DataFrame()).itertuples(index=False):
         sim = " (SIMULATED raters)" if an.simulated_humans else ""
@@ -153,8 +152,8 @@ def _headline(an: Analysis) -> list[dict]:
             out.append({"metric": f"judge {r.judge} vs humans{sim}", "verdict": "tie",
                         "text": "n/a (raters simulated from this judge: agreement would measure the simulation; the tables keep it, flagged)"})
             continue
-        swap = diag.loc[r.judge, "swap_consistency"] if diag is not None and r.judge in diag.index else float("nan")
-        biased = swap == swap and swap < floor
+        # flagged once, by the plan's rule, when the agreement table was made (report/analysis.py)
+        swap, biased = getattr(r, "swap_consistency", float("nan")), bool(getattr(r, "position_biased", False))
         if biased and an.plan.exclude_position_biased_judges:
             out.append({"metric": f"judge {r.judge}: left out of judge–human agreement", "verdict": "lose",
                         "text": f"position-biased: swap consistency {swap:.2f} is below the declared floor {floor:.2f} (its verdicts "

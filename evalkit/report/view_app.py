@@ -59,7 +59,7 @@ with left:
     st.subheader("Advice")
     st.text(a.text)  # plain text: nothing in an advice renders as markup
     st.subheader("Claims against the truth")
-    ct = claims_table(a, item)
+    ct = claims_table(a, item, v.opts)
     st.table(ct.set_index("stem"))
     st.bar_chart(ct.set_index("stem")[["truth_db", "claimed_db"]], stack=False, height=220)
 with right:

@@ -23,6 +23,7 @@ from evalkit.audio.render import loudness_match, mixdown
 from evalkit.data.testset import TestSet, load_testset
 from evalkit.errors import EvalkitInputError
 from evalkit.judging.advice_parser import parse_advice
+from evalkit.judging.reference import ReferenceOptions
 from evalkit.manifest import read_manifest
 from evalkit.records import Advice, Item, content_hash
 from evalkit.runners.analytic import phrase_corrections
@@ -61,8 +62,8 @@ def _arms_and_items(run_store: Store, systems: list[str] | None) -> tuple[list[s
 class _Stimuli:
     """Loudness-matched WAVs under ``out/stimuli``, rendered once each."""
 
-    def __init__(self, ts: TestSet, out: Path) -> None:
-        self.ts, self.out = ts, out
+    def __init__(self, ts: TestSet, out: Path, opts: ReferenceOptions) -> None:
+        self.ts, self.out, self.opts = ts, out, opts  # opts: the run's reference judge's reading of claims
 
     def render(self, item_id: str, name: str, gains: dict[str, float]) -> str:
         item = self.ts.item(item_id)
@@ -78,7 +79,7 @@ class _Stimuli:
     def after(self, item_id: str, advice_id: str, text: str) -> str:
         """The mix after following the advice as parsed: what a listener would get by following it."""
         item = self.ts.item(item_id)
-        gains = {s: item.offsets_db.get(s, 0) + g for s, g in parse_advice(text).gains().items()}
+        gains = {s: item.offsets_db.get(s, 0) + g for s, g in self.opts.claimed_gains(parse_advice(text)).items()}
         return self.render(item_id, f"after_{advice_id}", {**item.offsets_db, **gains})
 
     def stems(self, item: Item) -> dict[str, str]:
@@ -150,7 +151,7 @@ def create_study(run: str | Path, out: str | Path, *, systems: list[str] | None 
     study_id = content_hash({"run": manifest.testset_checksum, "systems": arms, "items": items, "seed": seed,
                              "r": ratings, "nonce": secret})
     blocks = design_blocks(items, arms, ratings=ratings, per_block=trials_per_participant, seed=seed)
-    stimuli = _Stimuli(ts, out)
+    stimuli = _Stimuli(ts, out, manifest.reference_options())
     gold_pool = [ts.item(i) for i in items if ts.item(i).kind == "problem"] or [ts.item(i) for i in items]
     rows = []
     for slot, block in enumerate(track(blocks, description="rendering stimuli", disable=not show_progress)):

@@ -382,3 +382,38 @@ def test_each_participant_gets_their_own_sound_check_clip_addresses(study_dir):
     a, b = (participant_clip_bytes(wav, study.config["secret"], pid) for pid in ("p-one", "p-two"))
     assert a != b and a == participant_clip_bytes(wav, study.config["secret"], "p-one")
     assert np.array_equal(sf.read(io.BytesIO(a))[0], sf.read(io.BytesIO(wav))[0])
+
+
+def test_after_clips_read_claims_as_the_runs_reference_judge_did(small_testset, tmp_path):
+    """Issue #26: 'turn the vocals up' (no number) is heard in the study's 'after' clip at the run's nominal dB (6 here,
+    as its reference judge was run), not at a default of its own."""
+    import soundfile as sf
+    import yaml
+
+    from evalkit.audio.render import loudness_match, mixdown
+    from evalkit.data.testset import load_testset
+    from evalkit.generate import generate
+    from evalkit.judging.rubrics import load_judge
+    from evalkit.judging.stage import judge_run
+    from evalkit.runners.base import parse_systems
+    from evalkit.store import Store
+
+    ts = load_testset(small_testset)
+    pd.DataFrame([{"item_id": i.id, "system": "vague", "text": "Turn the vocals up."} for i in ts.split("test")]).to_csv(
+        tmp_path / "vague.csv", index=False)
+    systems = parse_systems([{"name": "vague", "kind": "precomputed", "condition": "mix", "path": str(tmp_path / "vague.csv")},
+                             {"name": "generic", "kind": "generic", "condition": "mix"}], "test")
+    generate(small_testset, systems, tmp_path / "run", show_progress=False)
+    (tmp_path / "ref6.yaml").write_text(yaml.safe_dump({"name": "reference", "protocol": "reference", "reference": {"nominal_db": 6.0}}))
+    judge_run(Store(tmp_path / "run"), load_judge(tmp_path / "ref6.yaml"), show_progress=False)
+    cfg = create_study(tmp_path / "run", tmp_path / "study", ratings=1, trials_per_participant=2, gold_per_participant=0,
+                       max_items=1, after_audio=True, headphone_check=False, listen_min_s=None, show_progress=False)
+    trial = StudyStore(tmp_path / "study").all_trials()[0]
+    side = trial.left if trial.left["system"].startswith("vague") else trial.right
+    item = ts.item(trial.item_id)
+    stems, sr = ts.stems(item.song_id)
+    expected = loudness_match(mixdown(stems, {**item.offsets_db, "vocals": item.offsets_db.get("vocals", 0.0) + 6.0}), sr, -23.0)
+    heard, _ = sf.read(str(tmp_path / "study" / side["after_audio"]), always_2d=True)
+    assert cfg.get("after_audio") and np.max(np.abs(heard.T - expected)) < 2e-4  # PCM-16 rounding
+    at3 = loudness_match(mixdown(stems, {**item.offsets_db, "vocals": item.offsets_db.get("vocals", 0.0) + 3.0}), sr, -23.0)
+    assert np.max(np.abs(heard.T - at3)) > 1e-2  # the old default would be audibly another clip
