@@ -22,9 +22,9 @@ class Contrast(BaseModel):
     """``condition − versus`` within one system, paired by item."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    system: str
-    condition: Condition
-    versus: Condition = Condition.mix
+    system: str = Field(description="the system compared with itself (never a bound)")
+    condition: Condition = Field(description="the condition under test")
+    versus: Condition = Field(Condition.mix, description="the condition it is compared with, paired by item")
 
     @property
     def label(self) -> str:
@@ -36,9 +36,9 @@ class AxisContrast(BaseModel):
     such as ``backend.adapter``), compared under each condition both run, paired by item: ``system − versus``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    system: str
-    versus: str
-    axis: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.]*$")
+    system: str = Field(description="one system (e.g. a fine-tuned checkpoint)")
+    versus: str = Field(description="the system it is compared with (e.g. its base model)")
+    axis: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.]*$", description="the one setting the two may differ in, as a dotted path of the system config (e.g. layout, backend.model, backend.adapter)")
     conditions: list[Condition] | None = Field(default=None, description="the conditions to compare under (default: all both run)")
 
     def label(self, condition: Condition) -> str:
@@ -72,19 +72,19 @@ def axis_differences(a: dict, b: dict) -> list[str]:
 
 class AnalysisPlan(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    primary_metric: Literal["balance_improvement_db", "direction_accuracy", "specificity"] = "balance_improvement_db"
-    contrasts: list[Contrast] | Literal["auto"] = "auto"
+    primary_metric: Literal["balance_improvement_db", "direction_accuracy", "specificity"] = Field("balance_improvement_db", description="the reference-judge metric the primary contrasts test")
+    contrasts: list[Contrast] | Literal["auto"] = Field("auto", description="the primary condition contrasts, declared before the data; auto: every system seen under several conditions, each condition against mix")
     axis_contrasts: list[AxisContrast] = Field(
         default_factory=list, description="systems that differ in one setting (layout, base model vs adapter), compared "
                                           "under each shared condition; declared here they join the primary family")
-    multiplicity: Literal["holm", "bonferroni"] = "holm"
+    multiplicity: Literal["holm", "bonferroni"] = Field("holm", description="how the primary family's p-values are adjusted together (Holm 1979 or Bonferroni)")
     swap_consistency_floor: float = Field(
         0.5, ge=0, le=1, description="a pairwise judge below this swap consistency is flagged as position-biased")
     exclude_position_biased_judges: bool = Field(
         True, description="leave flagged judges out of the headline's judge–human agreement (tables keep them)")
     exploratory_metrics: list[Literal["balance_improvement_db", "direction_accuracy", "specificity", "db_error",
                                       "missed_stems", "wrong_claims"]] = Field(
-        default_factory=lambda: ["direction_accuracy", "specificity", "wrong_claims"])
+        default_factory=lambda: ["direction_accuracy", "specificity", "wrong_claims"], description="further metrics reported for the same contrasts, unadjusted and labelled exploratory")
 
     def position_biased(self, swap_consistency: float | None) -> bool:
         """The one rule for a position-biased judge: swap consistency under the declared floor (unknown: not flagged)."""

@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 
+from evalkit.data.synth_options import SYNTH_DEFAULTS
 from evalkit.errors import EvalkitInputError
 from evalkit.secrets import mask_url
 
@@ -55,13 +56,13 @@ def _echo_table(df, title: str = "") -> None:
 @data_app.command("synth")
 def data_synth(
     out: Annotated[Path, typer.Option(help="directory for manifest.json, items.jsonl and songs/")],
-    songs: Annotated[int, typer.Option(min=1, max=10000, help="number of songs")] = 8,
-    seed: Annotated[int, typer.Option(min=0, max=2**32 - 1, help="random seed; the same seed gives byte-identical files")] = 0,
-    seconds: Annotated[float, typer.Option(help="length of each song in seconds")] = 12.0,
-    sample_rate: Annotated[int, typer.Option(min=8000, max=192000, help="sample rate in Hz")] = 44100,
-    problems: Annotated[int, typer.Option(min=1, max=50, help="problem items per song")] = 3,
-    controls: Annotated[int, typer.Option(min=0, max=10, help="already-balanced control items per song")] = 1,
-    renderer: Annotated[str, typer.Option(help="builtin (no system packages) or fluidsynth")] = "builtin",
+    songs: Annotated[int, typer.Option(min=1, max=10000, help="number of songs")] = SYNTH_DEFAULTS.songs,
+    seed: Annotated[int, typer.Option(min=0, max=2**32 - 1, help="random seed; the same seed gives byte-identical files")] = SYNTH_DEFAULTS.seed,
+    seconds: Annotated[float, typer.Option(help="length of each song in seconds")] = SYNTH_DEFAULTS.seconds,
+    sample_rate: Annotated[int, typer.Option(min=8000, max=192000, help="sample rate in Hz")] = SYNTH_DEFAULTS.sample_rate,
+    problems: Annotated[int, typer.Option(min=1, max=50, help="problem items per song")] = SYNTH_DEFAULTS.problems_per_song,
+    controls: Annotated[int, typer.Option(min=0, max=50, help="already-balanced control items per song")] = SYNTH_DEFAULTS.controls_per_song,
+    renderer: Annotated[str, typer.Option(help="builtin (no system packages) or fluidsynth")] = SYNTH_DEFAULTS.renderer,
     force: Annotated[bool, typer.Option(help="replace the test set already in --out (runs that point to it break)")] = False,
 ) -> None:
     """Generate the synthetic held-out test set."""

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from evalkit.analysis_plan import AnalysisPlan
 from evalkit.config_io import load_yaml, validate
+from evalkit.data.synth_options import SynthOptions
 from evalkit.errors import ConfigError, MissingDependencyError
 from evalkit.manifest import declare_plan
 from evalkit.paths import find_shipped
@@ -27,53 +28,45 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class SynthOptions(Strict):
-    songs: int = Field(8, ge=1, le=10000)
-    seed: int = 0
-    seconds: float = Field(8.0, ge=2, le=600)
-    sample_rate: int = Field(22050, ge=8000, le=192000)
-    problems_per_song: int = Field(3, ge=0, le=50)
-    controls_per_song: int = Field(1, ge=0, le=50)
-    renderer: str = "builtin"
-
-
 class TestsetOptions(Strict):
-    path: str | None = None  # an existing test set; otherwise one is synthesized under OUT/testset
-    synth: SynthOptions = Field(default_factory=SynthOptions)
+    path: str | None = Field(None, description="an existing test set (evalkit data synth/import); without it one is synthesized under OUT/testset")  # an existing test set; otherwise one is synthesized under OUT/testset
+    synth: SynthOptions = Field(default_factory=SynthOptions, description="how to synthesize the test set when no path is given")
 
     __test__ = False
 
 
 class JudgeEntry(Strict):
-    preset: str
-    pairs: str = "all"
-    max_pairs: int | None = Field(None, ge=1)
-    optional: bool = False  # skip with a note if its dependency or endpoint is missing
+    preset: str = Field(description="a judge preset YAML (judges/*.yaml, shipped or your own path)")
+    pairs: str = Field("all", description="which advice pairs a pairwise judge sees: all, or vs:SYSTEM (pairs with that system or arm)")
+    max_pairs: int | None = Field(None, ge=1, description="judge at most this many (item, pair)s")
+    optional: bool = Field(False, description="a judge whose back end is missing here (not installed, no GPU) is skipped with a note in the report instead of stopping the run")  # skip with a note if its dependency or endpoint is missing
 
 
 class SimulateOptions(Strict):
-    participants: int = Field(24, ge=1)
-    seed: int = 0
-    noise_db: float = 1.0
-    inattentive: float = Field(0.1, ge=0, le=1)
-    fail_screening: float = Field(0.05, ge=0, le=1)
+    participants: int = Field(24, ge=1, description="how many simulated raters")
+    seed: int = Field(0, description="seed for the simulated raters")
+    noise_db: float = Field(1.0, description="each rater's judgement noise in dB of balance improvement (scaled 0.5–1.5× per rater)")
+    inattentive: float = Field(0.1, ge=0, le=1, description="share of raters who answer at random (they fail gold trials)")
+    fail_screening: float = Field(0.05, ge=0, le=1, description="share of raters who fail the headphone check")
 
 
 class StudyOptions(Strict):
-    enabled: bool = True
-    systems: list[str] | None = None
-    ratings: int = Field(4, ge=1)
-    trials_per_participant: int = Field(12, ge=1)
-    gold_per_participant: int = Field(2, ge=0)
-    max_items: int | None = None
-    after_audio: bool = False
-    simulate: SimulateOptions | None = Field(default_factory=SimulateOptions)
-    answers_csv: str | None = None  # real answers exported from `evalkit study export`
+    enabled: bool = Field(True, description="create a listening study (and simulate or read answers for it)")
+    systems: list[str] | None = Field(None, description="the systems (a name takes all its conditions) or arms (system/condition) the study compares; default: every arm in the run")
+    ratings: int = Field(4, ge=1, description="how many participants rate each (item, pair)")
+    trials_per_participant: int = Field(12, ge=1, description="questions per participant, gold trials not counted")
+    gold_per_participant: int = Field(2, ge=0, description="gold trials (one advice right, one contradicting the truth) per participant; a wrong one excludes them")
+    max_items: int | None = Field(None, description="use at most this many items")
+    after_audio: bool = Field(False, description="render each advice applied to the mix, so participants can hear what following it would give")
+    seed: int = Field(0, ge=0, description="seeds the study's design: blocks, left/right order, gold trials (report.seed seeds "
+                                            "the report's bootstrap only)")
+    simulate: SimulateOptions | None = Field(default_factory=SimulateOptions, description="simulated raters, clearly labelled, so the pipeline runs end to end before real people take part")
+    answers_csv: str | None = Field(None, description="real answers exported by evalkit study export; used instead of simulating")  # real answers exported from `evalkit study export`
 
 
 class ReportOptions(Strict):
-    bootstrap: int = Field(1000, ge=0)
-    seed: int = 0
+    bootstrap: int = Field(1000, ge=0, description="bootstrap resamples (by song or participant) for the intervals that use it; 0 skips them")
+    seed: int = Field(0, description="seeds the report's bootstrap intervals")
     human_spread_db: float | None = Field(None, gt=0, le=20, description="a cited engineers' spread (dB) for the gain-error figure")
     human_spread_source: str | None = Field(None, min_length=3, description="where human_spread_db comes from (a citation)")
 
@@ -157,7 +150,7 @@ def _study_stage(config: ExperimentConfig, out: Path, config_dir: Path, quiet: b
         _log("[4/6] creating the listening study", quiet)
         create_study(out, study_dir, systems=opts.systems, ratings=opts.ratings, trials_per_participant=opts.trials_per_participant,
                      gold_per_participant=opts.gold_per_participant, max_items=opts.max_items, after_audio=opts.after_audio,
-                     seed=config.report.seed, show_progress=not quiet)
+                     seed=opts.seed, show_progress=not quiet)
     if opts.answers_csv:
         from evalkit.csv_io import read_user_csv
 

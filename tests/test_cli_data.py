@@ -19,3 +19,21 @@ def test_describe_and_export_sft(small_testset, tmp_path):
     rows = [json.loads(line) for line in (tmp_path / "sft.jsonl").read_text().splitlines()]
     assert rows and all(r["split"] == "train" for r in rows)
     assert rows[0]["messages"][-1]["role"] == "assistant"
+
+
+def test_synthetic_defaults_have_one_home():
+    """Issue #26: the command line said 12 s at 44.1 kHz, an experiment's YAML 8 s at 22.05 kHz. Both now take
+    evalkit/data/synth_options.py's values."""
+    import inspect
+
+    from evalkit.cli import data_synth
+    from evalkit.data.synth import synthesize
+    from evalkit.data.synth_options import SynthOptions
+    from evalkit.pipeline import TestsetOptions
+
+    yaml_side = TestsetOptions().synth
+    cli = {k: p.default for k, p in inspect.signature(data_synth).parameters.items()}
+    lib = {k: p.default for k, p in inspect.signature(synthesize).parameters.items()}
+    for field, flag in (("songs", "songs"), ("seed", "seed"), ("seconds", "seconds"), ("sample_rate", "sample_rate"),
+                        ("problems_per_song", "problems"), ("controls_per_song", "controls"), ("renderer", "renderer")):
+        assert cli[flag] == lib[field] == getattr(yaml_side, field) == SynthOptions.model_fields[field].default, field

@@ -11,6 +11,13 @@ def test_yaml_reference_is_current():
     assert OUT.read_text() == render(), "docs/yaml-reference.md is stale: run `python -m evalkit.yaml_reference`"
 
 
+def test_every_yaml_key_says_what_it_means():
+    """Issue #26: 94 of 147 keys had no description. Every row's last cell (meaning) is filled."""
+    rows = [line for line in render().splitlines() if line.startswith("| `")]
+    assert len(rows) > 150
+    assert [r.split("|")[1].strip() for r in rows if not r.rstrip().rstrip("|").rsplit("|", 1)[1].strip()] == []
+
+
 def test_yaml_reference_lists_what_the_models_accept():
     from evalkit.judging.rubrics import JudgePreset
     from evalkit.runners.base import SystemConfig

@@ -3,7 +3,7 @@ back end's own options when the file is loaded, so a typo stops the run before a
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from evalkit.errors import ConfigError
 
@@ -19,7 +19,7 @@ DEPLOYMENT_KEYS = frozenset({
 
 class BackendConfig(BaseModel):
     model_config = ConfigDict(extra="allow")
-    name: str
+    name: str = Field(description="the back end: openai_compat, transformers, vllm, or one installed through the evalkit.backends entry points")
 
     @model_validator(mode="after")
     def _valid_for_its_backend(self) -> BackendConfig:

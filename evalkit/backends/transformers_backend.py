@@ -195,12 +195,12 @@ def load_fresh(model: str, dtype: str = "auto", device: str = "cpu", audio: bool
 
 class TransformersOptions(BackendOptions):
     model: str = Field(description='a local path, a hub-cache name, or "smollm2" (the bundled GGUF)')
-    batch_size: int = Field(8, ge=1, le=4096)
-    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    batch_size: int = Field(8, ge=1, le=4096, description="prompts generated together")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field("auto", description="weights' precision (auto: bfloat16 on CUDA, float32 on CPU)")
     device: str = Field("auto", description="auto (CUDA when there is one), cpu, cuda, cuda:N")
     audio: bool = Field(False, description="an audio LM, run through its processor")
     constrained: bool = Field(True, description="schema-guided JSON decoding for requests that carry a schema")
-    max_string_tokens: int = Field(48, ge=1, le=1024)
+    max_string_tokens: int = Field(48, ge=1, le=1024, description="longest string value in schema-guided JSON decoding")
     static_cache: Literal["auto", "on", "off"] = Field("auto", description="static KV cache (compiled decoding); auto: on CUDA")
     adapter: str | None = Field(None, description="a LoRA adapter (or fully fine-tuned copy) from `evalkit finetune`, "
                                                   "loaded onto this model; its content hash is part of the system's hash")

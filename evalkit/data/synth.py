@@ -19,6 +19,7 @@ from rich.progress import track
 from evalkit.audio.features import integrated_loudness
 from evalkit.audio.io import write_audio
 from evalkit.data.compose import STYLES, compose
+from evalkit.data.synth_options import SYNTH_DEFAULTS
 from evalkit.data.synth_render import render_builtin, render_fluidsynth
 from evalkit.errors import EvalkitInputError
 from evalkit.records import STEM_NAMES, Item, Song, Split
@@ -97,8 +98,10 @@ def _balanced(raw: dict[str, np.ndarray], comp, sample_rate: int, rng: np.random
     return stems, targets
 
 
-def synthesize(out: str | Path, *, songs: int = 8, seed: int = 0, seconds: float = 12.0, sample_rate: int = 44100,
-               problems_per_song: int = 3, controls_per_song: int = 1, renderer: str = "builtin",
+def synthesize(out: str | Path, *, songs: int = SYNTH_DEFAULTS.songs, seed: int = SYNTH_DEFAULTS.seed,
+               seconds: float = SYNTH_DEFAULTS.seconds, sample_rate: int = SYNTH_DEFAULTS.sample_rate,
+               problems_per_song: int = SYNTH_DEFAULTS.problems_per_song, controls_per_song: int = SYNTH_DEFAULTS.controls_per_song,
+               renderer: str = SYNTH_DEFAULTS.renderer,
                progress: bool = True) -> Path:
     """Write ``out/manifest.json``, ``out/items.jsonl`` and ``out/songs/<id>/<stem>.wav``."""
     if songs < 1:

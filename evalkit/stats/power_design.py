@@ -67,9 +67,9 @@ class PowerDesign(_Strict):
     target: float = Field(0.8, gt=0, lt=1, description="power the smallest design must reach")
     simulations: int = Field(200, ge=10, le=100000, description="simulated studies per grid cell")
     seed: int = Field(0, ge=0, description="random seed")
-    grid: Grid = Grid()
-    judge_scores: ScoreEffect | None = ScoreEffect()
-    human_votes: VoteEffect | None = VoteEffect()
+    grid: Grid = Field(Grid(), description="the sample sizes to simulate (songs, items per song, participants)")
+    judge_scores: ScoreEffect | None = Field(ScoreEffect(), description="the effect and variance components for judge-score contrasts")
+    human_votes: VoteEffect | None = Field(VoteEffect(), description="the effect and variance components for human preference votes")
 
 
 def load_design(path: Path) -> PowerDesign:
