@@ -185,18 +185,22 @@ class Judgment(Record):
 
 
 class Preference(Record):
-    """One participant's answer to one trial; written once per (participant, trial)."""
+    """One participant's answer to one question (criterion) of one trial: a trial asks two questions, so it is stored
+    as two rows, written once per (participant, trial, criterion). See docs/glossary.md for the words."""
 
     participant_id: str
     trial_id: str
     item_id: str
-    advice_id_a: str
-    advice_id_b: str
-    system_a: str
-    system_b: str
-    shown_left: Literal["a", "b"] = "a"
+    advice_id_a: str = Field(description="the advice shown as A (on the left)")
+    advice_id_b: str = Field(description="the advice shown as B (on the right)")
+    system_a: str = Field(description="the arm (system/condition, e.g. analytic/mix) that wrote advice A; the column keeps its "
+                                      "name because `evalkit stats preferences` files use it")
+    system_b: str = Field(description="the arm that wrote advice B")
+    shown_left: Literal["a", "b"] = Field("a", description="always a: A is the left advice; which arm is A is balanced by the "
+                                                           "study design (evalkit/study/blocks.py)")
     choice: Literal["a", "b", "tie"]
-    strength: int | None = Field(default=None, ge=1, le=5)
+    strength: int | None = Field(default=None, ge=1, le=5, description="the participant's confidence, 1–5 (the page asks 'How "
+                                                                       "sure are you?')")
     comment: str | None = None
     started_at: str | None = None
     answered_at: str = Field(default_factory=utc_now)
