@@ -717,8 +717,8 @@ def study_create(
                            headphone_check=not no_headphone_check, consent=consent, screenout_code=screenout_code,
                            screenout_url=screenout_url, listen_min_s=listen_min or None, slot_timeout_min=slot_timeout,
                            prolific_study_id=prolific_study_id, seed=seed)
-    typer.echo(f"study {cfg['study_id']}: {len(cfg['items'])} items, {cfg['n_slots']} participant slots -> {out}")
-    if cfg["consent_is_example"]:
+    typer.echo(f"study {cfg.study_id}: {len(cfg.items)} items, {cfg.n_slots} participant slots -> {out}")
+    if cfg.consent_is_example:
         typer.echo("warning: the consent page shows the bundled EXAMPLE text; pass --consent your.md for a real study", err=True)
 
 

@@ -37,7 +37,7 @@ def _token_ok(given: str, expected: str) -> bool:
 
 def render() -> None:
     study = get_study()
-    expected = os.environ.get("EVALKIT_ADMIN_TOKEN") or study.config.get("admin_token")
+    expected = os.environ.get("EVALKIT_ADMIN_TOKEN") or study.config.admin_token
     st.title("Study admin")
     if not expected:
         st.error("Admin is disabled: set EVALKIT_ADMIN_TOKEN when starting the app.")
@@ -50,7 +50,7 @@ def render() -> None:
         if given:
             st.error("Wrong token." if not _locked_out() else f"Too many wrong tokens; try again in {LOCKOUT_S} s.")
         st.stop()
-    if study.config.get("consent_is_example"):
+    if study.config.consent_is_example:
         st.warning("This study shows the bundled EXAMPLE consent text. Recreate it with `--consent your.md` before real participants.")
     status = participant_status(study)
     answers = export_answers(study, status=status)

@@ -32,7 +32,7 @@ def audio(study: StudyStore, rel: str, label: str, participant: str | None = Non
     st.caption(label)
     data = _clip_bytes(str(study.audio_path(rel)))
     if participant is not None:
-        data = participant_clip_bytes(data, str(study.config.get("secret", "")), participant)
+        data = participant_clip_bytes(data, study.config.secret, participant)
     st.audio(data, format="audio/wav")
 
 

@@ -26,7 +26,7 @@ QUESTIONS = {"specificity": "Which advice is more specific?", "helpfulness": "Wh
 
 
 def _consent_text(study) -> str:
-    return (study.dir / study.config.get("consent_file", "consent.md")).read_text(encoding="utf-8")
+    return (study.dir / study.config.consent_file).read_text(encoding="utf-8")
 
 
 def information(study) -> None:
@@ -96,7 +96,7 @@ def headphone_check(study, pid: str) -> None:
 def _sound_check_unheard(study, pid: str, names: dict[str, str]) -> set[str]:
     """The sound-check clips not yet heard (nearly) to their end, by the server's count, as for a trial's clips. A
     study without a listening minimum does not gate the sound check either."""
-    if not study.config.get("listen_min_s"):
+    if not study.config.listen_min_s:
         return set()
     study.shown(pid, SOUND_CHECK)
     events = listening(SOUND_CHECK, "hc", list(names), WHOLE_CLIP_S)
@@ -109,7 +109,7 @@ def screened_out(study) -> None:
     st.title("Thank you for your time")
     st.info("This study needs headphones, and the sound check suggests they were not in use, so the study ends here. "
             "This is not a judgement of your hearing.")
-    code, url = study.config.get("screenout_code"), study.config.get("screenout_url")
+    code, url = study.config.screenout_code, study.config.screenout_url
     if code:
         st.success(f"Your screen-out code: {code}")
     if url or code:
@@ -123,20 +123,20 @@ def left_study(study) -> None:
     st.title("You have left the study")
     st.write("Thank you. Your slot goes to the next participant. Please return the study on Prolific "
              "(*Stop without completing*). To have the answers you gave deleted, write to the contact on the information page.")
-    if study.config.get("completion_url"):
-        st.link_button("Back to Prolific", study.config["completion_url"].split("?")[0])
+    if study.config.completion_url:
+        st.link_button("Back to Prolific", study.config.completion_url.split("?")[0])
     information(study)
 
 
 def instructions(study, pid: str) -> None:
-    min_s = study.config.get("listen_min_s")
+    min_s = study.config.listen_min_s
     st.title("How it works")
     st.markdown(
         "Each question shows a short **mix** of four instruments (drums, bass, other instruments, vocals). Most mixes are out "
         "of balance; some are already balanced, and then the best advice may be to change little or nothing. Under the mix "
         "are two pieces of advice, **Advice A** and **Advice B**, from different assistants. On every question:\n\n"
         f"1. **Play the mix** with the ▶ button{f' (at least {min_s:g} seconds; the questions unlock when you have)' if min_s else ''}."
-        + (" Play the *after* clip under each advice too: it is the mix after following that advice." if study.config.get("after_audio") else "")
+        + (" Play the *after* clip under each advice too: it is the mix after following that advice." if study.config.after_audio else "")
         + "\n2. **Which advice is more specific?** Pick A, B, or *No difference*. Specific advice says which instrument to change "
         "and by how much.\n3. **Which advice would you rather follow?** Pick the one you would act on to fix this mix.\n"
         "4. **How sure are you?** From *1 · guessing* to *5 · certain*.\n5. **Comment** (optional): anything that helped you decide.\n"
@@ -157,7 +157,7 @@ def _clip(study, trial, name: str, rel: str, label: str) -> None:
 
 def _locked(study, pid: str, trial) -> bool:
     """Answers unlock once every required clip was played for the study's minimum; plays are logged."""
-    min_s = study.config.get("listen_min_s")
+    min_s = study.config.listen_min_s
     if not min_s:
         return False
     events = listening(trial.trial_id, f"clip-{trial.trial_id}", list(trial.required_clips), float(min_s))
@@ -187,7 +187,7 @@ def trial_page(study, pid: str, trial, done: int, total: int) -> None:
         (st.warning if len(note) > 2 and note[2] == "stale" else st.success)(note[1])
     st.progress(done / total, text=f"Question {done + 1} of {total}")
     started = st.session_state.setdefault(f"started-{trial.trial_id}", utc_now())
-    if study.config.get("listen_min_s"):
+    if study.config.listen_min_s:
         study.shown(pid, trial.trial_id)
     with st.container(key=f"trial-{trial.trial_id}"):
         _clip(study, trial, "mix", trial.mix_audio, "The mix")
@@ -258,8 +258,8 @@ def done_page(study, pid: str) -> None:
     code = study.complete(pid)
     st.title("Thank you!")
     st.success(f"Your completion code: {code}")
-    if study.config.get("completion_url"):
-        st.link_button("Return to Prolific", prolific_link(study.config["completion_url"], code))
+    if study.config.completion_url:
+        st.link_button("Return to Prolific", prolific_link(study.config.completion_url, code))
 
 
 def _storage_key(study, pid: str) -> str:
@@ -274,7 +274,7 @@ def render() -> None:
     except EvalkitInputError as exc:
         st.error(str(exc))
         st.stop()
-    expected = study.config.get("prolific_study_id")
+    expected = study.config.prolific_study_id
     if expected and qp.get("STUDY_ID") != expected:
         st.error("This link belongs to another study (STUDY_ID does not match). Please open the study from its Prolific link.")
         st.stop()
@@ -285,7 +285,7 @@ def render() -> None:
         return consent(study, pid)
     if not study.browser_ok(pid, qp.get("k")):
         return other_browser(study, pid)
-    if study.config.get("headphone_check") and p["headphone_passed"] is None:
+    if study.config.headphone_check and p["headphone_passed"] is None:
         return _kept(study, pid, headphone_check, study, pid)
     if p["headphone_passed"] is False:
         return screened_out(study)

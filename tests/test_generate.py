@@ -179,5 +179,5 @@ def test_cut_answers_are_marked_trimmed_or_kept_out_of_the_study(small_testset, 
                            for a in trimmed)
     cfg = create_study(tmp_path / "run", tmp_path / "study", ratings=1, trials_per_participant=2, gold_per_participant=0,
                        headphone_check=False, show_progress=False)
-    assert not {a.item_id for a in kept} & set(cfg["items"])  # a participant never compares a fragment
-    assert set(cfg["items"]) == {a.item_id for a in advice} - {a.item_id for a in kept}
+    assert not {a.item_id for a in kept} & set(cfg.items)  # a participant never compares a fragment
+    assert set(cfg.items) == {a.item_id for a in advice} - {a.item_id for a in kept}

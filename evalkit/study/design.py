@@ -30,6 +30,7 @@ from evalkit.runners.analytic import phrase_corrections
 from evalkit.secrets import keep_without_password
 from evalkit.store import Store, study_trials
 from evalkit.study.blocks import design_blocks
+from evalkit.study.config import StudyConfig
 from evalkit.study.consent import install_consent
 
 GOLD_TRUTH, GOLD_CONTRADICTION = "gold-truth", "gold-contradiction"
@@ -129,7 +130,7 @@ def create_study(run: str | Path, out: str | Path, *, systems: list[str] | None 
                  completion_code: str | None = None, completion_url: str | None = None, headphone_check: bool = True,
                  consent: str | Path | None = None, screenout_code: str | None = None, screenout_url: str | None = None,
                  listen_min_s: float | None = 3.0, slot_timeout_min: float = 60.0, prolific_study_id: str | None = None,
-                 show_progress: bool = True) -> dict:
+                 show_progress: bool = True) -> StudyConfig:
     """Write the study (study.json, consent.md, stimuli/, trials in the store) and return its config."""
     if trials_per_participant < 1 or gold_per_participant < 0 or ratings < 1:
         raise EvalkitInputError("--trials and --ratings must be at least 1 and --gold at least 0")
@@ -164,7 +165,7 @@ def create_study(run: str | Path, out: str | Path, *, systems: list[str] | None 
                          "slot": slot, "position": pos, "body": json.dumps(t)})
     # study.json never holds a password: URLs are kept without one (evalkit/secrets.py says how it is found again).
     run_ref = str(Path(run).resolve()) if "://" not in str(run) else keep_without_password(str(run))
-    config = {"study_id": study_id, "run": run_ref, "systems": arms,
+    fields = {"study_id": study_id, "run": run_ref, "systems": arms,
               "items": items, "ratings_per_pair": ratings, "trials_per_participant": trials_per_participant,
               "gold_per_participant": gold_per_participant, "n_slots": len(blocks), "after_audio": after_audio,
               "stems_audio": stems_audio, "headphone_check": headphone_check, "completion_code": completion_code,
@@ -174,15 +175,16 @@ def create_study(run: str | Path, out: str | Path, *, systems: list[str] | None 
     if headphone_check:
         from evalkit.study.headphone import make_headphone_clips
 
-        config["headphone_clips"] = make_headphone_clips(out, secret)
-    (out / "study.json").write_text(json.dumps(config, indent=2))
+        fields["headphone_clips"] = make_headphone_clips(out, secret)
+    config = StudyConfig.model_validate(fields)
+    config.save(out)
     Store(store_url or out).insert_rows(study_trials, rows)
     return config
 
 
-def planned_pairs(config: dict) -> list[tuple[str, str]]:
+def planned_pairs(config: StudyConfig) -> list[tuple[str, str]]:
     """Every system pair the study asks about (sorted names), for coverage tables."""
-    return list(itertools.combinations(sorted(config["systems"]), 2))
+    return list(itertools.combinations(sorted(config.systems), 2))
 
 
 __all__ = ["GOLD_CONTRADICTION", "GOLD_TRUTH", "create_study", "planned_pairs"]

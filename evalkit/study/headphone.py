@@ -15,11 +15,15 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from evalkit.audio.io import write_audio
 from evalkit.records import content_hash
+
+if TYPE_CHECKING:
+    from evalkit.study.config import StudyConfig
 
 SR = 22050
 TRIALS = 6
@@ -47,10 +51,10 @@ def make_headphone_clips(study_dir: Path, secret: str) -> list[dict]:
     return clips
 
 
-def participant_clips(config: dict, participant_id: str) -> list[dict]:
+def participant_clips(config: StudyConfig, participant_id: str) -> list[dict]:
     """This participant's clips in their own order (the same on every reload)."""
-    clips = config["headphone_clips"]
-    rng = np.random.default_rng(int(content_hash([config["secret"], participant_id], 15), 16))
+    clips = [c.model_dump() for c in config.headphone_clips]
+    rng = np.random.default_rng(int(content_hash([config.secret, participant_id], 15), 16))
     return [clips[k] for k in rng.permutation(len(clips))][:TRIALS]
 
 

@@ -50,7 +50,7 @@ def participant_status(study: StudyStore) -> pd.DataFrame:
     parts["gold_total"] = parts.participant_id.map(correct["size"]).fillna(0).astype(int)
     parts["gold_correct"] = parts.participant_id.map(correct["sum"]).fillna(0).astype(int)
     parts["gold_passed"] = (parts.gold_correct == parts.gold_total).where(parts.gold_total > 0)
-    headphones = bool(study.config.get("headphone_check"))
+    headphones = study.config.headphone_check
     parts["consented"] = parts.consented_at.notna()
     parts["screened_in"] = parts.consented & (parts.headphone_passed.eq(True) if headphones else True)
     parts["completed"] = parts.completed_at.notna()

@@ -24,7 +24,7 @@ def _utilities(study: StudyStore) -> dict[str, tuple[float, float]]:
     """advice id -> (what following it is worth, how specific it reads): the reference judge's stored judgments
     of the run (its balance improvement and quantified claims), the same numbers the report uses. Advice the
     reference judge has not scored yet is judged here with its default settings."""
-    run = Store(with_known_password(study.config["run"]), create=False)
+    run = Store(with_known_password(study.config.run), create=False)
     stored = {j.advice_id: j for j in run.judgments(REFERENCE_JUDGE) if j.protocol == "reference"}
     items = {i.id: i for i in run.items()}
     out = {}
@@ -49,7 +49,7 @@ def admit(study: StudyStore, pid: str, *, pass_screening: bool = True) -> bool:
     they pass, claim their slot: the same steps and the same store calls as the app makes."""
     study.open(pid, simulated=True)
     study.consent(pid)
-    if study.config.get("headphone_check"):
+    if study.config.headphone_check:
         clips = participant_clips(study.config, pid)
         if not study.screen(pid, [c["answer"] if pass_screening else c["answer"] % 3 + 1 for c in clips]):
             return False

@@ -27,6 +27,7 @@ from evalkit.records import Preference, content_hash, utc_now
 from evalkit.secrets import with_known_password
 from evalkit.store import Store
 from evalkit.store.study_rows import StudyRows
+from evalkit.study.config import StudyConfig
 from evalkit.study.headphone import PASS_AT, participant_clips, score
 
 _PID_OK = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
@@ -85,21 +86,11 @@ def _ts(value: str | None) -> datetime | None:
 class StudyStore:
     def __init__(self, study_dir: str | Path, url: str | None = None) -> None:
         self.dir = Path(study_dir)
-        cfg = self.dir / "study.json"
-        if not cfg.exists():
-            raise EvalkitInputError(f"{cfg}: not found; create the study with `evalkit study create`")
-        try:
-            self.config = json.loads(cfg.read_text(encoding="utf-8"))
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise EvalkitInputError(f"{cfg}: not valid JSON ({str(exc)[:80]}); restore it or recreate the study") from exc
-        if not isinstance(self.config, dict) or not isinstance(self.config.get("study_id"), str) \
-                or not isinstance(self.config.get("systems"), list):
-            raise EvalkitInputError(f"{cfg}: not a study configuration (no study_id or systems); restore it or recreate the "
-                                    "study with `evalkit study create`")
-        self.study_id = self.config["study_id"]
+        self.config = StudyConfig.load(self.dir)
+        self.study_id = self.config.study_id
         # study.json keeps its URL without a password: a full URL comes from the caller, the environment
         # (EVALKIT_STUDY_STORE_URL) or this process (evalkit/secrets.py); else libpq reads PGPASSWORD / ~/.pgpass.
-        saved = self.config.get("store_url")
+        saved = self.config.store_url
         self.store = Store(url or (saved and (os.environ.get("EVALKIT_STUDY_STORE_URL") or with_known_password(saved))) or self.dir)
         self.rows = StudyRows(self.store, self.study_id)
         # A participant's slot and a slot's trials never change once written: cached per process.
@@ -153,15 +144,15 @@ class StudyStore:
         return ok
 
     def screened_in(self, p: dict[str, Any]) -> bool:
-        return bool(p["consented_at"]) and (not self.config.get("headphone_check") or p["headphone_passed"] is True)
+        return bool(p["consented_at"]) and (not self.config.headphone_check or p["headphone_passed"] is True)
 
     # -- slots ------------------------------------------------------------------------------------
     def _slot_loads(self) -> tuple[dict[int, int], dict[int, int]]:
         """Per slot: how many claims still count (completed, or held and active), and how many claims exist."""
-        timeout = timedelta(minutes=float(self.config.get("slot_timeout_min") or 60))
+        timeout = timedelta(minutes=self.config.slot_timeout_min)
         now = datetime.fromisoformat(utc_now())
         claims, people, last = self.rows.slot_history()
-        loads = {s: 0 for s in range(self.config["n_slots"])}
+        loads = {s: 0 for s in range(self.config.n_slots)}
         rounds = dict(loads)
         for c in claims:
             rounds[c.slot] += 1
@@ -272,7 +263,7 @@ class StudyStore:
         and forged events do not count."""
         from evalkit.study.listening import clips_heard
 
-        min_s = float(self.config.get("listen_min_s") or 0.0) if min_s is None else min_s
+        min_s = float(self.config.listen_min_s or 0.0) if min_s is None else min_s
         durations = {name: self.clip_seconds(rel) for name, rel in clips.items()}
         events = self.player_events(pid, trial_id)
         shown = min((e["at"] for e in events if e["kind"] == "shown"), default=None)
@@ -288,7 +279,7 @@ class StudyStore:
         p = self.open(pid)
         if p["completion_code"]:
             return p["completion_code"]
-        code = self.config.get("completion_code") or secrets.token_hex(4).upper()
+        code = self.config.completion_code or secrets.token_hex(4).upper()
         self._update(pid, completed_at=utc_now(), completion_code=code)
         return code
 

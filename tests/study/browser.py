@@ -125,10 +125,10 @@ def consent_and_screen(page, url: str, pid: str, config: dict | None, *, passing
     page.get_by_text("I am 18 or older").click()
     page.get_by_role("button", name="Continue").click()
     settle(page)
-    if config and config.get("headphone_check"):
+    if config and config.headphone_check:
         page.get_by_text("Sound check").wait_for()
         settle(page)
-        if config.get("listen_min_s"):  # the sound check's questions unlock as its clips are heard to the end
+        if config.listen_min_s:  # the sound check's questions unlock as its clips are heard to the end
             play_to_unlock(page, "[class*='st-key-hc-c'] audio", "Continue", f"Quietest tone in clip {TRIALS}", one_at_a_time=True)
         for k, clip in enumerate(participant_clips(config, pid)):
             ans = clip["answer"] if passing else clip["answer"] % 3 + 1

@@ -1,11 +1,11 @@
 """Page logic through Streamlit's AppTest (the real app script, no browser)."""
 
-import json
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from evalkit.study.config import StudyConfig
 from evalkit.study.headphone import TRIALS, participant_clips
 from evalkit.study.study_store import StudyStore
 
@@ -42,7 +42,7 @@ def _consent_and_screen(app, study_dir, pid, *, pass_check=True, **params):
     at = app(PROLIFIC_PID=pid, **params)
     at.checkbox[0].check()
     at.button[0].click().run()
-    clips = participant_clips(json.loads((study_dir / "study.json").read_text()), pid)[:TRIALS]
+    clips = participant_clips(StudyConfig.load(study_dir), pid)[:TRIALS]
     for k, clip in enumerate(clips):
         at.radio(key=f"hc{k}").set_value(clip["answer"] if pass_check else clip["answer"] % 3 + 1)
     at.button[0].click().run()
@@ -126,8 +126,8 @@ def test_leaving_releases_the_slot_and_ends_politely(app, study_dir):
 
 
 def test_a_link_for_another_study_is_refused(study_dir, monkeypatch):
-    cfg = json.loads((study_dir / "study.json").read_text())
-    (study_dir / "study.json").write_text(json.dumps({**cfg, "prolific_study_id": "S-MAIN"}))
+    cfg = StudyConfig.load(study_dir)
+    cfg.model_copy(update={"prolific_study_id": "S-MAIN"}).save(study_dir)
     monkeypatch.setenv("EVALKIT_STUDY_DIR", str(study_dir))
     at = AppTest.from_file(APP, default_timeout=30)
     at.query_params["PROLIFIC_PID"] = "p7"

@@ -5,6 +5,7 @@ import json
 import pytest
 from playwright.sync_api import expect
 
+from evalkit.study.config import StudyConfig
 from evalkit.study.outcomes import export_answers
 from evalkit.study.study_store import StudyStore
 from tests.study.browser import (
@@ -28,7 +29,7 @@ def _scroll_top(page) -> float:
 def test_participant_session_gated_listening_reload_and_top_of_page(gated_study_dir, tmp_path):
     """Consent → sound check → trials: answers stay locked until the mix is played; plays are logged;
     a reload resumes; after Submit the next question starts at the top with a 'saved' note."""
-    cfg = json.loads((gated_study_dir / "study.json").read_text())
+    cfg = StudyConfig.load(gated_study_dir)
     study = StudyStore(gated_study_dir)
     pid = "e2e-participant-1"
     with serve(gated_study_dir, {"EVALKIT_ADMIN_TOKEN": "s3cret"}) as url, browser() as b:
@@ -78,7 +79,7 @@ def test_participant_session_gated_listening_reload_and_top_of_page(gated_study_
 
 
 def test_a_failed_sound_check_ends_at_the_screen_out_link(study_dir):
-    cfg = json.loads((study_dir / "study.json").read_text())
+    cfg = StudyConfig.load(study_dir)
     with serve(study_dir) as url, browser() as b:
         page = b.new_page()
         page.set_default_timeout(20000)
@@ -92,7 +93,7 @@ def test_a_failed_sound_check_ends_at_the_screen_out_link(study_dir):
 
 
 def test_a_second_browser_with_the_same_id_is_refused(study_dir):
-    cfg = json.loads((study_dir / "study.json").read_text())
+    cfg = StudyConfig.load(study_dir)
     with serve(study_dir) as url, browser() as b:
         first = at_first_question(b, url, "e2e-shared-id", cfg)
         other = b.new_context().new_page()  # another browser: no key in its URL or its storage

@@ -14,6 +14,7 @@ import pytest
 from evalkit.data.testset import load_testset
 from evalkit.generate import generate
 from evalkit.runners.base import parse_systems
+from evalkit.study.config import StudyConfig
 from evalkit.study.design import create_study
 from evalkit.study.study_store import StudyStore
 from tests.conftest import run_cli
@@ -90,7 +91,7 @@ def test_markdown_and_html_in_advice_are_shown_as_text_and_fetch_nothing(small_t
 def test_odd_ids_keys_and_tokens_get_a_short_message_never_internals(study_dir):
     """Non-ASCII browser keys and admin tokens, '..' as a participant, a 20,000-character session id: each gets a
     short message; no page shows a traceback or a server path. A good admin token leaves the address bar."""
-    cfg = __import__("json").loads((study_dir / "study.json").read_text())
+    cfg = StudyConfig.load(study_dir)
     with serve(study_dir, {"EVALKIT_ADMIN_TOKEN": "s3cret"}) as url, browser() as b:
         page = b.new_page()
         page.set_default_timeout(20000)
@@ -118,7 +119,7 @@ def test_odd_ids_keys_and_tokens_get_a_short_message_never_internals(study_dir):
 def test_a_stale_tab_is_told_its_answer_lost_and_moves_on(study_dir):
     """Two tabs of one participant on question 1: the first answers; the second's different answer is not saved, and
     the second tab says so and shows question 2. The event is logged; the store keeps the first answer."""
-    cfg = __import__("json").loads((study_dir / "study.json").read_text())
+    cfg = StudyConfig.load(study_dir)
     with serve(study_dir) as url, browser() as b:
         first = at_first_question(b, url, "e2e-two-tabs", cfg)
         second = first.context.new_page()

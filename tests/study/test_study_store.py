@@ -1,7 +1,6 @@
 """The study's data layer: design, slots, answers, identity, isolation, screening, exclusions."""
 
 import itertools
-import json
 from collections import Counter
 
 import numpy as np
@@ -11,6 +10,7 @@ import pytest
 from evalkit.errors import EvalkitInputError
 from evalkit.manifest import read_manifest
 from evalkit.study.blocks import balanced_orientation
+from evalkit.study.config import StudyConfig
 from evalkit.study.design import create_study
 from evalkit.study.headphone import participant_clips
 from evalkit.study.outcomes import coverage_table, export_answers, flow_table, participant_status
@@ -61,7 +61,7 @@ def test_every_item_pair_is_seen_in_both_orders_across_slots(analytic_run, tmp_p
     cfg = create_study(analytic_run, tmp_path / "s", systems=FOUR, ratings=2, trials_per_participant=5, gold_per_participant=0,
                        headphone_check=False, show_progress=False)
     orders = Counter((t.item_id, t.left["system"], t.right["system"]) for t in StudyStore(tmp_path / "s").all_trials())
-    assert len(orders) == 2 * 6 * len(cfg["items"]) and set(orders.values()) == {1}
+    assert len(orders) == 2 * 6 * len(cfg.items) and set(orders.values()) == {1}
 
 
 @pytest.mark.parametrize("seed", range(20))
@@ -120,7 +120,7 @@ def test_two_processes_claiming_at_once_get_different_slots(study_dir):
         s.screen(pid, [c["answer"] for c in participant_clips(s.config, pid)])
     with ThreadPoolExecutor(8) as pool:
         slots = list(pool.map(lambda kp: stores[kp[0] % 4].claim_slot(kp[1]), enumerate(pids)))
-    n = stores[0].config["n_slots"]
+    n = stores[0].config.n_slots
     assert len(set(slots)) == min(n, 8)
 
 
@@ -168,13 +168,13 @@ def test_studies_sharing_one_store_are_isolated(analytic_run, tmp_path):
 def test_headphone_clips_are_distinct_and_keys_differ_per_participant_and_study(analytic_run, tmp_path):
     a = create_study(analytic_run, tmp_path / "a", ratings=1, trials_per_participant=4, max_items=2, show_progress=False)
     b = create_study(analytic_run, tmp_path / "b", ratings=1, trials_per_participant=4, max_items=2, show_progress=False)
-    blobs = [(tmp_path / "a" / c["file"]).read_bytes() for c in a["headphone_clips"]]
+    blobs = [(tmp_path / "a" / c.file).read_bytes() for c in a.headphone_clips]
     assert len(set(blobs)) == 6  # all six orders of (quiet, antiphase, normal): no two clips alike
     key = [[c["answer"] for c in participant_clips(cfg, f"p{k}")] for cfg in (a, b) for k in range(10)]
     # 90 possible keys (6!/2!^3: each answer 1–3 occurs twice); 20 random draws repeat ~2 on average, and
     # fewer than 12 distinct would need 9+ repeats (probability far below 1e-6)
     assert len({tuple(k) for k in key}) >= 12
-    assert {c["file"] for c in a["headphone_clips"]}.isdisjoint(c["file"] for c in b["headphone_clips"])
+    assert {c.file for c in a.headphone_clips}.isdisjoint(c.file for c in b.headphone_clips)
 
 
 def test_flow_table_exclusions_and_export_columns(study_dir):
@@ -305,8 +305,8 @@ def test_consent_text_must_name_researcher_ethics_contact_and_withdrawal(analyti
     good.write_text("Researcher: Dr A. Person. Ethics approval: REC-2026-17. Contact: a@uni.example. "
                     "You may withdraw at any time.\n")
     run_cli("study", "create", "--run", analytic_run, "--out", tmp_path / "s", "--consent", good, "--max-items", "2", check=True)
-    cfg = json.loads((tmp_path / "s" / "study.json").read_text())
-    assert not cfg["consent_is_example"] and "REC-2026-17" in (tmp_path / "s" / "consent.md").read_text()
+    cfg = StudyConfig.load(tmp_path / "s")
+    assert not cfg.consent_is_example and "REC-2026-17" in (tmp_path / "s" / "consent.md").read_text()
 
 
 def test_after_audio_of_the_oracle_is_the_balanced_reference(analytic_run, tmp_path):
@@ -337,9 +337,9 @@ def test_after_audio_of_the_oracle_is_the_balanced_reference(analytic_run, tmp_p
 
 
 def test_planned_pairs_cover_every_combination(study_dir):
-    cfg = json.loads((study_dir / "study.json").read_text())
+    cfg = StudyConfig.load(study_dir)
     cov = coverage_table(StudyStore(study_dir))
-    assert len(cov) == len(list(itertools.combinations(cfg["systems"], 2)))
+    assert len(cov) == len(list(itertools.combinations(cfg.systems, 2)))
 
 
 def test_release_from_the_command_line_frees_the_slot(study_dir):
@@ -378,9 +378,9 @@ def test_each_participant_gets_their_own_sound_check_clip_addresses(study_dir):
     from evalkit.study.headphone import participant_clip_bytes
 
     study = StudyStore(study_dir)
-    wav = study.audio_path(study.config["headphone_clips"][0]["file"]).read_bytes()
-    a, b = (participant_clip_bytes(wav, study.config["secret"], pid) for pid in ("p-one", "p-two"))
-    assert a != b and a == participant_clip_bytes(wav, study.config["secret"], "p-one")
+    wav = study.audio_path(study.config.headphone_clips[0].file).read_bytes()
+    a, b = (participant_clip_bytes(wav, study.config.secret, pid) for pid in ("p-one", "p-two"))
+    assert a != b and a == participant_clip_bytes(wav, study.config.secret, "p-one")
     assert np.array_equal(sf.read(io.BytesIO(a))[0], sf.read(io.BytesIO(wav))[0])
 
 
@@ -414,6 +414,22 @@ def test_after_clips_read_claims_as_the_runs_reference_judge_did(small_testset, 
     stems, sr = ts.stems(item.song_id)
     expected = loudness_match(mixdown(stems, {**item.offsets_db, "vocals": item.offsets_db.get("vocals", 0.0) + 6.0}), sr, -23.0)
     heard, _ = sf.read(str(tmp_path / "study" / side["after_audio"]), always_2d=True)
-    assert cfg.get("after_audio") and np.max(np.abs(heard.T - expected)) < 2e-4  # PCM-16 rounding
+    assert cfg.after_audio and np.max(np.abs(heard.T - expected)) < 2e-4  # PCM-16 rounding
     at3 = loudness_match(mixdown(stems, {**item.offsets_db, "vocals": item.offsets_db.get("vocals", 0.0) + 3.0}), sr, -23.0)
     assert np.max(np.abs(heard.T - at3)) > 1e-2  # the old default would be audibly another clip
+
+
+def test_study_json_is_a_typed_record_and_a_misspelt_key_is_named(study_dir, tmp_path):
+    """Issue #26: study.json is read through StudyConfig; a key evalkit never writes (here a misspelt listen minimum,
+    which as a dict key would have read as 'no gate') is refused where the file is read, naming the file and the key."""
+    from tests.conftest import run_cli
+
+    cfg = StudyConfig.load(study_dir)
+    assert cfg.headphone_check and len(cfg.headphone_clips) == 6 and cfg.n_slots >= 1
+    doc = json.loads((study_dir / "study.json").read_text())
+    doc["listen_mins"] = doc.pop("listen_min_s")
+    (study_dir / "study.json").write_text(json.dumps(doc))
+    with pytest.raises(EvalkitInputError, match=r"study\.json: field 'listen_mins'"):
+        StudyStore(study_dir)
+    r = run_cli("study", "export", study_dir, "--out", tmp_path / "a.csv")
+    assert r.returncode == 2 and "listen_mins" in r.stderr and "Traceback" not in r.stderr
