@@ -422,6 +422,8 @@ def test_after_clips_read_claims_as_the_runs_reference_judge_did(small_testset, 
 def test_study_json_is_a_typed_record_and_a_misspelt_key_is_named(study_dir, tmp_path):
     """Issue #26: study.json is read through StudyConfig; a key evalkit never writes (here a misspelt listen minimum,
     which as a dict key would have read as 'no gate') is refused where the file is read, naming the file and the key."""
+    import json
+
     from tests.conftest import run_cli
 
     cfg = StudyConfig.load(study_dir)
