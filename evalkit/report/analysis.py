@@ -595,8 +595,9 @@ def analyze(store: Store, human: pd.DataFrame | None = None, *, bootstrap: int =
         _flag_position_bias(an)
     if flow is not None:
         t["participant_flow"] = flow
-    for judge, v in votes.items():
-        t[f"judge_bradley_terry_{judge}"] = bradley_terry(v, bootstrap=0)
+    rankings = [bradley_terry(v, bootstrap=0).assign(judge=judge) for judge, v in votes.items()]
+    if rankings:
+        t["judge_bradley_terry"] = pd.concat(rankings, ignore_index=True)
     return an
 
 

@@ -14,19 +14,21 @@ import pandas as pd
 from evalkit.judging.reference import REFERENCE_JUDGE
 from evalkit.report import figures
 from evalkit.report.analysis import Analysis, analyze, engineer_spread
+from evalkit.report.sections import (
+    DISPLAY_COLUMNS,
+    HUMAN_FIGURES,
+    HUMAN_TABLES,
+    METRIC_LABEL,
+    SECTIONS,
+    check_declared,
+    computed_tables,
+    load_plugins,
+)
 from evalkit.report.tables import fmt_cell, to_markdown, write_tables
-from evalkit.stats.intervals import MIN_CLUSTERS_FOR_INTERVAL, too_few_clusters
+from evalkit.stats.intervals import too_few_clusters
 from evalkit.store import Store
 
 TEMPLATES = Path(__file__).parent / "templates"
-HUMAN_TABLES = {"human_win_rates", "human_pairwise_tests", "human_bradley_terry", "human_win_matrix", "human_agreement",
-                "judge_human_agreement", "judge_human_ranking", "judge_human_item_correlation", "human_condition_contrasts",
-                "human_condition_contrasts_specificity", "participant_flow", "judge_human_agreement_by_question"}
-HUMAN_FIGURES = {"win_matrix", "bradley_terry", "judge_human_agreement"}
-METRIC_LABEL = {"balance_improvement_db": "balance improvement (dB, reference judge)",
-                "direction_accuracy": "direction accuracy (reference judge)", "specificity": "specificity (quantified claims)"}
-
-
 def _html_table(df: pd.DataFrame, max_rows: int = 40) -> str:
     if df.empty:
         return "<p><i>(no rows)</i></p>"
@@ -34,26 +36,6 @@ def _html_table(df: pd.DataFrame, max_rows: int = 40) -> str:
     body = "".join("<tr>" + "".join(f"<td>{html.escape(fmt_cell(v))}</td>" for v in row) + "</tr>"
                    for row in df.head(max_rows).itertuples(index=False))
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-DISPLAY_COLUMNS = {  # what the report shows; the CSVs keep every column
-    "primary_contrasts": ["contrast", "n_songs", "n_items", "mean_difference", "ci_low", "ci_high", "p_value", "p_adjusted",
-                          "rank_biserial", "rb_ci_low", "rb_ci_high"],
-    "exploratory_contrasts": ["contrast", "metric", "n_songs", "n_items", "mean_difference", "ci_low", "ci_high", "p_value",
-                              "rank_biserial"],
-    "rubric_contrasts": ["judge", "rubric", "contrast", "n_songs", "n_items", "mean_difference", "ci_low", "ci_high", "p_value"],
-    "contrasts_by_style": ["style", "contrast", "n_songs", "n_items", "mean_difference", "ci_low", "ci_high", "p_value"],
-    "human_condition_contrasts": ["contrast", "n_participants", "n_items", "n_songs", "votes", "wins_a", "wins_b", "ties",
-                                  "win_rate_a", "ci_low", "ci_high", "primary_test", "mm_log_odds", "mm_p_win",
-                                  "mm_p_win_ci_low", "mm_p_win_ci_high", "p_value", "p_holm", "p_sign", "p_value_votes",
-                                  "participant_var", "item_var", "mm_note"],
-    "human_condition_contrasts_specificity": ["contrast", "n_participants", "n_items", "votes", "wins_a", "wins_b", "ties",
-                                              "win_rate_a", "ci_low", "ci_high", "primary_test", "mm_p_win", "p_value",
-                                              "p_holm", "p_sign"],
-    "human_pairwise_tests": ["system_a", "system_b", "wins_a", "wins_b", "ties", "n_participants", "win_rate_a", "ci_low",
-                             "ci_high", "primary_test", "mm_log_odds", "mm_p_win", "p_value", "p_holm", "p_sign",
-                             "p_value_votes"],
-}
 
 
 def _shown(name: str, df: pd.DataFrame) -> pd.DataFrame:
@@ -166,79 +148,6 @@ def _headline(an: Analysis) -> list[dict]:
     return out
 
 
-def _plan_intro(an: Analysis) -> str:
-    rec = an.plan_record
-    when = f"declared in the run store at {rec.declared_at}" if rec else "the default plan (none declared in the run)"
-    axes = (f" and {len(an.axes)} axis contrast(s) between systems that differ in one declared setting "
-            f"({', '.join(sorted({c.axis for c, _ in an.axes}))}), under one condition each") if an.axes else ""
-    return (f"Primary metric: {METRIC_LABEL.get(an.plan.primary_metric, an.plan.primary_metric)}; {len(an.primary)} primary "
-            f"condition contrast(s), each within one system{axes}, paired by item, adjusted together ({an.plan.multiplicity}); {when}. "
-            "Uncertainty treats songs as clusters (items of one song are not independent): CV3 (leave-one-song-out jackknife) "
-            "cluster-robust standard errors with t(G−1) intervals, a small-sample method (MacKinnon, Nielsen & Webb 2023; "
-            "by pyfixest), also for every per-arm mean; the rank-biserial CI is the song-level bootstrap SD around the estimate, clipped to "
-            f"[−1, 1]; no interval is drawn from fewer than {MIN_CLUSTERS_FOR_INTERVAL} songs, and with every difference equal "
-            "the p-value is the exact sign flip of the song means. Human votes are tested with a logistic mixed model with crossed "
-            "random intercepts for participant and item (and song, from 5 songs; Laplace fit by GPBoost, held to lme4's glmer "
-            "in the tests) whenever participants gave more than one vote, the participant-level sign test beside it; win "
-            "shares have CIs clustered by participant. Everything else is exploratory.")
-
-
-def _sections(an: Analysis) -> list[tuple]:
-    return [
-        ("Primary contrasts (declared before the data)", _plan_intro(an), ["primary_contrasts"],
-         [("primary_contrasts", "Primary family: condition contrasts within each system (reference judge)"),
-          ("human_condition_contrasts", "The same contrasts in human votes: which advice would you rather follow (helpfulness)"),
-          ("human_condition_contrasts_specificity", "The same contrasts in human votes: which advice is more specific (exploratory)")]),
-        ("Results by style", "The primary contrasts within each style or genre (exploratory; a style with one song has no CI).",
-         ["contrasts_by_style"], [("contrasts_by_style", "Primary contrasts by style")]),
-        ("Reference judge: advice against the true gains", "The reference judge parses each advice into claims and applies them: "
-         "balance improvement is the drop in per-stem loudness error (dB RMS, level-independent). The oracle (reads the truth) "
-         "and generic (the same text for every item) are labelled bounds, not part of any contrast.",
-         ["scores_balance_improvement_db", "scores_direction_accuracy", "scores_specificity"],
-         [("reference_definitions", "What each metric is (the settings it was computed with first)"),
-          ("nominal_sensitivity", "The primary contrasts with each dB assumed for a direction with no number "
-           "(as_run: the run's setting); a contrast whose sign changes rests on that assumption"),
-          ("reference_scores", "Per system and condition (95% CI: CV3 t interval, songs as clusters)"),
-          ("exploratory_contrasts", "Exploratory contrasts (other metrics; stems+reference − stems), unadjusted"),
-          ("reference_paired_tests", "Paired Wilcoxon tests between arms on balance improvement (exploratory; Holm within the table)"),
-          ("reference_friedman", "Friedman test across arms")]),
-        ("Is the truth what listeners hear?", (an.truth_check or {}).get("verdict"), ["distance_vs_rating", "agreement_by_band"],
-         [("truth_check", "The engineers' consensus (this test set's truth) against real listeners of the source data "
-           "(`evalkit data check-truth`)"),
-          ("truth_check_agreement", "Comment claims that agree with the truth, by stem and by |deviation| band (CI clustered by mix)")]),
-        ("Worst items", "The items each system fails most on the reference judge, with the advice and the true correction "
-         "(`evalkit view RUN` shows each item's prompt, claims and verdicts: add a row's `view` to its address, e.g. "
-         "http://127.0.0.1:8600/?system=S&item=ID).", [],
-         [("worst_items", "Ten lowest balance improvements per system")]),
-        ("Learning curve", "The same model after N training steps on the train split (`evalkit finetune`; step 0 is the base "
-         "model), on the held-out items, per condition; dashed lines are the other systems' means on all their items, for "
-         "scale. An answer cut at max_tokens is scored as written (the table counts them).", ["learning_curve"],
-         [("learning_curve", "Balance improvement by training steps and condition (95% CI: CV3 t interval, songs as clusters)")]),
-        ("Gain errors", "How far quantified claims land from the truth (in the reference judge's frame), as each system's share of its "
-         "own claims. The dashed line, when drawn, is how far engineers' own gains spread across mixes of the same song in the loaded "
-         "data; without such data no line is drawn.", ["gain_errors"], []),
-        ("LLM judges: rubric scores", None, [],
-         [("rubric_scores", "Rubric scores (median over samples), 95% CI: CV3 t interval, songs as clusters"),
-          ("rubric_contrasts", "Condition contrasts on rubric scores (exploratory, songs as clusters)")]),
-        ("Human preferences", "Answers to 'which advice would you rather follow', from included participants only: the participant "
-         "flow below says who was excluded and why.", ["bradley_terry", "win_matrix"],
-         [("participant_flow", "Participant flow (opened → included)"),
-          ("human_bradley_terry", "Bradley–Terry (bootstrap by participant)"),
-          ("human_pairwise_tests", "Pairwise tests: p_value is the test named in primary_test (mixed model: mm_*, log-odds and P(a wins)); p_sign participant-level sign test; p_value_votes treats votes as independent"),
-          ("human_win_rates", "Win rates (ties half, Wilson CI over votes)")]),
-        ("Judges against humans", "Vote agreement follows MT-Bench's definitions; human–human agreement is the ceiling.",
-         ["judge_human_agreement"],
-         [("judge_human_agreement", "Judge–human vote agreement"), ("human_agreement", "Human–human agreement (ceiling)"),
-          ("judge_human_agreement_by_question", "Per question: each judge against the answers to the matching study question "
-           "(pairwise and reference verdicts: 'rather follow'; absolute rubrics: their own question; score differences as votes)"),
-          ("judge_human_ranking", "System ranking correlation, judge vs human BT (bootstrap CI over items)"),
-          ("judge_human_item_correlation", "Item-level correlation of judge margin and human preference share")]),
-        ("Judge diagnostics", "Unscored judgments are kept with their raw output and counted here, never coerced into a score.",
-         ["judge_diagnostics"], [("judge_diagnostics", "Diagnostics per judge"), ("judge_agreement", "Agreement between judges (Krippendorff's α)")]),
-        ("Advice generation", None, [], [("advice_counts", "Advice per system and condition"), ("advice_failures", "Recorded generation failures")]),
-    ]
-
-
 def write_report(store: Store, out: str | Path, human: pd.DataFrame | None = None, *, bootstrap: int = 1000, seed: int = 0,
                  include_simulated: bool = False, flow: pd.DataFrame | None = None,
                  human_spread: tuple[float, str] | None = None) -> Path:
@@ -250,6 +159,8 @@ def write_report(store: Store, out: str | Path, human: pd.DataFrame | None = Non
     for d in (fig_dir, tab_dir, rep_dir):
         d.mkdir(parents=True, exist_ok=True)
     an = analyze(store, human, bootstrap=bootstrap, seed=seed, include_simulated=include_simulated, flow=flow)
+    load_plugins()
+    computed_tables(store, an)
     simulated = HUMAN_TABLES if an.simulated_humans else set()
     spread = human_spread or engineer_spread(store)
     an.provenance["human_spread"] = {"db": spread[0], "source": spread[1]} if spread else None
@@ -270,14 +181,16 @@ def write_report(store: Store, out: str | Path, human: pd.DataFrame | None = Non
             return None
         return {"name": name, "b64": base64.b64encode(figs[name].read_bytes()).decode()}
 
+    check_declared(t)
     ctx_sections = []
-    for title, intro, fig_names, table_specs in _sections(an):
-        tabs = [x for x in (table(n, tt) for n, tt in table_specs) if x]
-        fs = [x for x in (fig(n) for n in fig_names) if x]
+    for section in SECTIONS:
+        tabs = [x for x in (table(spec.name, spec.caption) for spec in section.tables) if x]
+        fs = [x for x in (fig(n) for n in section.figures) if x]
         if not tabs and not fs:
             continue
         human_sec = any(x["name"] in HUMAN_TABLES for x in tabs) or any(f["name"] in HUMAN_FIGURES for f in fs)
-        ctx_sections.append({"title": title, "intro": intro, "tables": tabs, "figures": fs, "simulated": human_sec and an.simulated_humans})
+        ctx_sections.append({"title": section.title, "intro": section.intro_for(an), "tables": tabs, "figures": fs,
+                             "simulated": human_sec and an.simulated_humans})
     return _render(an, ctx_sections, rep_dir)
 
 
