@@ -14,7 +14,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from evalkit.errors import ConfigError
-from evalkit.records import BOUND_KINDS, Condition
+from evalkit.records import Condition
+from evalkit.runners.kinds import is_bound_kind
 
 REFERENCE_METRICS = ("balance_improvement_db", "direction_accuracy", "specificity", "db_error", "missed_stems", "wrong_claims")
 DEFAULT_CONTRASTS = ((Condition.stems, Condition.mix), (Condition.stems_reference, Condition.mix))
@@ -99,7 +100,7 @@ class AnalysisPlan(BaseModel):
             for name in (c.system, c.versus):
                 if name not in by_name:
                     raise ConfigError(f"analysis.axis_contrasts: system {name!r} is not in the run (have {', '.join(by_name)})")
-                if by_name[name]["kind"] in BOUND_KINDS:
+                if is_bound_kind(by_name[name]["kind"]):
                     raise ConfigError(f"analysis.axis_contrasts: {name!r} is a labelled bound; bounds never enter a contrast")
             diff = axis_differences(by_name[c.system], by_name[c.versus])
             if diff != [c.axis]:
@@ -121,7 +122,7 @@ class AnalysisPlan(BaseModel):
             for c in self.contrasts:
                 if c.system not in by_name:
                     raise ConfigError(f"analysis.contrasts: system {c.system!r} is not in the run (have {', '.join(by_name)})")
-                if by_name[c.system]["kind"] in BOUND_KINDS:
+                if is_bound_kind(by_name[c.system]["kind"]):
                     raise ConfigError(f"analysis.contrasts: {c.system!r} is a labelled bound; bounds never enter a condition contrast")
                 if Condition.stems_own_reference in (c.condition, c.versus):
                     raise ConfigError("analysis.contrasts: stems+own-reference shows the answer; it is an upper bound, "
@@ -136,7 +137,7 @@ class AnalysisPlan(BaseModel):
             return list(self.contrasts)
         out = []
         for s in systems:
-            if s["kind"] in BOUND_KINDS:
+            if is_bound_kind(s["kind"]):
                 continue
             conds = set(conditions_of(s))
             out += [Contrast(system=s["name"], condition=a, versus=b) for a, b in DEFAULT_CONTRASTS if a in conds and b in conds]

@@ -70,8 +70,6 @@ class Condition(StrEnum):
         return self in (Condition.stems_reference, Condition.stems_own_reference)
 
 
-# System kinds that are labelled bounds (they read the truth, or ignore the item): never part of a contrast.
-BOUND_KINDS = ("oracle", "generic")
 
 
 def arm_label(system: str, condition: Condition | str) -> str:

@@ -34,7 +34,7 @@ from evalkit.judging.reference import (
 from evalkit.manifest import DeclaredPlan, read_manifest, stored_plan
 from evalkit.records import Condition, arm_label, content_hash
 from evalkit.report.learning_curve import learning_curve
-from evalkit.runners.base import BOUND_KINDS
+from evalkit.runners.kinds import is_bound_kind
 from evalkit.stats.agreement import (
     human_agreement,
     item_level_correlation,
@@ -562,7 +562,7 @@ def analyze(store: Store, human: pd.DataFrame | None = None, *, bootstrap: int =
     advice, systems = _design(store, an)
     an.primary = an.plan.resolve(systems)
     an.axes = an.plan.resolve_axes(systems)
-    an.bounds = [s["name"] for s in systems if s["kind"] in BOUND_KINDS]
+    an.bounds = [s["name"] for s in systems if is_bound_kind(s["kind"])]
     _plan_notes(an, systems)
     t = an.tables
     # cut_at_max_tokens: answers that hit the limit mid-sentence (scored as written; never shown in the study);

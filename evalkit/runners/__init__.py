@@ -6,8 +6,8 @@ from pathlib import Path
 
 from evalkit.data.testset import TestSet
 from evalkit.records import Condition
-from evalkit.runners.analytic import ANALYTIC
 from evalkit.runners.base import AdviceSystem, SystemConfig, load_systems, parse_systems
+from evalkit.runners.kinds import kind_of
 
 
 def build_system(config: SystemConfig, testset: TestSet, condition: Condition | None = None,
@@ -16,15 +16,7 @@ def build_system(config: SystemConfig, testset: TestSet, condition: Condition | 
 
     An LLM system may be handed an open ``backend`` so that one model serves all its conditions.
     """
-    if config.kind in ANALYTIC:
-        return ANALYTIC[config.kind](config, testset, condition)
-    if config.kind == "llm":
-        from evalkit.runners.llm import LLMSystem
-
-        return LLMSystem(config, testset, condition, audio_dir=(run_dir / "inputs") if run_dir else None, backend=backend)
-    from evalkit.runners.precomputed import PrecomputedSystem
-
-    return PrecomputedSystem(config, testset, condition)
+    return kind_of(config.kind).load().from_config(config, testset, condition, run_dir=run_dir, backend=backend)
 
 
 __all__ = ["AdviceSystem", "SystemConfig", "build_system", "load_systems", "parse_systems"]

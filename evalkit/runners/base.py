@@ -5,14 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from evalkit.backends.config import DEPLOYMENT_KEYS, BackendConfig
 from evalkit.config_io import load_yaml, validate
 from evalkit.data.reference_pool import choose_reference, reference_pool
 from evalkit.data.testset import TestSet
 from evalkit.errors import ConfigError
-from evalkit.records import BOUND_KINDS, Advice, Condition, Item, content_hash
+from evalkit.records import Advice, Condition, Item, content_hash
+from evalkit.runners.kinds import is_bound_kind, kind_of
 
 FEATURE_LAYOUTS = ("side-by-side", "difference", "interleaved")
 AUDIO_LAYOUTS = ("interleaved", "grouped")
@@ -27,7 +28,8 @@ class SystemConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     name: str = Field(pattern=r"^[A-Za-z0-9_.+-]+$", description="the system's name in tables and the study (letters, digits, _ . + -)")
-    kind: Literal["analytic", "oracle", "generic", "llm", "precomputed"] = Field(description="analytic, generic and llm advise; oracle is the upper bound that sees the truth; precomputed reads advice from a file")
+    kind: str = Field(description="built in: analytic, generic and llm advise; oracle is the upper bound that sees the truth; "
+                                  "precomputed reads advice from a file; others from the evalkit.system_kinds entry points")
     condition: Condition | None = Field(None, description="the one condition this system runs under (or give conditions)")
     conditions: list[Condition] | None = Field(default=None, min_length=1, description="the conditions this system runs under, each a separate arm: mix, stems, stems+reference, stems+own-reference")
     reference: Literal["pool", "own"] = Field(
@@ -51,6 +53,15 @@ class SystemConfig(BaseModel):
         "a learning curve over training steps")
     training_steps: int | None = Field(default=None, ge=0, description="set for each checkpoint of `checkpoints:`")
     checkpoint_of: str | None = Field(default=None, description="the system whose `checkpoints:` this one comes from")
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, kind: str) -> str:
+        try:
+            kind_of(kind)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        return kind
 
     @model_validator(mode="after")
     def _one_condition_form(self) -> SystemConfig:
@@ -86,7 +97,7 @@ class SystemConfig(BaseModel):
 
     @property
     def is_bound(self) -> bool:
-        return self.kind in BOUND_KINDS
+        return is_bound_kind(self.kind)
 
     def run_hash(self, condition: Condition) -> str:
         """The hash of this system under one condition: the config that produced one advice (not how many
@@ -179,6 +190,12 @@ class AdviceSystem:
         self.condition = Condition(condition or config.condition_list[0])
         self._pool: list[str] | None = None
 
+    @classmethod
+    def from_config(cls, config: SystemConfig, testset: TestSet, condition: Condition | None = None, *,
+                    run_dir: Path | None = None, backend=None) -> AdviceSystem:
+        """How `build_system` makes one (a kind that needs the run folder or an open back end overrides this)."""
+        return cls(config, testset, condition)
+
     @property
     def name(self) -> str:
         return self.config.name
@@ -202,5 +219,5 @@ class AdviceSystem:
                       **provenance)
 
 
-__all__ = ["AUDIO_LAYOUTS", "BOUND_KINDS", "FEATURE_LAYOUTS", "AdviceSystem", "SystemConfig", "expand_checkpoints",
+__all__ = ["AUDIO_LAYOUTS", "FEATURE_LAYOUTS", "AdviceSystem", "SystemConfig", "expand_checkpoints",
            "load_systems", "parse_systems"]

@@ -28,6 +28,10 @@ class LLMSystem(AdviceSystem):
         self.audio_dir = audio_dir
         self.prompt_version = template_hash(self.condition)
 
+    @classmethod
+    def from_config(cls, config, testset, condition=None, *, run_dir: Path | None = None, backend: Backend | None = None) -> LLMSystem:
+        return cls(config, testset, condition, audio_dir=(run_dir / "inputs") if run_dir else None, backend=backend)
+
     def _audio_paths(self, item: Item, reference_song: str | None) -> list[str]:
         """Write the item's inputs as WAV: the problem mix, or the problem stems, and with a reference the
         reference track's stems, grouped (all problem stems, then all reference stems) or interleaved per stem."""

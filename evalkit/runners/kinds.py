@@ -1,0 +1,81 @@
+"""System kinds: one registry, as back ends have one. A kind names the class that turns a `SystemConfig` into advice
+and says whether it is a labelled bound (it reads the truth, or ignores the item: never part of a contrast).
+
+Built-in kinds are listed here; another package adds one under the ``evalkit.system_kinds`` entry points (the entry
+point loads a `SystemKind`), so adding a kind is one module plus its test (docs/architecture.md, "Adding a system
+kind"; tests/test_system_kinds.py follows that recipe). Classes are imported only when a system of the kind is built.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+from dataclasses import dataclass
+
+from evalkit.errors import ConfigError
+
+ENTRY_POINT_GROUP = "evalkit.system_kinds"
+
+
+@dataclass(frozen=True)
+class SystemKind:
+    name: str
+    target: str  # "module:Class", an AdviceSystem subclass (imported when a system of this kind is built)
+    bound: bool = False
+    description: str = ""
+
+    def load(self):
+        module, _, attr = self.target.partition(":")
+        return getattr(importlib.import_module(module), attr)
+
+
+BUILT_IN = (
+    SystemKind("analytic", "evalkit.runners.analytic:AnalyticSystem", description="measures the mix (or stems) and advises the gain moves"),
+    SystemKind("oracle", "evalkit.runners.analytic:OracleSystem", bound=True, description="reads the truth: the upper bound"),
+    SystemKind("generic", "evalkit.runners.analytic:GenericSystem", bound=True, description="the same unspecific text for every item: the lower bound"),
+    SystemKind("llm", "evalkit.runners.llm:LLMSystem", description="a language model through a back end"),
+    SystemKind("precomputed", "evalkit.runners.precomputed:PrecomputedSystem", description="advice read from a file"),
+)
+
+
+@functools.cache
+def _plugins() -> dict[str, SystemKind]:
+    from importlib.metadata import entry_points
+
+    found = {}
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        kind = ep.load()
+        if not isinstance(kind, SystemKind):
+            raise ConfigError(f"entry point {ep.name!r} ({ep.value}) in {ENTRY_POINT_GROUP!r} is not a SystemKind")
+        found[kind.name] = kind
+    return found
+
+
+_REGISTERED: dict[str, SystemKind] = {k.name: k for k in BUILT_IN}
+
+
+def register_kind(kind: SystemKind) -> SystemKind:
+    """Add a kind in this process (what an entry point does for an installed package)."""
+    _REGISTERED[kind.name] = kind
+    return kind
+
+
+def system_kinds() -> dict[str, SystemKind]:
+    return {**_plugins(), **_REGISTERED}
+
+
+def kind_of(name: str) -> SystemKind:
+    kinds = system_kinds()
+    if name not in kinds:
+        raise ConfigError(f"unknown system kind {name!r}: choose one of {', '.join(sorted(kinds))} (or install a package "
+                          f"that adds one to the {ENTRY_POINT_GROUP!r} entry points)")
+    return kinds[name]
+
+
+def is_bound_kind(name: str) -> bool:
+    """Whether systems of this kind are labelled bounds (an unknown kind is not)."""
+    kind = system_kinds().get(name)
+    return bool(kind and kind.bound)
+
+
+__all__ = ["BUILT_IN", "ENTRY_POINT_GROUP", "SystemKind", "is_bound_kind", "kind_of", "register_kind", "system_kinds"]
