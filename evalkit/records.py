@@ -144,6 +144,44 @@ def advice_id(item_id: str, system: str, condition: Condition | str) -> str:
     return content_hash({"item": item_id, "system": system, "condition": str(Condition(condition))})
 
 
+class ReferenceMetrics(BaseModel):
+    """What the reference judge measured for one advice (protocol reference): the metrics of
+    evalkit/judging/reference.py's docstring, the claims it read, and the audible gains it applied."""
+
+    model_config = ConfigDict(extra="forbid")
+    direction_accuracy: float
+    db_error: float | None  # no claim had a number: nan when made, null once stored as JSON
+    missed_stems: float
+    wrong_claims: float
+    specificity: float
+    n_claims: float
+    n_flagged: float
+    balance_error_before_db: float
+    balance_error_after_db: float
+    balance_improvement_db: float
+    claims: list[dict[str, Any]] = Field(default_factory=list)
+    flagged: list[dict[str, Any]] = Field(default_factory=list)
+    gains_db: dict[str, float] = Field(default_factory=dict)
+
+
+class ReferencePairMetrics(BaseModel):
+    """The reference judge's pairwise verdict: A's balance improvement minus B's."""
+
+    model_config = ConfigDict(extra="forbid")
+    margin_db: float
+
+
+class LLMJudgeMetrics(BaseModel):
+    """How an LLM judge's judgment was sampled, and for a pair what it said in the order shown."""
+
+    model_config = ConfigDict(extra="forbid")
+    temperature: float = 0.0
+    seed: int | None = None
+    model_snapshot: str | None = None
+    shown_verdict: Literal["A", "B", "tie"] | None = None
+    verdict_probs: dict[str, float] | None = None  # P(a), P(b), P(tie) in canonical order, where the back end gives them
+
+
 class Judgment(Record):
     """A judge's score (absolute) or verdict (pairwise) for one advice or one ordered pair."""
 
@@ -164,8 +202,24 @@ class Judgment(Record):
     failure: Literal["parse", "api"] | None = Field(
         default=None, description="parse: the judge answered but not per the schema (unscored, kept); "
                                   "api: the call itself failed (no judgment; retried on the next run)")
-    metrics: dict[str, Any] = Field(default_factory=dict)
+    metrics: dict[str, Any] = Field(default_factory=dict, description="stored as written; read it typed through "
+                                    "reference_metrics, pair_metrics or llm_metrics (one model per judge kind)")
     judge_config_hash: str = ""
+
+    @property
+    def reference_metrics(self) -> ReferenceMetrics:
+        """The reference judge's metrics of an advice (protocol reference)."""
+        return ReferenceMetrics.model_validate(self.metrics)
+
+    @property
+    def pair_metrics(self) -> ReferencePairMetrics:
+        """The reference judge's margin for a pair (its pairwise judgments)."""
+        return ReferencePairMetrics.model_validate(self.metrics)
+
+    @property
+    def llm_metrics(self) -> LLMJudgeMetrics:
+        """How an LLM judge's judgment was sampled (and, for a pair, its verdict as shown)."""
+        return LLMJudgeMetrics.model_validate(self.metrics)
 
     @property
     def key(self) -> str:
@@ -220,6 +274,9 @@ __all__ = [
     "Condition",
     "Item",
     "Judgment",
+    "LLMJudgeMetrics",
+    "ReferenceMetrics",
+    "ReferencePairMetrics",
     "Preference",
     "Song",
     "Split",

@@ -114,8 +114,8 @@ def _metric(scores: pd.DataFrame, metric: str, condition: str) -> dict[str, floa
 
 
 def _item_scores(store, entry: str) -> pd.DataFrame:
-    from evalkit.analysis_plan import REFERENCE_METRICS
     from evalkit.judging.reference import REFERENCE_JUDGE
+    from evalkit.report.analysis import reference_values
 
     items = {i.id: i for i in store.items()}
     advice = {a.id: a for a in store.advice() if a.system == entry}
@@ -124,7 +124,7 @@ def _item_scores(store, entry: str) -> pd.DataFrame:
         if j.protocol == "reference" and j.advice_id in advice:
             a = advice[j.advice_id]
             rows.append({"item_id": a.item_id, "song_id": items[a.item_id].song_id, "condition": a.condition.value,
-                         **{m: j.metrics.get(m) for m in REFERENCE_METRICS}})
+                         **reference_values(j)})
     return pd.DataFrame(rows).sort_values(["condition", "item_id"]).reset_index(drop=True)
 
 

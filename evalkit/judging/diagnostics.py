@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
+from evalkit.judging.reference import REFERENCE_JUDGE
 from evalkit.records import Judgment
 from evalkit.stats.reliability import krippendorff_alpha
 from evalkit.store import Store
@@ -33,7 +34,7 @@ def _swap(js: list[Judgment]) -> tuple[float, float]:
         if j.protocol != "pairwise" or not j.parsed:
             continue
         groups[(j.advice_id, j.advice_id_b, j.rubric, j.sample_index)][j.order] = j.verdict
-        shown = j.metrics.get("shown_verdict")
+        shown = j.llm_metrics.shown_verdict if j.judge != REFERENCE_JUDGE else None  # the order shown (LLM judges only)
         if shown in ("A", "B"):
             decisive += 1
             first += shown == "A"

@@ -16,7 +16,7 @@ from typing import Any
 
 from evalkit.backends.base import GenerationRequest
 from evalkit.judging.rubrics import JudgePreset, Rubric
-from evalkit.records import Advice, Item, Judgment
+from evalkit.records import Advice, Item, Judgment, LLMJudgeMetrics
 
 _FENCE = re.compile(r"^```(?:json)?\s*|\s*```$", re.S)
 
@@ -111,7 +111,8 @@ class JudgeTask:
         base = dict(advice_id=self.advice.id, advice_id_b=self.advice_b.id if self.advice_b else None, judge=preset.name,
                     rubric=self.rubric.name, rubric_hash=self.rubric.hash, protocol=self.rubric.protocol, order=self.order,
                     sample_index=self.sample_index, raw_output=text or "", judge_config_hash=preset.config_hash,
-                    metrics={"temperature": preset.temperature, "seed": preset.seed, "model_snapshot": preset.model_snapshot})
+                    metrics=LLMJudgeMetrics(temperature=preset.temperature, seed=preset.seed,
+                                            model_snapshot=preset.model_snapshot).model_dump(exclude_none=True))
         if error:
             return Judgment(**base, parsed=False, error=error, failure="api")
         try:
@@ -122,10 +123,8 @@ class JudgeTask:
             return Judgment(**base, score=float(obj["score"]), rationale=str(obj.get("rationale", "")))
         shown = obj["verdict"]
         verdict = "tie" if shown == "tie" else ({"A": "a", "B": "b"} if self.order == "ab" else {"A": "b", "B": "a"})[shown]
-        base["metrics"] = {**base["metrics"], "shown_verdict": shown}
         probs = _canonical_probs((choice_logprobs or {}).get("verdict"), self.order)
-        if probs:
-            base["metrics"]["verdict_probs"] = probs
+        base["metrics"] = LLMJudgeMetrics(**base["metrics"], shown_verdict=shown, verdict_probs=probs or None).model_dump(exclude_none=True)
         return Judgment(**base, verdict=verdict, rationale=str(obj.get("rationale", "")))
 
 

@@ -27,7 +27,15 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from evalkit.judging.advice_parser import PARSER_VERSION, ParsedAdvice, parse_advice
-from evalkit.records import DISTURBED_DB, Advice, Item, Judgment, content_hash
+from evalkit.records import (
+    DISTURBED_DB,
+    Advice,
+    Item,
+    Judgment,
+    ReferenceMetrics,
+    ReferencePairMetrics,
+    content_hash,
+)
 
 REFERENCE_JUDGE = "reference"
 REFERENCE_RUBRIC = "reference-gains"
@@ -152,14 +160,16 @@ def judge_reference(advice: Advice, item: Item, opts: ReferenceOptions = DEFAULT
     m = reference_metrics(parsed, item, opts)
     gains = audible(opts.claimed_gains(parsed), opts)
     return Judgment(advice_id=advice.id, judge=REFERENCE_JUDGE, rubric=REFERENCE_RUBRIC, rubric_hash=opts.version,
-                    protocol="reference", score=m["balance_improvement_db"], raw_output=raw or "", metrics={**m, "claims": parsed.as_dict()["claims"], "flagged": parsed.as_dict()["flagged"], "gains_db": gains},
+                    protocol="reference", score=m["balance_improvement_db"], raw_output=raw or "",
+                    metrics=ReferenceMetrics(**m, claims=parsed.as_dict()["claims"], flagged=parsed.as_dict()["flagged"],
+                                             gains_db=gains).model_dump(),
                     rationale=f"{len(parsed.claims)} claim(s); balance error {m['balance_error_before_db']:.2f} -> "
                               f"{m['balance_error_after_db']:.2f} dB ({opts.frame})", judge_config_hash=opts.version)
 
 
 def reference_verdict(j_a: Judgment, j_b: Judgment) -> str:
     """Pairwise verdict from two reference judgments: lower balance error wins; within 0.25 dB is a tie."""
-    d = j_a.metrics["balance_error_after_db"] - j_b.metrics["balance_error_after_db"]
+    d = j_a.reference_metrics.balance_error_after_db - j_b.reference_metrics.balance_error_after_db
     return "tie" if abs(d) < TIE_DB else ("a" if d < 0 else "b")
 
 
@@ -168,8 +178,9 @@ def reference_pair_judgment(j_a: Judgment, j_b: Judgment) -> Judgment:
     verdict = reference_verdict(j_a, j_b)
     return Judgment(advice_id=j_a.advice_id, advice_id_b=j_b.advice_id, judge=REFERENCE_JUDGE, rubric="reference-pairwise",
                     rubric_hash=j_a.rubric_hash, protocol="pairwise", order="ab", verdict=verdict,
-                    rationale=f"balance error {j_a.metrics['balance_error_after_db']:.2f} vs {j_b.metrics['balance_error_after_db']:.2f} dB",
-                    metrics={"margin_db": j_a.score - j_b.score}, judge_config_hash=j_a.judge_config_hash)
+                    rationale=f"balance error {j_a.reference_metrics.balance_error_after_db:.2f} vs "
+                              f"{j_b.reference_metrics.balance_error_after_db:.2f} dB",
+                    metrics=ReferencePairMetrics(margin_db=j_a.score - j_b.score).model_dump(), judge_config_hash=j_a.judge_config_hash)
 
 
 __all__ = ["DEFAULT", "REFERENCE_JUDGE", "ReferenceOptions", "audible", "balance_error", "definitions", "framed", "judge_reference", "reference_metrics",

@@ -111,6 +111,13 @@ def _pair_vote(h: pd.DataFrame, average: bool) -> str:
     return per_order.iloc[0] if per_order.nunique() == 1 else "tie"
 
 
+def _pair_strength(j) -> dict:
+    """A pairwise judgment's margin (the reference judge: dB) or verdict probabilities (an LLM judge that gave them)."""
+    if j.judge == REFERENCE_JUDGE:
+        return {"margin": j.pair_metrics.margin_db, "probs": None}
+    return {"margin": np.nan, "probs": j.llm_metrics.verdict_probs}
+
+
 def judge_votes(store: Store, advice: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """Per judge, one vote per (item, pair), both orders and all samples combined (see _pair_vote)."""
     sys_of = advice.set_index("advice_id")["arm"].to_dict()
@@ -121,7 +128,7 @@ def judge_votes(store: Store, advice: pd.DataFrame) -> dict[str, pd.DataFrame]:
             continue
         rows.append({"judge": j.judge, "item_id": item_of[j.advice_id], "system_a": sys_of[j.advice_id],
                      "system_b": sys_of[j.advice_id_b], "order": j.order, "choice": j.verdict,
-                     "margin": j.metrics.get("margin_db", np.nan), "probs": j.metrics.get("verdict_probs")})
+                     **_pair_strength(j)})
     out = {}
     if not rows:
         return out
@@ -277,10 +284,17 @@ def _plan_notes(an: Analysis, systems: list[dict]) -> None:
                         "answer away: it is an upper bound and never part of a contrast.")
 
 
+def reference_values(j) -> dict[str, float | None]:
+    """The primary and exploratory reference metrics of one reference judgment (None for one left unscored)."""
+    if not j.parsed:
+        return dict.fromkeys(REFERENCE_METRICS)
+    m = j.reference_metrics
+    return {name: getattr(m, name) for name in REFERENCE_METRICS}
+
+
 def _reference_frame(store: Store, advice: pd.DataFrame) -> pd.DataFrame | None:
     """The advice frame joined with the reference judge's metrics (None before the reference judge ran)."""
-    ref_rows = [{"advice_id": j.advice_id, **{m: j.metrics.get(m) for m in REFERENCE_METRICS}}
-                for j in store.judgments(REFERENCE_JUDGE) if j.protocol == "reference"]
+    ref_rows = [{"advice_id": j.advice_id, **reference_values(j)} for j in store.judgments(REFERENCE_JUDGE) if j.protocol == "reference"]
     return advice.merge(pd.DataFrame(ref_rows), on="advice_id") if ref_rows else None
 
 
@@ -378,12 +392,13 @@ def _gain_errors(store: Store, advice: pd.DataFrame, opts: ReferenceOptions) -> 
     texts = {a.id: a.text for a in store.advice()}
     claims = []
     for j in store.judgments(REFERENCE_JUDGE):
-        if j.protocol != "reference" or j.advice_id not in by_id.index:  # advice outside the analysed items
+        if j.protocol != "reference" or not j.parsed or j.advice_id not in by_id.index:  # unscored, or outside the analysis
             continue
         a = by_id.loc[j.advice_id]
-        stored = j.metrics.get("claims", [])
+        m = j.reference_metrics
+        stored = m.claims
         # the gains the judge applied; judgments stored before they were kept: the same parse, the same settings
-        gains = j.metrics.get("gains_db") or opts.claimed_gains(parse_advice(texts[j.advice_id]))
+        gains = m.gains_db or opts.claimed_gains(parse_advice(texts[j.advice_id]))
         t, g = framed(items[a.item_id], gains, opts)
         for c in stored:
             if c["db"] is not None and c["stem"] in t:

@@ -35,8 +35,8 @@ def open_view(run: str) -> RunView:
     advice = {a.id: a for a in store.advice()}
     items = {i.id: i for i in store.items()}
     frame = advice_frame(store)
-    ref = {j.advice_id: j.metrics for j in store.judgments(REFERENCE_JUDGE) if j.protocol == "reference"}
-    frame["balance_improvement_db"] = frame.advice_id.map(lambda a: (ref.get(a) or {}).get("balance_improvement_db", np.nan))
+    ref = {j.advice_id: j.score for j in store.judgments(REFERENCE_JUDGE) if j.protocol == "reference" and j.parsed}
+    frame["balance_improvement_db"] = frame.advice_id.map(lambda a: ref.get(a, np.nan))  # the reference score is this metric
     frame["judge_spread"] = frame.advice_id.map(_spread(store))
     frame["judges"] = frame.advice_id.map(_judges_of(store))
     manifest = read_manifest(store)

@@ -30,7 +30,7 @@ def _utilities(study: StudyStore) -> dict[str, tuple[float, float]]:
     out = {}
     for a in run.advice():
         j = stored.get(a.id) or judge_reference(a, items[a.item_id])
-        out[a.id] = (j.score, float(j.metrics["specificity"]))
+        out[a.id] = (j.score, j.reference_metrics.specificity)
     return out
 
 
