@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from evalkit.errors import ConfigError
-from evalkit.records import Condition
+from evalkit.records import Condition, condition_list
 from evalkit.runners.kinds import is_bound_kind
 
 REFERENCE_METRICS = ("balance_improvement_db", "direction_accuracy", "specificity", "db_error", "missed_stems", "wrong_claims")
@@ -146,11 +146,7 @@ class AnalysisPlan(BaseModel):
 
 def conditions_of(system: dict) -> list[Condition]:
     """The conditions a stored system config ran under (the ``condition:`` or ``conditions:`` form)."""
-    raw = system.get("conditions") or [system.get("condition")]
-    conds = [Condition(c) for c in raw if c]
-    if system.get("reference") == "own":
-        conds = [Condition.stems_own_reference if c == Condition.stems_reference else c for c in conds]
-    return conds
+    return condition_list(system.get("conditions"), system.get("condition"), system.get("reference") or "pool")
 
 
 __all__ = ["DEFAULT_CONTRASTS", "REFERENCE_METRICS", "AnalysisPlan", "AxisContrast", "Contrast", "axis_differences",

@@ -72,6 +72,16 @@ class Condition(StrEnum):
 
 
 
+def condition_list(conditions: list | None, condition: Condition | str | None, reference: str = "pool") -> list[Condition]:
+    """The conditions a system runs under, from its ``conditions:`` (or single ``condition:``) and ``reference:``;
+    ``reference: own`` turns stems+reference into the labelled upper bound stems+own-reference. The one rule, for a
+    config (SystemConfig.condition_list) and for a stored one (analysis_plan.conditions_of)."""
+    conds = [Condition(c) for c in (conditions if conditions is not None else [condition]) if c]
+    if reference == "own":
+        conds = [Condition.stems_own_reference if c == Condition.stems_reference else c for c in conds]
+    return conds
+
+
 def arm_label(system: str, condition: Condition | str) -> str:
     """One system under one condition: the unit that pairwise comparisons and the study compare."""
     return f"{system}/{Condition(condition).value}"
@@ -283,6 +293,7 @@ __all__ = [
     "advice_id",
     "arm_label",
     "canonical_json",
+    "condition_list",
     "content_hash",
     "utc_now",
 ]

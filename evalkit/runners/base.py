@@ -12,7 +12,7 @@ from evalkit.config_io import load_yaml, validate
 from evalkit.data.reference_pool import choose_reference, reference_pool
 from evalkit.data.testset import TestSet
 from evalkit.errors import ConfigError
-from evalkit.records import Advice, Condition, Item, content_hash
+from evalkit.records import Advice, Condition, Item, condition_list, content_hash
 from evalkit.runners.kinds import is_bound_kind, kind_of
 
 FEATURE_LAYOUTS = ("side-by-side", "difference", "interleaved")
@@ -86,10 +86,7 @@ class SystemConfig(BaseModel):
     def condition_list(self) -> list[Condition]:
         """The conditions this system runs under; ``reference: own`` turns stems+reference into the labelled
         upper bound ``stems+own-reference``."""
-        conds = self.conditions if self.conditions is not None else [self.condition]
-        if self.reference == "own":
-            conds = [Condition.stems_own_reference if c == Condition.stems_reference else c for c in conds]
-        return list(conds)
+        return condition_list(self.conditions, self.condition, self.reference)
 
     @property
     def effective_layout(self) -> str:
