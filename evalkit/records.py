@@ -268,9 +268,8 @@ class Preference(Record):
     answered_at: str = Field(default_factory=utc_now)
     simulated: bool = False
     study_id: str | None = None
-    # Which question the answer is to: "helpfulness" (which advice would you rather follow) or
-    # "specificity" (which advice is more specific); the names match the LLM judges' rubrics.
-    criterion: Literal["helpfulness", "specificity"] = "helpfulness"
+    criterion: str = Field("helpfulness", pattern=r"^[a-z_]+$", description="which question the answer is to (the study's "
+                           "questions: evalkit/study/questions.py; the names match the LLM judges' rubrics)")
 
     @property
     def key(self) -> str:

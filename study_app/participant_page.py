@@ -18,11 +18,12 @@ from common import audio, get_study, prolific_link
 from evalkit.errors import EvalkitInputError
 from evalkit.records import utc_now
 from evalkit.study.headphone import TRIALS, participant_clips
+from evalkit.study.questions import QUESTIONS as STUDY_QUESTIONS
 from evalkit.study.study_store import valid_participant_id, valid_token
 
 CHOICES = {"Advice A": "A", "Advice B": "B", "No difference": "tie"}
 CONFIDENCE = {1: "1 · guessing", 2: "2 · unsure", 3: "3 · fairly sure", 4: "4 · sure", 5: "5 · certain"}
-QUESTIONS = {"specificity": "Which advice is more specific?", "helpfulness": "Which advice would you rather follow?"}
+QUESTIONS = {q.criterion: q.text for q in STUDY_QUESTIONS}
 
 
 def _consent_text(study) -> str:

@@ -46,6 +46,7 @@ from evalkit.stats.preference import analysis_rows, canonical, holm, pairwise_te
 from evalkit.stats.ranking import bradley_terry
 from evalkit.stats.scores import friedman, paired_tests, system_means
 from evalkit.store import Store
+from evalkit.study.questions import PRIMARY
 
 
 @dataclass
@@ -443,7 +444,7 @@ def _rubric_tables(store: Store, advice: pd.DataFrame, an: Analysis, *, bootstra
 
 # Which study question each judge's verdict answers: the pairwise rubric and the reference judge ask which
 # advice a producer would rather follow (helpfulness); absolute rubrics are named after their question.
-PAIRWISE_CRITERION = "helpfulness"
+PAIRWISE_CRITERION = PRIMARY
 
 
 def _rubric_votes(store: Store, advice: pd.DataFrame, human: pd.DataFrame) -> dict[tuple[str, str], pd.DataFrame]:
@@ -506,8 +507,8 @@ def _human_tables(store: Store, human: pd.DataFrame, advice: pd.DataFrame, votes
     if note:
         an.notes.append(note)
     by_criterion = {c: analysis_rows(human, "human answers", criterion=c, include_simulated=include_simulated)
-                    for c in (sorted(human.criterion.dropna().unique()) if "criterion" in human else ["helpfulness"])}
-    human = by_criterion.get("helpfulness", next(iter(by_criterion.values())))
+                    for c in (sorted(human.criterion.dropna().unique()) if "criterion" in human else [PRIMARY])}
+    human = by_criterion.get(PRIMARY, next(iter(by_criterion.values())))
     an.simulated_humans = bool(human.get("simulated", pd.Series([False])).astype(str).str.lower().isin(("true", "1")).any())
     song_of = advice.drop_duplicates("item_id").set_index("item_id")["song_id"].to_dict()
     t["human_condition_contrasts"] = human_contrasts(human, an.primary, song_of, an.axes)

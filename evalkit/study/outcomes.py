@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from evalkit.study.design import planned_pairs
+from evalkit.study.questions import PRIMARY
 from evalkit.study.study_store import StudyStore
 
 FLOW_STEPS = ("opened the link", "consented", "passed screening", "completed", "passed gold trials", "included")
@@ -45,7 +46,7 @@ def participant_status(study: StudyStore) -> pd.DataFrame:
     parts = study.participants_frame()
     answers = study.answers_frame()
     gold = {t.trial_id: t.gold_answer for t in study.all_trials() if t.gold}
-    follow = answers[(answers.criterion == "helpfulness") & answers.trial_id.isin(gold)]
+    follow = answers[(answers.criterion == PRIMARY) & answers.trial_id.isin(gold)]
     correct = follow.assign(ok=follow.choice == follow.trial_id.map(gold)).groupby("participant_id").ok.agg(["size", "sum"])
     parts["gold_total"] = parts.participant_id.map(correct["size"]).fillna(0).astype(int)
     parts["gold_correct"] = parts.participant_id.map(correct["sum"]).fillna(0).astype(int)
@@ -80,7 +81,7 @@ def coverage_table(study: StudyStore, status: pd.DataFrame | None = None) -> pd.
     s = participant_status(study) if status is None else status
     included = set(s.participant_id[~s.excluded])
     answers = study.answers_frame()
-    answers = answers[(answers.criterion == "helpfulness") & answers.participant_id.isin(included)]
+    answers = answers[(answers.criterion == PRIMARY) & answers.participant_id.isin(included)]
     planned: dict[tuple[str, str], int] = {}
     for t in study.all_trials():
         if not t.gold:

@@ -29,9 +29,9 @@ from evalkit.store import Store
 from evalkit.store.study_rows import StudyRows
 from evalkit.study.config import StudyConfig
 from evalkit.study.headphone import PASS_AT, participant_clips, score
+from evalkit.study.questions import CRITERIA
 
 _PID_OK = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
-CRITERIA = ("specificity", "helpfulness")
 SHOWN = {"A": "a", "B": "b", "tie": "tie"}
 
 

@@ -179,3 +179,20 @@ def test_admin_with_the_token_shows_progress_and_export(study_dir, monkeypatch):
     assert list(flow.step) == ["opened the link", "consented", "passed screening", "completed", "passed gold trials", "included"]
     assert flow.simulated.iloc[0] == 3 and flow.participants.sum() == 0
     assert len(coverage) == 10 and {"planned_ratings", "ratings", "participants"} <= set(coverage.columns)  # C(5, 2) pairs
+
+
+def test_the_page_asks_exactly_the_declared_questions(app, study_dir):
+    """Issue #26: the questions are declared once (evalkit/study/questions.py); the page's radio groups are those
+    questions in that order, then confidence; the store takes an answer to each and refuses another criterion."""
+    import pytest
+
+    from evalkit.errors import EvalkitInputError
+    from evalkit.study.questions import QUESTIONS
+
+    at = _consent_and_screen(app, study_dir, "p-questions")
+    at.button[0].click().run()  # instructions -> first trial
+    assert [r.label for r in at.radio] == [q.text for q in QUESTIONS] + ["How sure are you?"]
+    study = StudyStore(study_dir)
+    trial = study.next_trial("p-questions")[0]
+    with pytest.raises(EvalkitInputError, match="give A, B or tie for each of"):
+        study.save_answer("p-questions", trial.trial_id, {"loudness": "A", "helpfulness": "B"}, confidence=3)
