@@ -32,7 +32,7 @@ def _evalkit_run(tmp: Path, n_pairs: int) -> Path:
     """A run with enough advice pairs: synthetic items × the four analytic systems."""
     from evalkit.data.synth import synthesize
     from evalkit.generate import generate
-    from evalkit.runners import load_systems
+    from evalkit.systems import load_systems
 
     synthesize(tmp / "ts", songs=max(2, n_pairs // 24 + 1), seed=0, seconds=2, sample_rate=8000, problems_per_song=3, progress=False)
     generate(tmp / "ts", load_systems(Path(__file__).parents[1] / "experiments" / "systems.yaml"), tmp / "run", split="all",

@@ -65,8 +65,8 @@ BARE_APP = textwrap.dedent('''
 def build_study(root: Path, participants: int, answers: int) -> Path:
     from evalkit.data.synth import synthesize
     from evalkit.generate import generate
-    from evalkit.runners import load_systems
     from evalkit.study.design import create_study
+    from evalkit.systems import load_systems
 
     synthesize(root / "ts", songs=4, seed=1, seconds=6, sample_rate=22050, problems_per_song=3, progress=False)
     generate(root / "ts", load_systems(Path(__file__).parents[1] / "experiments" / "systems.yaml"), root / "run",

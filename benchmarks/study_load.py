@@ -26,8 +26,8 @@ import numpy as np
 def build_study(root: Path, participants: int, answers: int, store_url: str | None) -> Path:
     from evalkit.data.synth import synthesize
     from evalkit.generate import generate
-    from evalkit.runners import load_systems
     from evalkit.study.design import create_study
+    from evalkit.systems import load_systems
 
     synthesize(root / "ts", songs=6, seed=1, seconds=3, sample_rate=16000, problems_per_song=5, progress=False)
     generate(root / "ts", load_systems(Path(__file__).parents[1] / "experiments" / "systems.yaml"), root / "run",

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from evalkit.errors import ConfigError
 from evalkit.records import Condition, condition_list
-from evalkit.runners.kinds import is_bound_kind
+from evalkit.systems.kinds import is_bound_kind
 
 REFERENCE_METRICS = ("balance_improvement_db", "direction_accuracy", "specificity", "db_error", "missed_stems", "wrong_claims")
 DEFAULT_CONTRASTS = ((Condition.stems, Condition.mix), (Condition.stems_reference, Condition.mix))

@@ -170,7 +170,7 @@ def _conditions_option(text: str) -> list[str]:
 
 
 def _layout_option(layout: str) -> str:
-    from evalkit.runners.base import FEATURE_LAYOUTS
+    from evalkit.systems.base import FEATURE_LAYOUTS
 
     if layout not in FEATURE_LAYOUTS:
         raise EvalkitInputError(f"--layout {layout!r}: choose {', '.join(FEATURE_LAYOUTS)}")
@@ -344,7 +344,7 @@ def generate_cmd(
     """Advice from every system for every item of a split, into the run store (resumable; a changed config is refused).
     Work is claimed before each model call: run this on several machines against one postgresql:// run to scale out."""
     from evalkit.generate import generate
-    from evalkit.runners import load_systems
+    from evalkit.systems import load_systems
 
     counts = generate(testset, load_systems(systems), out, split=split, show_progress=not quiet, force=set(force or []),
                       workers=workers, **({"lease_s": lease_s} if lease_s else {}))

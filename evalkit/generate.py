@@ -19,8 +19,8 @@ from evalkit.data.testset import TestSet, load_testset
 from evalkit.errors import EvalkitInputError
 from evalkit.paths import cache_root
 from evalkit.records import Condition, Item, advice_id, content_hash
-from evalkit.runners import SystemConfig, build_system
 from evalkit.store import Claim, ScopeProgress, Store
+from evalkit.systems import SystemConfig, build_system
 from evalkit.workers import (
     DEFAULT_LEASE_S,
     Helpers,

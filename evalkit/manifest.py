@@ -18,7 +18,7 @@ from evalkit.analysis_plan import AnalysisPlan
 from evalkit.judging.reference import REFERENCE_JUDGE, ReferenceOptions
 from evalkit.judging.rubrics import JudgePreset
 from evalkit.records import content_hash, utc_now
-from evalkit.runners.base import SystemConfig
+from evalkit.systems.base import SystemConfig
 
 MANIFEST_KEY = "manifest"
 

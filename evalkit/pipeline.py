@@ -21,7 +21,7 @@ from evalkit.errors import ConfigError, MissingDependencyError
 from evalkit.manifest import declare_plan
 from evalkit.paths import find_shipped
 from evalkit.records import Condition
-from evalkit.runners.base import SystemConfig, expand_checkpoints, parse_systems
+from evalkit.systems.base import SystemConfig, expand_checkpoints, parse_systems
 
 
 class Strict(BaseModel):

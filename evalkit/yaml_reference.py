@@ -86,8 +86,8 @@ def render() -> str:
     from evalkit.judging.reference import ReferenceOptions
     from evalkit.judging.rubrics import JudgePreset, Rubric
     from evalkit.pipeline import ExperimentConfig
-    from evalkit.runners.base import SystemConfig
     from evalkit.stats.power_design import PowerDesign
+    from evalkit.systems.base import SystemConfig
 
     files = [("Experiment (`experiments/*.yaml`, `evalkit run`)", ExperimentConfig),
              ("Systems (`systems:` in a systems file or an experiment)", SystemConfig),

@@ -12,8 +12,8 @@ from evalkit.judging.rubrics import load_judge
 from evalkit.judging.stage import judge_run
 from evalkit.paths import find_shipped
 from evalkit.report.analysis import analyze
-from evalkit.runners import parse_systems
 from evalkit.store import Store
+from evalkit.systems import parse_systems
 from tests.conftest import run_cli
 
 

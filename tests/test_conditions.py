@@ -10,9 +10,9 @@ from evalkit.data.testset import load_testset
 from evalkit.errors import ConfigError
 from evalkit.generate import generate, items_for
 from evalkit.records import Condition
-from evalkit.runners import build_system, parse_systems
-from evalkit.runners.llm import LLMSystem
 from evalkit.store import Store
+from evalkit.systems import build_system, parse_systems
+from evalkit.systems.llm import LLMSystem
 
 
 def _llm(**over):

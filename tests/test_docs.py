@@ -20,7 +20,7 @@ def test_every_yaml_key_says_what_it_means():
 
 def test_yaml_reference_lists_what_the_models_accept():
     from evalkit.judging.rubrics import JudgePreset
-    from evalkit.runners.base import SystemConfig
+    from evalkit.systems.base import SystemConfig
 
     text = OUT.read_text()
     for model in (JudgePreset, SystemConfig):

@@ -67,8 +67,8 @@ def test_yaml_reader_on_random_bytes(tmp_path_factory, data):
 def test_yaml_configs_of_any_shape(tmp_path_factory, doc):
     from evalkit.judging.rubrics import load_judge, load_rubric
     from evalkit.pipeline import load_experiment
-    from evalkit.runners.base import load_systems
     from evalkit.stats.power_design import load_design
+    from evalkit.systems.base import load_systems
 
     d = tmp_path_factory.mktemp("c")
     p = d / "x.yaml"
@@ -136,7 +136,7 @@ def test_study_json_of_any_shape(tmp_path_factory, doc):
 @FAST
 @given(st.binary(max_size=300))
 def test_precomputed_advice_of_random_bytes(tmp_path_factory, data):
-    from evalkit.runners.precomputed import read_advice_file
+    from evalkit.systems.precomputed import read_advice_file
 
     d = tmp_path_factory.mktemp("a")
     for name in ("a.csv", "a.jsonl"):

@@ -11,8 +11,8 @@ from pathlib import Path
 import yaml
 
 from evalkit.generate import generate
-from evalkit.runners import parse_systems
 from evalkit.store import Store
+from evalkit.systems import parse_systems
 from tests.conftest import run_cli
 from tests.fake_openai import FakeOpenAI, Reply
 

@@ -75,8 +75,8 @@ def test_axis_contrasts_layout_and_model_and_a_refused_one(small_testset, tmp_pa
     from evalkit.judging.stage import judge_run
     from evalkit.manifest import declare_plan
     from evalkit.report.build import write_report
-    from evalkit.runners import parse_systems
     from evalkit.store import Store
+    from evalkit.systems import parse_systems
     from tests.fake_openai import FakeOpenAI, Reply
 
     def script(req, n):  # the tuned model and the difference layout answer differently from their counterparts

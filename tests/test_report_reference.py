@@ -13,8 +13,8 @@ from evalkit.judging.rubrics import load_judge
 from evalkit.judging.stage import judge_run
 from evalkit.report.analysis import engineer_spread
 from evalkit.report.build import write_report
-from evalkit.runners import parse_systems
 from evalkit.store import Store
+from evalkit.systems import parse_systems
 from tests.data.test_loaders import _mix_json, _tone
 from tests.test_generate import ANALYTIC
 

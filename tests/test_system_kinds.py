@@ -7,13 +7,13 @@ import importlib.metadata
 import pytest
 
 from evalkit.errors import ConfigError
-from evalkit.runners import kinds
-from evalkit.runners.base import SystemConfig, parse_systems
+from evalkit.systems import kinds
+from evalkit.systems.base import SystemConfig, parse_systems
 from tests.conftest import run_cli
 
 TOY = '''
-from evalkit.runners.base import AdviceSystem
-from evalkit.runners.kinds import SystemKind
+from evalkit.systems.base import AdviceSystem
+from evalkit.systems.kinds import SystemKind
 
 
 class LoudVocals(AdviceSystem):

@@ -1,6 +1,6 @@
 """The one interface to models: an async batch ``generate(requests) -> results``.
 
-Back ends are the only code that talks to a model; advice runners and judges are both built on
+Back ends are the only code that talks to a model; advice systems and judges are both built on
 them. A back end declares its options as a pydantic model (``Options``: unknown keys are errors), its
 concurrency and what it accepts (audio, JSON schemas), and records the arguments it was built with
 (never secrets) so the log can rebuild the exact configuration. Retries live here: a back end that

@@ -47,8 +47,8 @@ def submission_schema(conditions: list[str], item_ids: list[str]) -> dict[str, A
 
 
 def _prompts(ts: TestSet, conditions: list[Condition], layout: str, seed: int) -> list[dict]:
-    from evalkit.runners.base import AdviceSystem, SystemConfig
-    from evalkit.runners.llm import advisor_messages
+    from evalkit.systems.base import AdviceSystem, SystemConfig
+    from evalkit.systems.llm import advisor_messages
 
     has_ref = any(c.has_reference for c in conditions)
     cfg = SystemConfig(name="release", kind="llm", conditions=conditions, layout=layout if has_ref else None, seed=seed)

@@ -34,7 +34,6 @@ from evalkit.judging.reference import (
 from evalkit.manifest import DeclaredPlan, read_manifest, stored_plan
 from evalkit.records import Condition, arm_label, content_hash
 from evalkit.report.learning_curve import learning_curve
-from evalkit.runners.kinds import is_bound_kind
 from evalkit.stats.agreement import (
     human_agreement,
     item_level_correlation,
@@ -47,6 +46,7 @@ from evalkit.stats.ranking import bradley_terry
 from evalkit.stats.scores import friedman, paired_tests, system_means
 from evalkit.store import Store
 from evalkit.study.questions import PRIMARY
+from evalkit.systems.kinds import is_bound_kind
 
 
 @dataclass

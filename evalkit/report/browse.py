@@ -85,8 +85,8 @@ def prompt_of(view: RunView, advice: Advice) -> list[dict] | None:
     system's stored config (the same text an LLM system was sent); None when the test set is not on this machine."""
     from evalkit.data.testset import load_testset
     from evalkit.errors import EvalkitInputError
-    from evalkit.runners.base import AdviceSystem, SystemConfig
-    from evalkit.runners.llm import advisor_messages
+    from evalkit.systems.base import AdviceSystem, SystemConfig
+    from evalkit.systems.llm import advisor_messages
 
     cfg = next((s for s in view.systems if s["name"] == advice.system), None)
     path = read_manifest(view.store).testset_path

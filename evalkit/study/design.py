@@ -26,12 +26,12 @@ from evalkit.judging.advice_parser import parse_advice
 from evalkit.judging.reference import ReferenceOptions
 from evalkit.manifest import read_manifest
 from evalkit.records import Advice, Item, content_hash
-from evalkit.runners.analytic import phrase_corrections
 from evalkit.secrets import keep_without_password
 from evalkit.store import Store, study_trials
 from evalkit.study.blocks import design_blocks
 from evalkit.study.config import StudyConfig
 from evalkit.study.consent import install_consent
+from evalkit.systems.analytic import phrase_corrections
 
 GOLD_TRUTH, GOLD_CONTRADICTION = "gold-truth", "gold-contradiction"
 

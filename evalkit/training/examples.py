@@ -1,6 +1,6 @@
 """Training pairs: the prompt an advisor is shown under a condition, and advice written from the item's truth.
 
-The prompt comes from ``runners.llm.advisor_messages``, the function the evaluation uses, so the model is trained on
+The prompt comes from ``systems.llm.advisor_messages``, the function the evaluation uses, so the model is trained on
 the templates, features, layout and reference pool it is evaluated with. Only the train split is trained on: the test
 split is refused, and references come from the pool (train songs other than the item's own), so no test song reaches
 a training example. The target is the item's ``correction_db`` (for imported sets the engineers' consensus, not the
@@ -15,8 +15,8 @@ from typing import Any
 from evalkit.data.testset import TestSet
 from evalkit.errors import EvalkitInputError
 from evalkit.records import Condition, Item, content_hash
-from evalkit.runners.base import AdviceSystem, SystemConfig
-from evalkit.runners.llm import advisor_messages
+from evalkit.systems.base import AdviceSystem, SystemConfig
+from evalkit.systems.llm import advisor_messages
 
 TRAINABLE_SPLITS = ("train", "val")
 

@@ -67,8 +67,8 @@ def test_schema_guided_json_on_cuda_bf16(tiny_llama):
 def test_pipeline_runs_text_and_audio_systems_on_cuda(tiny_llama, tiny_qwen2_audio, small_testset, tmp_path):
     """`generate` as the CLI runs it: a text LLM on feature tables and an audio LM on the stems, both on the GPU."""
     from evalkit.generate import generate
-    from evalkit.runners import parse_systems
     from evalkit.store import Store
+    from evalkit.systems import parse_systems
 
     systems = parse_systems([
         {"name": "text-lm", "kind": "llm", "condition": "stems", "max_tokens": 8,

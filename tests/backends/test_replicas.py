@@ -69,8 +69,8 @@ def test_a_bad_request_is_not_failed_over():
 
 def test_every_logged_call_names_its_replica(small_testset, tmp_path):
     from evalkit.generate import generate
-    from evalkit.runners import parse_systems
     from evalkit.store import Store
+    from evalkit.systems import parse_systems
 
     with FakeOpenAI(lambda r, n: Reply("Raise the bass 2 dB.")) as a, FakeOpenAI(lambda r, n: Reply("Raise the bass 2 dB.")) as b:
         systems = parse_systems([{"name": "api", "kind": "llm", "condition": "mix", "backend": {
@@ -91,7 +91,7 @@ def test_bad_replica_lists_are_refused(urls, words):
 def test_replicas_are_not_part_of_a_systems_identity():
     """Two machines of one run, each with its own endpoints, make the same system (config hash)."""
     from evalkit.records import Condition
-    from evalkit.runners import parse_systems
+    from evalkit.systems import parse_systems
 
     def system(url, concurrency):
         return parse_systems([{"name": "api", "kind": "llm", "condition": "mix", "backend": {

@@ -71,8 +71,8 @@ def test_smollm2_generates_and_judges_constrained_and_not():
 def test_audio_lm_hears_the_stems_through_its_processor(tiny_qwen2_audio, small_testset, tmp_path):
     """An `llm` system with representation: audio runs a (tiny, random) Qwen2-Audio on the stems' WAVs."""
     from evalkit.generate import generate
-    from evalkit.runners import parse_systems
     from evalkit.store import Store
+    from evalkit.systems import parse_systems
 
     systems = parse_systems([{"name": "audio-lm", "kind": "llm", "condition": "stems", "representation": "audio", "max_tokens": 6,
                               "backend": {"name": "transformers", "model": str(tiny_qwen2_audio), "audio": True, "batch_size": 2}}], "t")

@@ -7,8 +7,8 @@ from evalkit.judging.reference import ReferenceOptions, balance_error, judge_ref
 from evalkit.judging.rubrics import load_judge
 from evalkit.judging.stage import judge_run
 from evalkit.records import Advice, Item
-from evalkit.runners.analytic import phrase_corrections
 from evalkit.store import Store
+from evalkit.systems.analytic import phrase_corrections
 from tests.test_generate import ANALYTIC
 
 ITEM = Item(id="i", song_id="s", split="test", offsets_db={"drums": 0, "bass": -6, "other": 0, "vocals": 3},

@@ -13,10 +13,10 @@ import pytest
 
 from evalkit.data.testset import load_testset
 from evalkit.generate import generate
-from evalkit.runners.base import parse_systems
 from evalkit.study.config import StudyConfig
 from evalkit.study.design import create_study
 from evalkit.study.study_store import StudyStore
+from evalkit.systems.base import parse_systems
 from tests.conftest import run_cli
 from tests.study.browser import answer, at_first_question, browser, consent_and_screen, serve, settle
 

@@ -395,8 +395,8 @@ def test_after_clips_read_claims_as_the_runs_reference_judge_did(small_testset, 
     from evalkit.generate import generate
     from evalkit.judging.rubrics import load_judge
     from evalkit.judging.stage import judge_run
-    from evalkit.runners.base import parse_systems
     from evalkit.store import Store
+    from evalkit.systems.base import parse_systems
 
     ts = load_testset(small_testset)
     pd.DataFrame([{"item_id": i.id, "system": "vague", "text": "Turn the vocals up."} for i in ts.split("test")]).to_csv(

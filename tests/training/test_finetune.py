@@ -12,8 +12,8 @@ pytest.importorskip("peft")
 from evalkit.backends import GenerationRequest, create_backend  # noqa: E402
 from evalkit.data.testset import load_testset  # noqa: E402
 from evalkit.records import Condition, Item, Split  # noqa: E402
-from evalkit.runners.base import SystemConfig, expand_checkpoints  # noqa: E402
-from evalkit.runners.llm import LLMSystem  # noqa: E402
+from evalkit.systems.base import SystemConfig, expand_checkpoints  # noqa: E402
+from evalkit.systems.llm import LLMSystem  # noqa: E402
 from evalkit.training.adapters import checkpoints  # noqa: E402
 from evalkit.training.examples import target_advice, training_examples  # noqa: E402
 from evalkit.training.loop import TrainSettings, batch_rows, finetune  # noqa: E402

@@ -10,7 +10,7 @@ from evalkit.backends.base import Backend, GenerationRequest, create_backend
 from evalkit.errors import ConfigError
 from evalkit.prompts import render_messages, template_hash
 from evalkit.records import Condition, Item
-from evalkit.runners.base import AdviceSystem
+from evalkit.systems.base import AdviceSystem
 
 
 def open_backend(config) -> Backend:

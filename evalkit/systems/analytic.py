@@ -18,7 +18,7 @@ import numpy as np
 from evalkit.data.reference_pool import reference_pool
 from evalkit.errors import ConfigError
 from evalkit.records import DISTURBED_DB, Condition, Item
-from evalkit.runners.base import AdviceSystem
+from evalkit.systems.base import AdviceSystem
 
 STEM_WORDS = {
     "drums": ["drums", "drum bus", "kit", "drums"],

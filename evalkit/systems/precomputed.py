@@ -9,7 +9,7 @@ import pandas as pd
 
 from evalkit.errors import EvalkitInputError
 from evalkit.records import MAX_ADVICE_CHARS, Item
-from evalkit.runners.base import AdviceSystem
+from evalkit.systems.base import AdviceSystem
 
 
 def read_advice_file(path: Path) -> pd.DataFrame:

@@ -13,7 +13,7 @@ from evalkit.data.reference_pool import choose_reference, reference_pool
 from evalkit.data.testset import TestSet
 from evalkit.errors import ConfigError
 from evalkit.records import Advice, Condition, Item, condition_list, content_hash
-from evalkit.runners.kinds import is_bound_kind, kind_of
+from evalkit.systems.kinds import is_bound_kind, kind_of
 
 FEATURE_LAYOUTS = ("side-by-side", "difference", "interleaved")
 AUDIO_LAYOUTS = ("interleaved", "grouped")

@@ -1,4 +1,4 @@
-"""Advice systems (runners) and how to build them from a config."""
+"""Advice systems and how to build them from a config."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from pathlib import Path
 
 from evalkit.data.testset import TestSet
 from evalkit.records import Condition
-from evalkit.runners.base import AdviceSystem, SystemConfig, load_systems, parse_systems
-from evalkit.runners.kinds import kind_of
+from evalkit.systems.base import AdviceSystem, SystemConfig, load_systems, parse_systems
+from evalkit.systems.kinds import kind_of
 
 
 def build_system(config: SystemConfig, testset: TestSet, condition: Condition | None = None,
