@@ -71,3 +71,18 @@ def run_cli(*args: str, check: bool = False, env: dict | None = None, timeout: f
     if check and proc.returncode != 0:
         raise AssertionError(f"evalkit {' '.join(map(str, args))} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return proc
+
+
+def judged_run(testset, out, systems=None, **generate_kw):
+    """A run of ``systems`` (default: the analytic family with its bounds) on ``testset``, judged by the reference
+    judge: what the report and manifest tests start from. Returns the run store."""
+    from evalkit.generate import generate
+    from evalkit.judging.rubrics import load_judge
+    from evalkit.judging.stage import judge_run
+    from evalkit.store import Store
+    from tests.test_generate import ANALYTIC
+
+    generate(testset, ANALYTIC if systems is None else systems, out, show_progress=False, **generate_kw)
+    store = Store(out)
+    judge_run(store, load_judge("judges/reference.yaml"), show_progress=False)
+    return store

@@ -16,10 +16,26 @@ SHIPPED = ["rubrics/specificity.yaml", "rubrics/helpfulness.yaml", "rubrics/pair
            "study_app/participant_page.py"]
 
 
+def _clean_tree(dest):
+    """The checkout's files as a fresh clone has them (tracked and new, nothing ignored): a build from the checkout
+    itself reuses its build/ folder, whose copies setuptools keeps when their time stamps tie with the sources'."""
+    import shutil
+
+    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True)
+    if listed.returncode != 0:
+        return ROOT
+    for rel in listed.stdout.splitlines():
+        if (ROOT / rel).is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / rel, dest / rel)
+    return dest
+
+
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("wheel")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(tmp), str(ROOT)],
+    src = _clean_tree(tmp_path_factory.mktemp("src"))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(tmp), str(src)],
                    check=True, capture_output=True)
     [wheel] = tmp.glob("evalkit-*.whl")
     target = tmp / "site"

@@ -6,19 +6,17 @@ from pydantic import ValidationError
 
 from evalkit.analysis_plan import AnalysisPlan
 from evalkit.generate import generate
-from evalkit.judging.rubrics import load_judge, load_rubric
-from evalkit.judging.stage import judge_run
+from evalkit.judging.rubrics import load_rubric
 from evalkit.manifest import MANIFEST_KEY, declare_plan, read_manifest, update_manifest
 from evalkit.records import Judgment
 from evalkit.report.analysis import analyze
 from evalkit.store import Store
+from tests.conftest import judged_run
 from tests.test_generate import ANALYTIC
 
 
 def test_generate_judge_and_plan_fill_one_manifest(small_testset, tmp_path):
-    generate(small_testset, ANALYTIC, tmp_path / "run", split="val", show_progress=False)
-    store = Store(tmp_path / "run")
-    judge_run(store, load_judge("judges/reference.yaml"), show_progress=False)
+    store = judged_run(small_testset, tmp_path / "run", split="val")
     declare_plan(store, AnalysisPlan())
     m = read_manifest(store)
     assert m.split == "val" and [s.name for s in m.systems] == ["analytic", "oracle", "generic"]
@@ -54,9 +52,7 @@ def test_a_run_from_before_the_manifest_is_read_from_its_loose_entries(small_tes
 
 def test_provenance_names_the_rubric_versions_judgments_used(small_testset, tmp_path):
     """A rubric edited after judging: provenance.json must name the version the stored judgments carry."""
-    generate(small_testset, ANALYTIC[:1], tmp_path / "run", show_progress=False)
-    store = Store(tmp_path / "run")
-    judge_run(store, load_judge("judges/reference.yaml"), show_progress=False)
+    store = judged_run(small_testset, tmp_path / "run", ANALYTIC[:1])
     advice = store.advice()[:3]
     used = "0123456789abcdef"
     assert load_rubric("specificity").hash != used  # the file on disk now is another version

@@ -45,21 +45,15 @@ def restore_sections():
 
 
 def test_a_plugin_statistic_is_one_file_and_reaches_the_report(small_testset, tmp_path, monkeypatch, restore_sections):
-    from evalkit.generate import generate
-    from evalkit.judging.rubrics import load_judge
-    from evalkit.judging.stage import judge_run
     from evalkit.report.build import write_report
-    from evalkit.store import Store
-    from tests.test_generate import ANALYTIC
+    from tests.conftest import judged_run
 
     (tmp_path / "toy_stat.py").write_text(TOY)
     monkeypatch.syspath_prepend(str(tmp_path))
     ep = importlib.metadata.EntryPoint(name="toy", value="toy_stat:section", group=sections.ENTRY_POINT_GROUP)
     assert sections.load_plugins([ep]) == ["Advice length"]
     assert sections.load_plugins([ep]) == []  # once
-    generate(small_testset, ANALYTIC, tmp_path / "run", show_progress=False)
-    store = Store(tmp_path / "run")
-    judge_run(store, load_judge("judges/reference.yaml"), show_progress=False)
+    store = judged_run(small_testset, tmp_path / "run")
     write_report(store, tmp_path / "run", bootstrap=0)
     md = (tmp_path / "run" / "report" / "report.md").read_text()
     assert "Advice length" in md and "Mean words per advice" in md

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from evalkit.report.truth_check import check_truth
-from tests.conftest import ROOT, run_cli
+from tests.conftest import ROOT, judged_run, run_cli
 
 TWO_SONGS = ROOT.parent / "shared" / "data" / "mixologydb-two-songs.json"
 
@@ -107,13 +107,8 @@ def test_import_from_mixologydb_checks_the_truth_and_the_report_shows_it(small_t
     here is on a synthetic set with the two-song check copied in: the section's wiring, not the import's audio.)"""
     import shutil
 
-    from evalkit.generate import generate
-    from evalkit.judging.rubrics import load_judge
-    from evalkit.judging.stage import judge_run
     from evalkit.report.build import write_report
-    from evalkit.store import Store
     from tests.data.test_loaders import FIXTURES, _excerpt_with_tones
-    from tests.test_generate import ANALYTIC
 
     base = tmp_path / "mixologydb"
     _excerpt_with_tones(base)
@@ -124,9 +119,7 @@ def test_import_from_mixologydb_checks_the_truth_and_the_report_shows_it(small_t
     ts = tmp_path / "ts"
     shutil.copytree(small_testset, ts)
     run_cli("data", "check-truth", TWO_SONGS, "--out", ts / "truth_check", check=True)
-    generate(ts, ANALYTIC, tmp_path / "run", show_progress=False)
-    store = Store(tmp_path / "run")
-    judge_run(store, load_judge("judges/reference.yaml"), show_progress=False)
+    store = judged_run(ts, tmp_path / "run")
     write_report(store, tmp_path / "run", bootstrap=50)
     md = (tmp_path / "run" / "report" / "report.md").read_text()
     assert "## Is the truth what listeners hear?" in md and "not distinguishable from chance" in md
