@@ -39,8 +39,11 @@ class AxisContrast(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     system: str = Field(description="one system (e.g. a fine-tuned checkpoint)")
     versus: str = Field(description="the system it is compared with (e.g. its base model)")
-    axis: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.]*$", description="the one setting the two may differ in, as a dotted path of the system config (e.g. layout, backend.model, backend.adapter)")
-    conditions: list[Condition] | None = Field(default=None, description="the conditions to compare under (default: all both run)")
+    axis: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.]*$", description="the one setting the two may differ in, as "
+                                                                        "a dotted path of the system config (e.g. "
+                                                                        "layout, backend.model, backend.adapter)")
+    conditions: list[Condition] | None = Field(default=None, description="the conditions to compare under "
+                                                                         "(default: all both run)")
 
     def label(self, condition: Condition) -> str:
         return f"{self.system} − {self.versus} under {condition.value} ({self.axis})"
@@ -74,11 +77,18 @@ def axis_differences(a: dict, b: dict) -> list[str]:
 class AnalysisPlan(BaseModel):
     model_config = ConfigDict(extra="forbid")
     primary_metric: Literal["balance_improvement_db", "direction_accuracy", "specificity"] = Field("balance_improvement_db", description="the reference-judge metric the primary contrasts test")
-    contrasts: list[Contrast] | Literal["auto"] = Field("auto", description="the primary condition contrasts, declared before the data; auto: every system seen under several conditions, each condition against mix")
+    contrasts: list[Contrast] | Literal["auto"] = Field("auto", description="the primary condition contrasts, "
+                                                                            "declared before the data; auto: "
+                                                                            "every system seen under several "
+                                                                            "conditions, each condition against "
+                                                                            "mix")
     axis_contrasts: list[AxisContrast] = Field(
-        default_factory=list, description="systems that differ in one setting (layout, base model vs adapter), compared "
+        default_factory=list, description="systems that differ in one setting (layout, base model vs adapter), "
+                                          "compared "
                                           "under each shared condition; declared here they join the primary family")
-    multiplicity: Literal["holm", "bonferroni"] = Field("holm", description="how the primary family's p-values are adjusted together (Holm 1979 or Bonferroni)")
+    multiplicity: Literal["holm", "bonferroni"] = Field("holm", description="how the primary family's p-values are "
+                                                                            "adjusted together (Holm 1979 or "
+                                                                            "Bonferroni)")
     swap_consistency_floor: float = Field(
         0.5, ge=0, le=1, description="a pairwise judge below this swap consistency is flagged as position-biased")
     exclude_position_biased_judges: bool = Field(

@@ -30,14 +30,16 @@ class Strict(BaseModel):
 
 class TestsetOptions(Strict):
     path: str | None = Field(None, description="an existing test set (evalkit data synth/import); without it one is synthesized under OUT/testset")  # an existing test set; otherwise one is synthesized under OUT/testset
-    synth: SynthOptions = Field(default_factory=SynthOptions, description="how to synthesize the test set when no path is given")
+    synth: SynthOptions = Field(default_factory=SynthOptions, description="how to synthesize the test set when no "
+                                                                          "path is given")
 
     __test__ = False
 
 
 class JudgeEntry(Strict):
     preset: str = Field(description="a judge preset YAML (judges/*.yaml, shipped or your own path)")
-    pairs: str = Field("all", description="which advice pairs a pairwise judge sees: all, or vs:SYSTEM (pairs with that system or arm)")
+    pairs: str = Field("all", description="which advice pairs a pairwise judge sees: all, or vs:SYSTEM (pairs with "
+                                          "that system or arm)")
     max_pairs: int | None = Field(None, ge=1, description="judge at most this many (item, pair)s")
     optional: bool = Field(False, description="a judge whose back end is missing here (not installed, no GPU) is skipped with a note in the report instead of stopping the run")  # skip with a note if its dependency or endpoint is missing
 
@@ -45,30 +47,40 @@ class JudgeEntry(Strict):
 class SimulateOptions(Strict):
     participants: int = Field(24, ge=1, description="how many simulated raters")
     seed: int = Field(0, description="seed for the simulated raters")
-    noise_db: float = Field(1.0, description="each rater's judgement noise in dB of balance improvement (scaled 0.5–1.5× per rater)")
-    inattentive: float = Field(0.1, ge=0, le=1, description="share of raters who answer at random (they fail gold trials)")
+    noise_db: float = Field(1.0, description="each rater's judgement noise in dB of balance improvement (scaled "
+                                             "0.5–1.5× per rater)")
+    inattentive: float = Field(0.1, ge=0, le=1, description="share of raters who answer at random (they fail gold "
+                                                            "trials)")
     fail_screening: float = Field(0.05, ge=0, le=1, description="share of raters who fail the headphone check")
 
 
 class StudyOptions(Strict):
     enabled: bool = Field(True, description="create a listening study (and simulate or read answers for it)")
-    systems: list[str] | None = Field(None, description="the systems (a name takes all its conditions) or arms (system/condition) the study compares; default: every arm in the run")
+    systems: list[str] | None = Field(None, description="the systems (a name takes all its conditions) or arms "
+                                                        "(system/condition) the study compares; default: every "
+                                                        "arm in the run")
     ratings: int = Field(4, ge=1, description="how many participants rate each (item, pair)")
     trials_per_participant: int = Field(12, ge=1, description="questions per participant, gold trials not counted")
-    gold_per_participant: int = Field(2, ge=0, description="gold trials (one advice right, one contradicting the truth) per participant; a wrong one excludes them")
+    gold_per_participant: int = Field(2, ge=0, description="gold trials (one advice right, one contradicting the "
+                                                           "truth) per participant; a wrong one excludes them")
     max_items: int | None = Field(None, description="use at most this many items")
-    after_audio: bool = Field(False, description="render each advice applied to the mix, so participants can hear what following it would give")
-    seed: int = Field(0, ge=0, description="seeds the study's design: blocks, left/right order, gold trials (report.seed seeds "
+    after_audio: bool = Field(False, description="render each advice applied to the mix, so participants can hear "
+                                                 "what following it would give")
+    seed: int = Field(0, ge=0, description="seeds the study's design: blocks, left/right order, gold trials "
+                                           "(report.seed seeds "
                                             "the report's bootstrap only)")
     simulate: SimulateOptions | None = Field(default_factory=SimulateOptions, description="simulated raters, clearly labelled, so the pipeline runs end to end before real people take part")
     answers_csv: str | None = Field(None, description="real answers exported by evalkit study export; used instead of simulating")  # real answers exported from `evalkit study export`
 
 
 class ReportOptions(Strict):
-    bootstrap: int = Field(1000, ge=0, description="bootstrap resamples (by song or participant) for the intervals that use it; 0 skips them")
+    bootstrap: int = Field(1000, ge=0, description="bootstrap resamples (by song or participant) for the intervals "
+                                                   "that use it; 0 skips them")
     seed: int = Field(0, description="seeds the report's bootstrap intervals")
-    human_spread_db: float | None = Field(None, gt=0, le=20, description="a cited engineers' spread (dB) for the gain-error figure")
-    human_spread_source: str | None = Field(None, min_length=3, description="where human_spread_db comes from (a citation)")
+    human_spread_db: float | None = Field(None, gt=0, le=20, description="a cited engineers' spread (dB) for the "
+                                                                         "gain-error figure")
+    human_spread_source: str | None = Field(None, min_length=3, description="where human_spread_db comes from (a "
+                                                                            "citation)")
 
     @model_validator(mode="after")
     def _cited(self) -> ReportOptions:
@@ -89,29 +101,39 @@ class FinetuneOptions(Strict):
     conditions: list[Condition] = Field(default_factory=lambda: [Condition.mix, Condition.stems, Condition.stems_reference],
                                         min_length=1, description="trained at once: one model for every condition")
     layout: Literal["side-by-side", "difference", "interleaved"] = Field(
-        "difference", description="how the stems sit beside a reference in the training prompts (give the systems the same)")
+        "difference", description="how the stems sit beside a reference in the training prompts (give the systems "
+                                  "the same)")
     steps: int = Field(60, ge=1, le=1_000_000, description="optimizer steps")
     batch_size: int = Field(8, ge=1, le=4096, description="examples per step")
     lora_r: int = Field(8, ge=1, le=1024, description="LoRA rank (alpha = 2 × rank)")
-    lr: float = Field(2e-4, gt=0, lt=1, description="peak learning rate (10% linear warm-up, then cosine to a tenth)")
+    lr: float = Field(2e-4, gt=0, lt=1, description="peak learning rate (10% linear warm-up, then cosine to a "
+                                                    "tenth)")
     seed: int = Field(0, ge=0, description="LoRA's initial weights, batch order and dropout")
     full: bool = Field(False, description="full fine-tuning instead of LoRA (tiny models)")
-    checkpoint_every: int = Field(20, ge=1, description="a checkpoint (and the val loss) every N steps: the learning curve's points")
-    max_length: int = Field(512, ge=32, le=32768, description="longest prompt + advice in tokens; a longer example is an error")
+    checkpoint_every: int = Field(20, ge=1, description="a checkpoint (and the val loss) every N steps: the "
+                                                        "learning curve's points")
+    max_length: int = Field(512, ge=32, le=32768, description="longest prompt + advice in tokens; a longer example "
+                                                              "is an error")
 
 
 class ExperimentConfig(Strict):
     """One experiment: every stage of `evalkit run` from one file."""
     name: str = Field(description="a label for the run")
-    analysis: AnalysisPlan = Field(default_factory=AnalysisPlan, description="the primary metric and contrasts, declared before the data")
-    testset: TestsetOptions = Field(default_factory=TestsetOptions, description="an existing test set, or how to synthesize one")
+    analysis: AnalysisPlan = Field(default_factory=AnalysisPlan, description="the primary metric and contrasts, "
+                                                                             "declared before the data")
+    testset: TestsetOptions = Field(default_factory=TestsetOptions, description="an existing test set, or how to "
+                                                                                "synthesize one")
     split: Literal["train", "val", "test", "all"] = Field("test", description="the items advised on")
-    finetune: FinetuneOptions | None = Field(None, description="fine-tune an advisor on the train split before advising")
-    systems: list[SystemConfig] | str = Field(min_length=1, description="the advice systems, or a systems YAML file next to this one")
+    finetune: FinetuneOptions | None = Field(None, description="fine-tune an advisor on the train split before "
+                                                               "advising")
+    systems: list[SystemConfig] | str = Field(min_length=1, description="the advice systems, or a systems YAML "
+                                                                        "file next to this one")
     judges: list[JudgeEntry] = Field(default_factory=lambda: [JudgeEntry(preset="judges/reference.yaml")],
                                      description="judge presets, in order")
-    study: StudyOptions = Field(default_factory=StudyOptions, description="the listening study: design, simulated or real answers")
-    report: ReportOptions = Field(default_factory=ReportOptions, description="bootstrap rounds and the cited human spread")
+    study: StudyOptions = Field(default_factory=StudyOptions, description="the listening study: design, simulated "
+                                                                          "or real answers")
+    report: ReportOptions = Field(default_factory=ReportOptions, description="bootstrap rounds and the cited human "
+                                                                             "spread")
 
 
 def _resolve(path: str, base: Path) -> Path:

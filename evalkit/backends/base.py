@@ -78,8 +78,10 @@ class BackendOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
     model: str | None = None
     max_concurrency: int = Field(1, ge=1, le=1024, description="calls in flight at once")
-    max_attempts: int = Field(1, ge=1, le=20, description="tries per call for failures the back end calls retryable")
-    backoff_base_s: float = Field(0.5, ge=0, description="first retry delay in seconds (doubled each try, with jitter; Retry-After is obeyed)")
+    max_attempts: int = Field(1, ge=1, le=20, description="tries per call for failures the back end calls "
+                                                          "retryable")
+    backoff_base_s: float = Field(0.5, ge=0, description="first retry delay in seconds (doubled each try, with "
+                                                         "jitter; Retry-After is obeyed)")
     backoff_max_s: float = Field(8.0, ge=0, description="longest retry delay in seconds")
     retry_after_max_s: float = Field(30.0, ge=0, description="cap on a server's Retry-After")
 

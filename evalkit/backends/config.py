@@ -19,7 +19,8 @@ DEPLOYMENT_KEYS = frozenset({
 
 class BackendConfig(BaseModel):
     model_config = ConfigDict(extra="allow")
-    name: str = Field(description="the back end: openai_compat, transformers, vllm, or one installed through the evalkit.backends entry points")
+    name: str = Field(description="the back end: openai_compat, transformers, vllm, or one installed through the "
+                                  "evalkit.backends entry points")
 
     @model_validator(mode="after")
     def _valid_for_its_backend(self) -> BackendConfig:

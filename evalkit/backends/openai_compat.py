@@ -37,16 +37,22 @@ from evalkit.secrets import mask_url
 class OpenAICompatOptions(BackendOptions):
     model: str = Field(description="the model name the endpoint serves")
     base_url: str | list[str] | None = Field(
-        None, description="the endpoint, or a list of replicas of one model (calls go to the least busy healthy one); None is OpenAI itself")
+        None, description="the endpoint, or a list of replicas of one model (calls go to the least busy healthy "
+                          "one); None is OpenAI itself")
     replica_failures: int = Field(3, ge=1, le=100, description="failures in a row before a replica is set aside")
-    replica_cooldown_s: float = Field(30.0, gt=0, le=3600, description="how long a failing replica is set aside at first (doubles, up to 10 min)")
+    replica_cooldown_s: float = Field(30.0, gt=0, le=3600, description="how long a failing replica is set aside at "
+                                                                       "first (doubles, up to 10 min)")
     api_key: str | None = Field(None, description="programmatic use only: a config file may not hold a key")
-    api_key_env: str = Field("OPENAI_API_KEY", description="the environment variable that holds the API key (the key itself is never written to any file)")
+    api_key_env: str = Field("OPENAI_API_KEY", description="the environment variable that holds the API key (the "
+                                                           "key itself is never written to any file)")
     max_concurrency: int = Field(8, ge=1, le=1024, description="requests in flight at once (across all replicas)")
-    max_attempts: int = Field(5, ge=1, le=20, description="tries per call before it is recorded as failed (retried on the next run)")
+    max_attempts: int = Field(5, ge=1, le=20, description="tries per call before it is recorded as failed (retried "
+                                                          "on the next run)")
     timeout_s: float = Field(60.0, gt=0, description="seconds before a request is abandoned and retried")
-    price_per_1k_input: float = Field(0.0, ge=0, description="price per 1,000 prompt tokens, for the cost column of the call log")
-    price_per_1k_output: float = Field(0.0, ge=0, description="price per 1,000 completion tokens, for the cost column of the call log")
+    price_per_1k_input: float = Field(0.0, ge=0, description="price per 1,000 prompt tokens, for the cost column "
+                                                             "of the call log")
+    price_per_1k_output: float = Field(0.0, ge=0, description="price per 1,000 completion tokens, for the cost "
+                                                              "column of the call log")
     json_schema_mode: bool = Field(True, description="send the rubric's schema as response_format")
 
     @field_validator("base_url")

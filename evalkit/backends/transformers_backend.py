@@ -200,9 +200,12 @@ class TransformersOptions(BackendOptions):
     device: str = Field("auto", description="auto (CUDA when there is one), cpu, cuda, cuda:N")
     audio: bool = Field(False, description="an audio LM, run through its processor")
     constrained: bool = Field(True, description="schema-guided JSON decoding for requests that carry a schema")
-    max_string_tokens: int = Field(48, ge=1, le=1024, description="longest string value in schema-guided JSON decoding")
-    static_cache: Literal["auto", "on", "off"] = Field("auto", description="static KV cache (compiled decoding); auto: on CUDA")
-    adapter: str | None = Field(None, description="a LoRA adapter (or fully fine-tuned copy) from `evalkit finetune`, "
+    max_string_tokens: int = Field(48, ge=1, le=1024, description="longest string value in schema-guided JSON "
+                                                                  "decoding")
+    static_cache: Literal["auto", "on", "off"] = Field("auto", description="static KV cache (compiled decoding); "
+                                                                           "auto: on CUDA")
+    adapter: str | None = Field(None, description="a LoRA adapter (or fully fine-tuned copy) from `evalkit "
+                                                  "finetune`, "
                                                   "loaded onto this model; its content hash is part of the system's hash")
 
 

@@ -40,14 +40,17 @@ class VLLMOptions(BackendOptions):
     max_model_len: int | None = Field(None, ge=16, description="context length (default: the model's)")
     gpu_memory_utilization: float = Field(0.9, gt=0, le=1, description="share of GPU memory vLLM may take")
     max_num_seqs: int = Field(256, ge=1, description="sequences in one batch")
-    data_parallel_size: int = Field(1, ge=1, le=64, description="vLLM's own data parallelism (engine replicas), where the "
+    data_parallel_size: int = Field(1, ge=1, le=64, description="vLLM's own data parallelism (engine replicas), "
+                                                                "where the "
                                                                 "installed vLLM supports it offline")
     gpus_per_worker: int | None = Field(None, ge=1, le=64, description="with `--workers N`: pin worker k to GPUs "
                                                                        "k·n … k·n+n−1 (CUDA_VISIBLE_DEVICES), one engine each")
     audio: bool = Field(False, description="an audio LM: clips go to the model with the prompt")
     dtype: str = Field("auto", description="weights' precision (auto: the model's)")
-    audio_placeholder: str = Field(AUDIO_PLACEHOLDER, description="the token sequence that marks where a clip goes in the prompt")
-    adapter: str | None = Field(None, description="a LoRA adapter from `evalkit finetune`, served through vLLM's LoRA "
+    audio_placeholder: str = Field(AUDIO_PLACEHOLDER, description="the token sequence that marks where a clip goes "
+                                                                  "in the prompt")
+    adapter: str | None = Field(None, description="a LoRA adapter from `evalkit finetune`, served through vLLM's "
+                                                  "LoRA "
                                                   "support (a fully fine-tuned copy is loaded as the model)")
     max_lora_rank: int = Field(64, ge=1, le=1024, description="vLLM's largest LoRA rank (at least the adapter's)")
 

@@ -46,11 +46,17 @@ MOVED_DB = 0.01
 class ReferenceOptions(BaseModel):
     """Settings of the reference judge (judges/reference.yaml, key ``reference``); they are part of its version."""
     model_config = ConfigDict(extra="forbid", frozen=True)
-    frame: Literal["relative", "absolute"] = Field("relative", description="relative: metrics after removing the advice's common level shift (lowering everything but the vocals = raising the vocals); absolute: as written")
+    frame: Literal["relative", "absolute"] = Field("relative", description="relative: metrics after removing the "
+                                                                           "advice's common level shift (lowering "
+                                                                           "everything but the vocals = raising "
+                                                                           "the vocals); absolute: as written")
     nominal_db: float = Field(default=3.0, gt=0, le=12, description="dB assumed for a direction with no number")
-    slight_db: float = Field(default=1.5, gt=0, le=12, description="dB assumed for 'slightly', 'a touch' … with no number")
-    min_move_db: float = Field(default=1.0, ge=0, le=6, description="a move smaller than this is inaudible and counts as no move")
-    reader: str = Field(default="rules", description="what reads advice into claims: rules (the advice parser) or a judge preset "
+    slight_db: float = Field(default=1.5, gt=0, le=12, description="dB assumed for 'slightly', 'a touch' … with no "
+                                                                   "number")
+    min_move_db: float = Field(default=1.0, ge=0, le=6, description="a move smaller than this is inaudible and "
+                                                                    "counts as no move")
+    reader: str = Field(default="rules", description="what reads advice into claims: rules (the advice parser) or "
+                                                     "a judge preset "
                                                      "YAML whose back end does (an LLM reader; its agreement with the rules is reported)")
 
     def claimed_gains(self, parsed: ParsedAdvice) -> dict[str, float]:

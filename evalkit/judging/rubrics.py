@@ -58,11 +58,15 @@ class _BoundedSandbox(jinja2.sandbox.ImmutableSandboxedEnvironment):
 class Rubric(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     name: str = Field(description="the rubric's name in tables")
-    protocol: Literal["absolute", "pairwise"] = Field(description="absolute (a score per advice) or pairwise (a verdict per pair)")
-    criterion: str = Field(description="what is judged (e.g. specificity, helpfulness); matched to the study's question of that name")
+    protocol: Literal["absolute", "pairwise"] = Field(description="absolute (a score per advice) or pairwise (a "
+                                                                  "verdict per pair)")
+    criterion: str = Field(description="what is judged (e.g. specificity, helpfulness); matched to the study's "
+                                       "question of that name")
     scale: dict[int, str] | None = Field(None, description="absolute: the meaning of each score")
-    prompt: str = Field(description="the judge prompt, a sandboxed Jinja template (advice, advice_a, advice_b, reference, criterion, scale)")
-    output_schema: dict[str, Any] = Field(description="the JSON schema the judge's answer must follow (constrained decoding where the back end supports it)")
+    prompt: str = Field(description="the judge prompt, a sandboxed Jinja template (advice, advice_a, advice_b, "
+                                    "reference, criterion, scale)")
+    output_schema: dict[str, Any] = Field(description="the JSON schema the judge's answer must follow (constrained "
+                                                      "decoding where the back end supports it)")
 
     @field_validator("scale")
     @classmethod
@@ -120,27 +124,37 @@ class JudgePreset(BaseModel):
     name: str = Field(description="the judge's name in tables; its judgments are stored under it")
     backend: BackendConfig | None = Field(None, description="the model that judges (none for protocol reference)")
     protocol: Literal["reference", "absolute", "pairwise", "both"] = Field("pairwise", description="reference (checked against the true gains), absolute (1–5 per advice), pairwise (A/B per pair) or both")
-    rubrics: list[str] = Field(default_factory=list, description="the rubrics the judge applies (rubrics/*.yaml by name, or paths)")
-    both_orders: bool = Field(True, description="show each pair in both orders and combine them, so the position shown cannot decide")
-    order_average: bool = Field(default=False, description="combine a pair's verdicts by averaging both orders' verdict "
+    rubrics: list[str] = Field(default_factory=list, description="the rubrics the judge applies (rubrics/*.yaml by "
+                                                                 "name, or paths)")
+    both_orders: bool = Field(True, description="show each pair in both orders and combine them, so the position "
+                                                "shown cannot decide")
+    order_average: bool = Field(default=False, description="combine a pair's verdicts by averaging both orders' "
+                                                           "verdict "
                                                            "probabilities (back ends that return them: transformers with "
                                                            "constrained decoding) instead of by majority, disagreement a tie")
     samples: int = Field(default=1, ge=1, le=20, description="judgments sampled per task")
     temperature: float = Field(default=0.0, ge=0, le=2, description="sampling temperature of the judge")
     seed: int | None = Field(0, description="sampling seed, for back ends that take one")
     max_tokens: int = Field(default=200, ge=8, le=4096, description="the longest answer the judge may write")
-    reference_guided: bool = Field(False, description="show the judge the true correction (a reference-guided judge, reported as such)")
+    reference_guided: bool = Field(False, description="show the judge the true correction (a reference-guided "
+                                                      "judge, reported as such)")
     grounding: Literal["none", "features", "audio"] = Field(
-        default="none", description="what the judge is shown besides the advice: features = the problem mix's (and any reference "
+        default="none", description="what the judge is shown besides the advice: features = the problem mix's (and "
+                                    "any reference "
                                     "track's) measurements as the advisors got them; audio = also the problem mix as a clip "
                                     "(an audio-capable back end)")
-    reference: ReferenceOptions | None = Field(default=None, description="protocol reference: frame (relative | absolute), "
+    reference: ReferenceOptions | None = Field(default=None, description="protocol reference: frame (relative | "
+                                                                         "absolute), "
                                                                          "nominal_db and slight_db for claims with no number")
-    parse_retries: int = Field(default=1, ge=0, le=5, description="how many times an answer that does not follow the output schema is asked again before it is recorded unscored")
+    parse_retries: int = Field(default=1, ge=0, le=5, description="how many times an answer that does not follow "
+                                                                  "the output schema is asked again before it is "
+                                                                  "recorded unscored")
     max_pairs: int | None = Field(default=None, ge=1, description="judge at most this many (item, pair)s")
-    max_items: int | None = Field(default=None, ge=1, description="absolute scores for the advice of at most this many items "
+    max_items: int | None = Field(default=None, ge=1, description="absolute scores for the advice of at most this "
+                                                                  "many items "
                                                                   "(those with the most systems first), every arm of each")
-    model_snapshot: str | None = Field(None, description="the provider's dated model version, recorded for provenance")
+    model_snapshot: str | None = Field(None, description="the provider's dated model version, recorded for "
+                                                         "provenance")
 
     @property
     def config_hash(self) -> str:

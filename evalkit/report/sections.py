@@ -24,11 +24,14 @@ ENTRY_POINT_GROUP = "evalkit.report_sections"  # each entry point: a Section, or
 
 METRIC_LABEL = {"balance_improvement_db": "balance improvement (dB, reference judge)",
                 "direction_accuracy": "direction accuracy (reference judge)", "specificity": "specificity (quantified claims)"}
-HUMAN_TABLES = frozenset(['human_agreement', 'human_bradley_terry', 'human_condition_contrasts', 'human_condition_contrasts_specificity', 'human_pairwise_tests', 'human_win_matrix', 'human_win_rates', 'judge_human_agreement', 'judge_human_agreement_by_question', 'judge_human_item_correlation', 'judge_human_ranking', 'participant_flow'])
+HUMAN_TABLES = frozenset({"human_agreement", "human_bradley_terry", "human_condition_contrasts", "human_condition_contrasts_specificity",
+                          "human_pairwise_tests", "human_win_matrix", "human_win_rates", "judge_human_agreement",
+                          "judge_human_agreement_by_question", "judge_human_item_correlation", "judge_human_ranking",
+                          "participant_flow"})
 HUMAN_FIGURES = frozenset({"win_matrix", "bradley_terry", "judge_human_agreement"})
 CSV_ONLY_TABLES = frozenset({"human_win_matrix", "gain_errors"})  # written to tables/ and drawn as a figure, not printed
-FIGURES = frozenset({"scores_balance_improvement_db", "scores_direction_accuracy", "scores_specificity", "learning_curve", "gain_errors",
-                     "primary_contrasts", "contrasts_by_style", "judge_diagnostics", "distance_vs_rating", "agreement_by_band",
+FIGURES = frozenset({"scores_balance_improvement_db", "scores_direction_accuracy", "scores_specificity", "learning_curve",
+                     "gain_errors", "primary_contrasts", "contrasts_by_style", "judge_diagnostics", "distance_vs_rating", "agreement_by_band",
                      "win_matrix", "bradley_terry", "judge_human_agreement"})
 
 DISPLAY_COLUMNS = {  # what the report shows; the CSVs keep every column
@@ -94,73 +97,129 @@ def _truth_verdict(an: Analysis) -> str | None:
 
 
 SECTIONS: list[Section] = [
-    Section('Primary contrasts (declared before the data)',
+    Section("Primary contrasts (declared before the data)",
             intro=_plan_intro,
-            figures=('primary_contrasts',),
-            tables=(TableSpec('primary_contrasts', 'Primary family: condition contrasts within each system (reference judge)'),
-              TableSpec('human_condition_contrasts', 'The same contrasts in human votes: which advice would you rather follow (helpfulness)'),
-              TableSpec('human_condition_contrasts_specificity', 'The same contrasts in human votes: which advice is more specific (exploratory)'))),
-    Section('Results by style',
-            intro='The primary contrasts within each style or genre (exploratory; a style with one song has no CI).',
-            figures=('contrasts_by_style',),
-            tables=(TableSpec('contrasts_by_style', 'Primary contrasts by style'),)),
-    Section('Reference judge: advice against the true gains',
-            intro='The reference judge parses each advice into claims and applies them: balance improvement is the drop in per-stem loudness error (dB RMS, level-independent). The oracle (reads the truth) and generic (the same text for every item) are labelled bounds, not part of any contrast.',
-            figures=('scores_balance_improvement_db', 'scores_direction_accuracy', 'scores_specificity'),
-            tables=(TableSpec('reference_definitions', 'What each metric is (the settings it was computed with first)'),
-              TableSpec('nominal_sensitivity', "The primary contrasts with each dB assumed for a direction with no number (as_run: the run's setting); a contrast whose sign changes rests on that assumption"),
-              TableSpec('reference_scores', 'Per system and condition (95% CI: CV3 t interval, songs as clusters)'),
-              TableSpec('exploratory_contrasts', 'Exploratory contrasts (other metrics; stems+reference − stems), unadjusted'),
-              TableSpec('reference_paired_tests', 'Paired Wilcoxon tests between arms on balance improvement (exploratory; Holm within the table)'),
-              TableSpec('reference_friedman', 'Friedman test across arms'))),
-    Section('Is the truth what listeners hear?',
+            figures=("primary_contrasts",),
+            tables=(
+                TableSpec("primary_contrasts", "Primary family: condition contrasts within each system "
+                                               "(reference judge)"),
+                TableSpec("human_condition_contrasts", "The same contrasts in human votes: which advice "
+                                                       "would you rather follow (helpfulness)"),
+                TableSpec("human_condition_contrasts_specificity", "The same contrasts in human votes: "
+                                                                   "which advice is more specific "
+                                                                   "(exploratory)"),
+            )),
+    Section("Results by style",
+            intro="The primary contrasts within each style or genre (exploratory; a style with one song "
+                  "has no CI).",
+            figures=("contrasts_by_style",),
+            tables=(
+                TableSpec("contrasts_by_style", "Primary contrasts by style"),
+            )),
+    Section("Reference judge: advice against the true gains",
+            intro="The reference judge parses each advice into claims and applies them: balance "
+                  "improvement is the drop in per-stem loudness error (dB RMS, level-independent). The "
+                  "oracle (reads the truth) and generic (the same text for every item) are labelled "
+                  "bounds, not part of any contrast.",
+            figures=("scores_balance_improvement_db", "scores_direction_accuracy", "scores_specificity"),
+            tables=(
+                TableSpec("reference_definitions", "What each metric is (the settings it was computed "
+                                                   "with first)"),
+                TableSpec("nominal_sensitivity", "The primary contrasts with each dB assumed for a "
+                                                 "direction with no number (as_run: the run's setting); a "
+                                                 "contrast whose sign changes rests on that assumption"),
+                TableSpec("reference_scores", "Per system and condition (95% CI: CV3 t interval, songs as "
+                                              "clusters)"),
+                TableSpec("exploratory_contrasts", "Exploratory contrasts (other metrics; stems+reference "
+                                                   "− stems), unadjusted"),
+                TableSpec("reference_paired_tests", "Paired Wilcoxon tests between arms on balance "
+                                                    "improvement (exploratory; Holm within the table)"),
+                TableSpec("reference_friedman", "Friedman test across arms"),
+            )),
+    Section("Is the truth what listeners hear?",
             intro=_truth_verdict,
-            figures=('distance_vs_rating', 'agreement_by_band'),
-            tables=(TableSpec('truth_check', "The engineers' consensus (this test set's truth) against real listeners of the source data (`evalkit data check-truth`)"),
-              TableSpec('truth_check_agreement', 'Comment claims that agree with the truth, by stem and by |deviation| band (CI clustered by mix)'))),
-    Section('Worst items',
-            intro="The items each system fails most on the reference judge, with the advice and the true correction (`evalkit view RUN` shows each item's prompt, claims and verdicts: add a row's `view` to its address, e.g. http://127.0.0.1:8600/?system=S&item=ID).",
-            figures=(),
-            tables=(TableSpec('worst_items', 'Ten lowest balance improvements per system'),)),
-    Section('Learning curve',
-            intro="The same model after N training steps on the train split (`evalkit finetune`; step 0 is the base model), on the held-out items, per condition; dashed lines are the other systems' means on all their items, for scale. An answer cut at max_tokens is scored as written (the table counts them).",
-            figures=('learning_curve',),
-            tables=(TableSpec('learning_curve', 'Balance improvement by training steps and condition (95% CI: CV3 t interval, songs as clusters)'),)),
-    Section('Gain errors',
-            intro="How far quantified claims land from the truth (in the reference judge's frame), as each system's share of its own claims. The dashed line, when drawn, is how far engineers' own gains spread across mixes of the same song in the loaded data; without such data no line is drawn.",
-            figures=('gain_errors',),
-            tables=()),
-    Section('LLM judges: rubric scores',
-            intro=None,
-            figures=(),
-            tables=(TableSpec('rubric_scores', 'Rubric scores (median over samples), 95% CI: CV3 t interval, songs as clusters'),
-              TableSpec('rubric_contrasts', 'Condition contrasts on rubric scores (exploratory, songs as clusters)'))),
-    Section('Human preferences',
-            intro="Answers to 'which advice would you rather follow', from included participants only: the participant flow below says who was excluded and why.",
-            figures=('bradley_terry', 'win_matrix'),
-            tables=(TableSpec('participant_flow', 'Participant flow (opened → included)'),
-              TableSpec('human_bradley_terry', 'Bradley–Terry (bootstrap by participant)'),
-              TableSpec('human_pairwise_tests', 'Pairwise tests: p_value is the test named in primary_test (mixed model: mm_*, log-odds and P(a wins)); p_sign participant-level sign test; p_value_votes treats votes as independent'),
-              TableSpec('human_win_rates', 'Win rates (ties half, Wilson CI over votes)'))),
-    Section('Judges against humans',
-            intro="Vote agreement follows MT-Bench's definitions; human–human agreement is the ceiling.",
-            figures=('judge_human_agreement',),
-            tables=(TableSpec('judge_human_agreement', 'Judge–human vote agreement'),
-              TableSpec('human_agreement', 'Human–human agreement (ceiling)'),
-              TableSpec('judge_human_agreement_by_question', "Per question: each judge against the answers to the matching study question (pairwise and reference verdicts: 'rather follow'; absolute rubrics: their own question; score differences as votes)"),
-              TableSpec('judge_human_ranking', 'System ranking correlation, judge vs human BT (bootstrap CI over items)'),
-              TableSpec('judge_human_item_correlation', 'Item-level correlation of judge margin and human preference share'))),
-    Section('Judge diagnostics',
-            intro='Unscored judgments are kept with their raw output and counted here, never coerced into a score.',
-            figures=('judge_diagnostics',),
-            tables=(TableSpec('judge_diagnostics', 'Diagnostics per judge'),
-              TableSpec('judge_agreement', "Agreement between judges (Krippendorff's α)"),
-              TableSpec('judge_bradley_terry', "Each judge's ranking of the arms from its pairwise verdicts (Bradley–Terry, no interval)"))),
-    Section('Advice generation',
-            intro=None,
-            figures=(),
-            tables=(TableSpec('advice_counts', 'Advice per system and condition'),
-              TableSpec('advice_failures', 'Recorded generation failures'))),
+            figures=("distance_vs_rating", "agreement_by_band"),
+            tables=(
+                TableSpec("truth_check", "The engineers' consensus (this test set's truth) against real "
+                                         "listeners of the source data (`evalkit data check-truth`)"),
+                TableSpec("truth_check_agreement", "Comment claims that agree with the truth, by stem and "
+                                                   "by |deviation| band (CI clustered by mix)"),
+            )),
+    Section("Worst items",
+            intro="The items each system fails most on the reference judge, with the advice and the true "
+                  "correction (`evalkit view RUN` shows each item's prompt, claims and verdicts: add a "
+                  "row's `view` to its address, e.g. http://127.0.0.1:8600/?system=S&item=ID).",
+            tables=(
+                TableSpec("worst_items", "Ten lowest balance improvements per system"),
+            )),
+    Section("Learning curve",
+            intro="The same model after N training steps on the train split (`evalkit finetune`; step 0 "
+                  "is the base model), on the held-out items, per condition; dashed lines are the other "
+                  "systems' means on all their items, for scale. An answer cut at max_tokens is scored as "
+                  "written (the table counts them).",
+            figures=("learning_curve",),
+            tables=(
+                TableSpec("learning_curve", "Balance improvement by training steps and condition (95% CI: "
+                                            "CV3 t interval, songs as clusters)"),
+            )),
+    Section("Gain errors",
+            intro="How far quantified claims land from the truth (in the reference judge's frame), as "
+                  "each system's share of its own claims. The dashed line, when drawn, is how far "
+                  "engineers' own gains spread across mixes of the same song in the loaded data; without "
+                  "such data no line is drawn.",
+            figures=("gain_errors",)),
+    Section("LLM judges: rubric scores",
+            tables=(
+                TableSpec("rubric_scores", "Rubric scores (median over samples), 95% CI: CV3 t interval, "
+                                           "songs as clusters"),
+                TableSpec("rubric_contrasts", "Condition contrasts on rubric scores (exploratory, songs "
+                                              "as clusters)"),
+            )),
+    Section("Human preferences",
+            intro="Answers to 'which advice would you rather follow', from included participants only: "
+                  "the participant flow below says who was excluded and why.",
+            figures=("bradley_terry", "win_matrix"),
+            tables=(
+                TableSpec("participant_flow", "Participant flow (opened → included)"),
+                TableSpec("human_bradley_terry", "Bradley–Terry (bootstrap by participant)"),
+                TableSpec("human_pairwise_tests", "Pairwise tests: p_value is the test named in "
+                                                  "primary_test (mixed model: mm_*, log-odds and P(a "
+                                                  "wins)); p_sign participant-level sign test; "
+                                                  "p_value_votes treats votes as independent"),
+                TableSpec("human_win_rates", "Win rates (ties half, Wilson CI over votes)"),
+            )),
+    Section("Judges against humans",
+            intro="Vote agreement follows MT-Bench's definitions; human–human agreement is the "
+                  "ceiling.",
+            figures=("judge_human_agreement",),
+            tables=(
+                TableSpec("judge_human_agreement", "Judge–human vote agreement"),
+                TableSpec("human_agreement", "Human–human agreement (ceiling)"),
+                TableSpec("judge_human_agreement_by_question", "Per question: each judge against the "
+                                                               "answers to the matching study question "
+                                                               "(pairwise and reference verdicts: 'rather "
+                                                               "follow'; absolute rubrics: their own "
+                                                               "question; score differences as votes)"),
+                TableSpec("judge_human_ranking", "System ranking correlation, judge vs human BT "
+                                                 "(bootstrap CI over items)"),
+                TableSpec("judge_human_item_correlation", "Item-level correlation of judge margin and "
+                                                          "human preference share"),
+            )),
+    Section("Judge diagnostics",
+            intro="Unscored judgments are kept with their raw output and counted here, never coerced into "
+                  "a score.",
+            figures=("judge_diagnostics",),
+            tables=(
+                TableSpec("judge_diagnostics", "Diagnostics per judge"),
+                TableSpec("judge_agreement", "Agreement between judges (Krippendorff's α)"),
+                TableSpec("judge_bradley_terry", "Each judge's ranking of the arms from its pairwise "
+                                                 "verdicts (Bradley–Terry, no interval)"),
+            )),
+    Section("Advice generation",
+            tables=(
+                TableSpec("advice_counts", "Advice per system and condition"),
+                TableSpec("advice_failures", "Recorded generation failures"),
+            )),
 ]
 
 

@@ -30,7 +30,8 @@ class _Strict(BaseModel):
 class Grid(_Strict):
     """The design sizes to try; every combination is simulated."""
 
-    songs: list[int] = Field(default=[4, 8, 16], min_length=1, description="test songs (the clusters of judge scores)")
+    songs: list[int] = Field(default=[4, 8, 16], min_length=1, description="test songs (the clusters of judge "
+                                                                           "scores)")
     items_per_song: list[int] = Field(default=[2], min_length=1, description="items (gain problems) per song")
     participants: list[int] = Field(default=[12, 24, 48], min_length=1, description="study participants")
     votes_per_participant: list[int] = Field(default=[8], min_length=1,
@@ -68,8 +69,10 @@ class PowerDesign(_Strict):
     simulations: int = Field(200, ge=10, le=100000, description="simulated studies per grid cell")
     seed: int = Field(0, ge=0, description="random seed")
     grid: Grid = Field(Grid(), description="the sample sizes to simulate (songs, items per song, participants)")
-    judge_scores: ScoreEffect | None = Field(ScoreEffect(), description="the effect and variance components for judge-score contrasts")
-    human_votes: VoteEffect | None = Field(VoteEffect(), description="the effect and variance components for human preference votes")
+    judge_scores: ScoreEffect | None = Field(ScoreEffect(), description="the effect and variance components for "
+                                                                        "judge-score contrasts")
+    human_votes: VoteEffect | None = Field(VoteEffect(), description="the effect and variance components for human "
+                                                                     "preference votes")
 
 
 def load_design(path: Path) -> PowerDesign:

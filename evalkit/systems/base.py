@@ -27,32 +27,47 @@ class SystemConfig(BaseModel):
     """
 
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(pattern=r"^[A-Za-z0-9_.+-]+$", description="the system's name in tables and the study (letters, digits, _ . + -)")
-    kind: str = Field(description="built in: analytic, generic and llm advise; oracle is the upper bound that sees the truth; "
+    name: str = Field(pattern=r"^[A-Za-z0-9_.+-]+$", description="the system's name in tables and the study "
+                                                                 "(letters, digits, _ . + -)")
+    kind: str = Field(description="built in: analytic, generic and llm advise; oracle is the upper bound that sees "
+                                  "the truth; "
                                   "precomputed reads advice from a file; others from the evalkit.system_kinds entry points")
-    condition: Condition | None = Field(None, description="the one condition this system runs under (or give conditions)")
+    condition: Condition | None = Field(None, description="the one condition this system runs under (or give "
+                                                          "conditions)")
     conditions: list[Condition] | None = Field(default=None, min_length=1, description="the conditions this system runs under, each a separate arm: mix, stems, stems+reference, stems+own-reference")
     reference: Literal["pool", "own"] = Field(
-        default="pool", description="stems+reference: another song from the train pool, or (upper bound) the item's own song")
+        default="pool", description="stems+reference: another song from the train pool, or (upper bound) the "
+                                    "item's own song")
     layout: Literal["side-by-side", "difference", "interleaved", "grouped"] | None = Field(
-        default=None, description="how two stem sets are shown under stems+reference (default side-by-side; grouped for audio)")
-    representation: Literal["features", "audio"] = Field("features", description="what an llm system is given: features (measurements as text) or audio (clips, for an audio-capable back end)")
-    backend: BackendConfig | None = Field(None, description="the model that writes the advice (kind llm): name and options, see Back ends")
-    max_tokens: int = Field(default=160, ge=1, le=4096, description="the longest answer the model may write; a longer one is cut and handled by when_cut")
+        default=None, description="how two stem sets are shown under stems+reference (default side-by-side; "
+                                  "grouped for audio)")
+    representation: Literal["features", "audio"] = Field("features", description="what an llm system is given: "
+                                                                                 "features (measurements as text) "
+                                                                                 "or audio (clips, for an "
+                                                                                 "audio-capable back end)")
+    backend: BackendConfig | None = Field(None, description="the model that writes the advice (kind llm): name and "
+                                                            "options, see Back ends")
+    max_tokens: int = Field(default=160, ge=1, le=4096, description="the longest answer the model may write; a "
+                                                                    "longer one is cut and handled by when_cut")
     when_cut: Literal["keep", "trim"] = Field(
-        default="keep", description="an answer that hits max_tokens: keep it as cut (scored as written, never shown in the "
+        default="keep", description="an answer that hits max_tokens: keep it as cut (scored as written, never "
+                                    "shown in the "
         "study) or trim it to its last whole sentence (marked trimmed in the advice and the report; shown in the study)")
     temperature: float = Field(default=0.0, ge=0, le=2, description="sampling temperature (0: greedy)")
     seed: int = Field(0, description="seed for sampling and for picking max_items")
     max_items: int | None = Field(default=None, ge=1, description="advise on this many items, spread over songs")
-    path: str | None = Field(None, description="kind precomputed: a CSV or JSONL of advice with item_id, system, text (and condition)")  # precomputed advice file
-    chunk: int | None = Field(default=None, ge=1, description="requests per store commit (default: 2 × concurrency)")
+    path: str | None = Field(None, description="kind precomputed: a CSV or JSONL of advice with item_id, system, "
+                                               "text (and condition)")  # precomputed advice file
+    chunk: int | None = Field(default=None, ge=1, description="requests per store commit (default: 2 × "
+                                                              "concurrency)")
     checkpoints: list[str] | None = Field(
-        default=None, min_length=1, description="adapters from `evalkit finetune` (or its --out folder, whose checkpoint-N/ "
+        default=None, min_length=1, description="adapters from `evalkit finetune` (or its --out folder, whose "
+                                                "checkpoint-N/ "
         "are all taken): the system runs once per checkpoint as NAME-stepN, and as NAME-step0 with the base model, "
         "a learning curve over training steps")
     training_steps: int | None = Field(default=None, ge=0, description="set for each checkpoint of `checkpoints:`")
-    checkpoint_of: str | None = Field(default=None, description="the system whose `checkpoints:` this one comes from")
+    checkpoint_of: str | None = Field(default=None, description="the system whose `checkpoints:` this one comes "
+                                                                "from")
 
     @field_validator("kind")
     @classmethod

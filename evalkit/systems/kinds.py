@@ -30,7 +30,8 @@ class SystemKind:
 
 
 BUILT_IN = (
-    SystemKind("analytic", "evalkit.systems.analytic:AnalyticSystem", description="measures the mix (or stems) and advises the gain moves"),
+    SystemKind("analytic", "evalkit.systems.analytic:AnalyticSystem", description="measures the mix (or stems) and "
+                                                                                  "advises the gain moves"),
     SystemKind("oracle", "evalkit.systems.analytic:OracleSystem", bound=True, description="reads the truth: the upper bound"),
     SystemKind("generic", "evalkit.systems.analytic:GenericSystem", bound=True, description="the same unspecific text for every item: the lower bound"),
     SystemKind("llm", "evalkit.systems.llm:LLMSystem", description="a language model through a back end"),
