@@ -12,10 +12,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
-import scipy.fft
 
 from evalkit.audio.io import as_block
-from evalkit.audio.kscan import scan, sub_block_edges
 
 OCTAVE_CENTRES_HZ: tuple[float, ...] = (31.5, 63, 125, 250, 500, 1000, 2000, 4000, 8000, 16000)
 _BLOCK_S, _STEP_S, _SHORT_TERM_S = 0.4, 0.1, 3.0
@@ -76,6 +74,11 @@ def _mean_squares(sub: np.ndarray, fs: int, window_s: float, hop_s: float) -> np
 
 def _sub_energies(x: np.ndarray, fs: int) -> np.ndarray:
     x = np.atleast_2d(x)
+    from evalkit.audio.kscan import (  # numba: imported when audio is measured, not at startup
+        scan,
+        sub_block_edges,
+    )
+
     return scan(x[None], k_weighting_sos(fs), sub_block_edges(x.shape[-1], fs, _STEP_S))[0][0]
 
 
@@ -136,6 +139,10 @@ class SongAnalyzer:
     """
 
     def __init__(self, stems: dict[str, np.ndarray], fs: int) -> None:
+        import scipy.fft
+
+        from evalkit.audio.kscan import scan, sub_block_edges
+
         self.fs = fs
         self.names = list(stems)
         self.raw = as_block(stems)  # (S, ch, n)
@@ -155,6 +162,8 @@ class SongAnalyzer:
         self.bands = _band_matrix(self.freqs).astype(np.float32)
 
     def features(self, gains_db: dict[str, float] | None = None) -> dict[str, StemFeatures]:
+        from evalkit.audio.kscan import scan
+
         gains_db = gains_db or {}
         amp = np.array([10 ** (gains_db.get(n, 0.0) / 20) for n in self.names])
         power = amp**2

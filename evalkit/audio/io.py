@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from scipy.signal import resample_poly
 
 from evalkit.errors import AudioError
 
@@ -43,6 +42,10 @@ def read_audio(path: str | Path, *, sample_rate: int | None = None, resample: bo
                 f"{path}: sample rate {sr} Hz, expected {sample_rate} Hz; resample the file, or import with `evalkit data import ... --resample`"
             )
         g = gcd(sr, sample_rate)
+        from scipy.signal import (
+            resample_poly,  # here, not at import: scipy.signal costs 0.6 s a CLI error need not pay
+        )
+
         x = resample_poly(x, sample_rate // g, sr // g, axis=-1)
         sr = sample_rate
     return x, sr
