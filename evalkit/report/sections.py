@@ -35,6 +35,7 @@ FIGURES = frozenset({"scores_balance_improvement_db", "scores_direction_accuracy
                      "win_matrix", "bradley_terry", "judge_human_agreement"})
 
 DISPLAY_COLUMNS = {  # what the report shows; the CSVs keep every column
+    "judge_bradley_terry": ["judge", "system", "score", "rank"],  # no bootstrap here: the interval columns are empty
     "primary_contrasts": ["contrast", "n_songs", "n_items", "mean_difference", "ci_low", "ci_high", "p_value", "p_adjusted",
                           "rank_biserial", "rb_ci_low", "rb_ci_high"],
     "exploratory_contrasts": ["contrast", "metric", "n_songs", "n_items", "mean_difference", "ci_low", "ci_high", "p_value",
