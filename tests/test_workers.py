@@ -84,12 +84,28 @@ def _start_worker(args: list) -> subprocess.Popen:
                             stderr=subprocess.PIPE, text=True, start_new_session=True, stdin=subprocess.DEVNULL)
 
 
-def _holder_of_a_live_lease(store: Store) -> int | None:
-    """The pid of a worker that holds unfinished claimed work right now."""
+def _holders_of_live_leases(store: Store) -> set[int]:
+    """The pids of the workers that hold unfinished claimed work right now."""
     with store.engine.connect() as conn:
         rows = conn.execute(sa.select(work_leases.c.owner).where(
             work_leases.c.done_at.is_(None) & (work_leases.c.expires_at > time.time()))).all()
-    return int(rows[0].owner.split(":")[1]) if rows else None
+    return {int(r.owner.split(":")[1]) for r in rows}
+
+
+def _kill_while_holding_a_lease(store: Store, procs: list[subprocess.Popen], deadline: float) -> subprocess.Popen | None:
+    """SIGKILL a worker at a moment it holds unfinished work. The worker is frozen (SIGSTOP) before the lease table
+    is read again, so it cannot finish its batch between the check and the kill; one found empty-handed is let go
+    on (SIGCONT) and another moment is tried."""
+    while time.time() < deadline:
+        victim = next((p for p in procs if p.pid in _holders_of_live_leases(store)), None)
+        if victim is not None:
+            os.killpg(victim.pid, signal.SIGSTOP)
+            if victim.pid in _holders_of_live_leases(store):
+                os.killpg(victim.pid, signal.SIGKILL)
+                return victim
+            os.killpg(victim.pid, signal.SIGCONT)
+        time.sleep(0.05)
+    return None
 
 
 def test_a_killed_worker_loses_its_lease_and_the_others_finish(small_testset, tmp_path, store_target):
@@ -104,13 +120,10 @@ def test_a_killed_worker_loses_its_lease_and_the_others_finish(small_testset, tm
         while len(srv.requests) < 2:  # the workers have opened (and migrated) the store
             time.sleep(0.05)
         store = Store(store_target, create=False)
-        victim, deadline = None, time.time() + 60
-        while victim is None and time.time() < deadline:
-            pid = _holder_of_a_live_lease(store) if len(srv.requests) >= 6 else None
-            victim = next((p for p in procs if p.pid == pid), None)
+        while len(srv.requests) < 6:  # a few batches in, so the kill lands mid-run
             time.sleep(0.05)
+        victim = _kill_while_holding_a_lease(store, procs, time.time() + 60)
         assert victim is not None, "no worker held a lease"
-        os.killpg(victim.pid, signal.SIGKILL)
         results = [p.communicate(timeout=300) + (p.returncode,) for p in procs]
         keys = Counter(r["messages"][-1]["content"] for r in srv.requests)
     survivors = [r for p, r in zip(procs, results, strict=True) if p is not victim]
