@@ -52,7 +52,7 @@ def main() -> None:
     parser.add_argument("--gpu", action="store_true", help="also run benchmarks/gpu_generate.py (needs CUDA)")
     parser.add_argument("--gpu-only", action="store_true", help="only the GPU row, keeping the CPU rows")
     args_ns = parser.parse_args()
-    runs = [["benchmarks.features"], ["benchmarks.runner_throughput"], ["benchmarks.workers_scaling"], ["benchmarks.judge_throughput"], ["benchmarks.bt_bootstrap"],
+    runs = [["benchmarks.cli_startup"], ["benchmarks.features"], ["benchmarks.runner_throughput"], ["benchmarks.workers_scaling"], ["benchmarks.judge_throughput"], ["benchmarks.bt_bootstrap"],
             ["benchmarks.study_load"], ["benchmarks.study_browser"], ["benchmarks.demo_time"]]
     if os.environ.get("EVALKIT_TEST_PG_URL"):
         runs.append(["benchmarks.study_load", "--processes", "2", "--store-url", os.environ["EVALKIT_TEST_PG_URL"]])

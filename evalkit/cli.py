@@ -343,10 +343,12 @@ def generate_cmd(
 ) -> None:
     """Advice from every system for every item of a split, into the run store (resumable; a changed config is refused).
     Work is claimed before each model call: run this on several machines against one postgresql:// run to scale out."""
-    from evalkit.generate import generate
     from evalkit.systems import load_systems
 
-    counts = generate(testset, load_systems(systems), out, split=split, show_progress=not quiet, force=set(force or []),
+    configs = load_systems(systems)  # a bad systems file is refused before the store is imported
+    from evalkit.generate import generate
+
+    counts = generate(testset, configs, out, split=split, show_progress=not quiet, force=set(force or []),
                       workers=workers, **({"lease_s": lease_s} if lease_s else {}))
     typer.echo(f"advice: {counts['ok']} new, {counts['skipped']} already there, {counts['failed']} failed -> {mask_url(out)}"
                + _worker_note(counts))
@@ -365,12 +367,13 @@ def judge_cmd(
 ) -> None:
     """Score a run's advice with a judge (resumable; every call logged; a changed judge is refused until --force).
     Judgments are claimed before each call: several processes or machines may judge one run."""
-    from evalkit.judging.diagnostics import judge_diagnostics
     from evalkit.judging.rubrics import load_judge
+
+    preset = load_judge(judge)  # a bad preset is refused before the store and the statistics are imported
+    from evalkit.judging.diagnostics import judge_diagnostics
     from evalkit.judging.stage import judge_run
     from evalkit.store import Store
 
-    preset = load_judge(judge)
     if max_pairs:
         preset.max_pairs = max_pairs
     store = Store(run, create=False)
