@@ -10,7 +10,8 @@ Runs written before the manifest existed are read from their loose entries (`rea
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -74,27 +75,42 @@ def read_manifest(store) -> RunManifest:
     return RunManifest.model_validate(body) if body is not None else _legacy(store)
 
 
-def update_manifest(store, **changes: Any) -> RunManifest:
-    """Write ``changes`` into the manifest (validated: a wrong field name or type is an error, not a silent new key)."""
+def _edit_manifest(store, change: Callable[[RunManifest], dict[str, Any]]) -> RunManifest:
+    """Apply ``change`` (the manifest as it is now -> the fields to replace) in one store transaction, so that two
+    stages writing at once (two judges started together on one run) cannot drop each other's entry."""
     from pydantic_core import to_jsonable_python
 
-    current = read_manifest(store)
-    updated = RunManifest.model_validate({**current.model_dump(mode="json"), **to_jsonable_python(changes)})
-    store.set_meta(MANIFEST_KEY, updated.model_dump(mode="json"))
-    return updated
+    def edit(body: Any) -> dict[str, Any]:
+        current = RunManifest.model_validate(body) if body is not None else _legacy(store)
+        return RunManifest.model_validate({**current.model_dump(mode="json"),
+                                           **to_jsonable_python(change(current))}).model_dump(mode="json")
+
+    return RunManifest.model_validate(store.edit_meta(MANIFEST_KEY, edit))
+
+
+def update_manifest(store, **changes: Any) -> RunManifest:
+    """Write ``changes`` into the manifest (validated: a wrong field name or type is an error, not a silent new key)."""
+    return _edit_manifest(store, lambda _: changes)
+
+
+def add_to_manifest(store, field: Literal["judges", "reader_agreement"], name: str, value: Any) -> RunManifest:
+    """Set one entry of a by-name field, keeping every other entry as stored at this moment."""
+    return _edit_manifest(store, lambda current: {field: {**getattr(current, field), name: value}})
 
 
 def declare_plan(store, plan: AnalysisPlan) -> DeclaredPlan:
     """Write the plan into the run. The first declaration keeps its time; a different plan given after advice exists
     is kept too, and flagged as revised after the data."""
-    current = read_manifest(store).plan
     digest = content_hash(plan.model_dump(mode="json"))
-    if current and current.hash == digest:
-        return current
-    record = DeclaredPlan(plan=plan, hash=digest, declared_at=utc_now(), advice_existed=store.count("advice") > 0,
-                          previous=current)
-    update_manifest(store, plan=record)
-    return record
+
+    def declare(manifest: RunManifest) -> dict[str, Any]:
+        current = manifest.plan
+        if current and current.hash == digest:
+            return {}
+        return {"plan": DeclaredPlan(plan=plan, hash=digest, declared_at=utc_now(), advice_existed=store.count("advice") > 0,
+                                     previous=current)}
+
+    return _edit_manifest(store, declare).plan
 
 
 def stored_plan(store) -> tuple[AnalysisPlan, DeclaredPlan | None]:
@@ -103,4 +119,4 @@ def stored_plan(store) -> tuple[AnalysisPlan, DeclaredPlan | None]:
     return (record.plan if record else AnalysisPlan()), record
 
 
-__all__ = ["MANIFEST_KEY", "DeclaredPlan", "RunManifest", "declare_plan", "read_manifest", "stored_plan", "update_manifest"]
+__all__ = ["MANIFEST_KEY", "DeclaredPlan", "RunManifest", "add_to_manifest", "declare_plan", "read_manifest", "stored_plan", "update_manifest"]

@@ -61,3 +61,37 @@ def test_provenance_names_the_rubric_versions_judgments_used(small_testset, tmp_
     prov = analyze(store, bootstrap=0).provenance
     assert prov["rubric_hashes"]["specificity"] == used
     assert prov["split"] == "test" and prov["systems_config"] == read_manifest(store).systems_hash()
+
+
+def _add_judges(target: str, names: list[str], barrier) -> None:
+    """One process of the race below: each name added to the manifest's judges as its own edit."""
+    from evalkit.judging.rubrics import JudgePreset
+    from evalkit.manifest import add_to_manifest
+
+    store = Store(target, create=False)
+    barrier.wait()
+    for name in names:
+        add_to_manifest(store, "judges", name, JudgePreset(name=name, protocol="reference"))
+    store.dispose()
+
+
+@pytest.mark.parametrize("store_target", ["sqlite", "postgresql"], indirect=True)
+def test_two_processes_adding_judges_at_once_lose_none(store_target):
+    """Two `evalkit judge` processes with different presets write the manifest at the same moment. Each edit is one
+    transaction (BEGIN IMMEDIATE on SQLite, an advisory lock on PostgreSQL), so all 2 × 15 judges are kept; the
+    read-then-write it replaced lost some of them in this race on both stores (checked by putting it back)."""
+    import multiprocessing as mp
+
+    Store(store_target).dispose()  # created and migrated once, before the race
+    ctx = mp.get_context("spawn")
+    barrier = ctx.Barrier(2)
+    names = [[f"p{k}-judge{n}" for n in range(15)] for k in range(2)]
+    procs = [ctx.Process(target=_add_judges, args=(str(store_target), names[k], barrier)) for k in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=120)
+    assert [p.exitcode for p in procs] == [0, 0]
+    store = Store(store_target, create=False)
+    assert set(read_manifest(store).judges) == {n for group in names for n in group}
+    store.dispose()

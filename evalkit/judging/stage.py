@@ -14,7 +14,7 @@ from evalkit.judging.grounding import check_grounding, ground
 from evalkit.judging.llm_judge import JudgeTask
 from evalkit.judging.reference import DEFAULT, REFERENCE_JUDGE, judge_reference, reference_pair_judgment
 from evalkit.judging.rubrics import JudgePreset, load_rubric
-from evalkit.manifest import read_manifest, update_manifest
+from evalkit.manifest import add_to_manifest
 from evalkit.records import Advice, content_hash
 from evalkit.store import Claim, Store
 from evalkit.workers import (
@@ -119,9 +119,8 @@ def _judge_reference(store: Store, preset: JudgePreset, advice: list[Advice], it
         parsed, raw = read_with_llm([a.text for a in fresh], opts.reader, store)
         readings = {a.id: (p, r) for a, p, r in zip(fresh, parsed, raw, strict=True)}
         agreement = reader_agreement(parsed, [parse_advice(a.text) for a in fresh])
-        recorded = read_manifest(store).reader_agreement
-        update_manifest(store, reader_agreement={**recorded, preset.name: {"reader": opts.reader, **agreement,
-                                                                           "unread": sum(p is None for p in parsed)}})
+        add_to_manifest(store, "reader_agreement", preset.name,
+                        {"reader": opts.reader, **agreement, "unread": sum(p is None for p in parsed)})
     absolute = {**stored, **{a.id: judge_reference(a, items[a.item_id], opts, *readings.get(a.id, (None, None))) for a in fresh}}
     pairwise = [reference_pair_judgment(absolute[a.id], absolute[b.id]) for a, b in select_pairs(advice, pairs)
                 if absolute[a.id].parsed and absolute[b.id].parsed]
@@ -184,7 +183,7 @@ def judge_run(run: str | Path | Store, preset: JudgePreset, *, pairs: str = "all
     counts: Counter = Counter()
     if not helper:
         counts["replaced"] = check_judge(store, preset, force)
-        update_manifest(store, judges={**read_manifest(store).judges, preset.name: preset})
+        add_to_manifest(store, "judges", preset.name, preset)
     if preset.protocol == "reference":
         return _judge_reference(store, preset, advice, items, pairs, counts)
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -171,10 +172,8 @@ class StoreBase:
             return max(r[0] for r in conn.execute(select(schema_migrations.c.version)))
 
     # -- generic helpers ----------------------------------------------------------------------
-    def _insert(self, table: Table, rows: Sequence[dict[str, Any]], *, update: Sequence[str] = (), where=None) -> int:
-        """Insert rows, ignoring those whose key exists (or updating ``update`` columns where ``where``)."""
-        if not rows:
-            return 0
+    def _upsert(self, table: Table, *, update: Sequence[str] = (), where=None):
+        """INSERT that skips rows whose key exists (or updates ``update`` columns where ``where``)."""
         if self.dialect == "postgresql":
             from sqlalchemy.dialects.postgresql import insert
         else:
@@ -187,15 +186,48 @@ class StoreBase:
             )
         else:
             stmt = stmt.on_conflict_do_nothing(index_elements=key)
-        stmt = stmt.returning(*table.primary_key.columns)  # counts rows written; rowcount is -1 for batches on psycopg
+        return stmt.returning(*table.primary_key.columns)  # counts rows written; rowcount is -1 for batches on psycopg
+
+    def _write_failed(self, exc: OperationalError) -> StoreError:
+        if "locked" in str(exc.orig):
+            return StoreError(f"{self.display_url}: locked by another process for over {lock_timeout_s():.0f} s; wait for "
+                              "it to finish (or raise EVALKIT_LOCK_TIMEOUT_S)")
+        return StoreError(f"{self.display_url}: write failed ({exc.orig}); is the directory read-only or the disk full?")
+
+    def _insert(self, table: Table, rows: Sequence[dict[str, Any]], *, update: Sequence[str] = (), where=None) -> int:
+        """Insert rows, ignoring those whose key exists (or updating ``update`` columns where ``where``)."""
+        if not rows:
+            return 0
         try:
             with self.engine.begin() as conn:
-                return len(conn.execute(stmt, list(rows)).all())
+                return len(conn.execute(self._upsert(table, update=update, where=where), list(rows)).all())
         except OperationalError as exc:
-            if "locked" in str(exc.orig):
-                raise StoreError(f"{self.display_url}: locked by another process for over {lock_timeout_s():.0f} s; wait for "
-                                 "it to finish (or raise EVALKIT_LOCK_TIMEOUT_S)") from exc
-            raise StoreError(f"{self.display_url}: write failed ({exc.orig}); is the directory read-only or the disk full?") from exc
+            raise self._write_failed(exc) from exc
+
+    @contextmanager
+    def write_transaction(self, lock: str | None = None) -> Iterator[Any]:
+        """A write transaction no other writer interleaves with, for a read followed by a write that depends on it.
+        SQLite takes the database's write lock first (BEGIN IMMEDIATE), which serialises every process on the
+        machine; PostgreSQL takes the transaction-scoped advisory lock named ``lock`` (rows that do not exist yet
+        cannot be locked with FOR UPDATE), or relies on the statement's own row locks when no name is given."""
+        try:
+            with self.engine.connect() as conn:
+                if self.dialect == "sqlite":
+                    conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")
+                    try:
+                        yield conn
+                    except BaseException:
+                        conn.exec_driver_sql("ROLLBACK")
+                        raise
+                    conn.exec_driver_sql("COMMIT")
+                else:
+                    with conn.begin():
+                        if lock:
+                            conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": lock})
+                        yield conn
+        except OperationalError as exc:
+            raise self._write_failed(exc) from exc
 
     def insert_rows(self, table: Table, rows: Sequence[dict[str, Any]]) -> int:
         """Insert rows whose key is new (a rerun writes nothing twice); returns how many were written."""
@@ -203,6 +235,15 @@ class StoreBase:
 
     def set_meta(self, key: str, value: Any) -> None:
         self._insert(run_meta, [{"key": key, "value": canonical_json(redact(value))}], update=["value"])
+
+    def edit_meta(self, key: str, edit: Callable[[Any], Any]) -> Any:
+        """Read one run-meta entry (None when absent), change it with ``edit`` and write the result, as one step:
+        two processes editing the entry at once each see the other's write, so neither change is lost."""
+        with self.write_transaction(lock=f"run_meta/{key}") as conn:
+            row = conn.execute(select(run_meta.c.value).where(run_meta.c.key == key)).first()
+            value = edit(json.loads(row[0]) if row else None)
+            conn.execute(self._upsert(run_meta, update=["value"]), [{"key": key, "value": canonical_json(redact(value))}])
+        return value
 
     def meta_with_prefix(self, prefix: str) -> dict[str, Any]:
         """Every run-meta entry whose key starts with ``prefix`` (e.g. "judge/": each judge's stored preset)."""

@@ -18,13 +18,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 from sqlalchemy import and_, bindparam, case, func, or_, select
-from sqlalchemy.exc import OperationalError
 
-from evalkit.errors import StoreError
 from evalkit.store.schema import work_leases as wl
 
 _CHUNK = 500  # keys per statement: SQLite caps bound parameters
@@ -58,7 +55,7 @@ class WorkLeases:
         reopen = (wl.update().where(and_(wl.c.scope == scope, wl.c.key.in_(bindparam("keys", expanding=True)),
                                          wl.c.done_at.is_not(None), wl.c.done_at < started_at))
                   .values(done_at=None, outcome=None, owner=None, expires_at=None))
-        with self._write() as conn:
+        with self.write_transaction() as conn:
             for k in range(0, len(keys), _CHUNK):
                 conn.execute(reopen, {"keys": list(keys[k:k + _CHUNK])})
 
@@ -79,14 +76,14 @@ class WorkLeases:
         stmt = (wl.update().where(and_(wl.c.scope == picked.c.scope, wl.c.key == picked.c.key, wl.c.done_at.is_(None), free))
                 .values(prev_owner=wl.c.owner, owner=owner, claims=wl.c.claims + 1, claimed_at=now, expires_at=now + lease_s)
                 .returning(wl.c.key, wl.c.prev_owner, wl.c.position))
-        with self._write() as conn:
+        with self.write_transaction() as conn:
             rows = conn.execute(stmt).all()
         return [Claim(r.key, r.prev_owner if r.prev_owner != owner else None) for r in sorted(rows, key=lambda r: r.position)]
 
     def renew(self, owner: str, lease_s: float) -> int:
         """Extend every unfinished lease of ``owner`` (a worker's heartbeat); returns how many."""
         stmt = wl.update().where(and_(wl.c.owner == owner, wl.c.done_at.is_(None))).values(expires_at=time.time() + lease_s)
-        with self._write() as conn:
+        with self.write_transaction() as conn:
             return conn.execute(stmt).rowcount
 
     def finish(self, scope: str, keys: Sequence[str], outcome: str) -> None:
@@ -94,14 +91,14 @@ class WorkLeases:
         stmt = (wl.update().where(and_(wl.c.scope == scope, wl.c.key.in_(bindparam("keys", expanding=True)),
                                        wl.c.done_at.is_(None)))
                 .values(done_at=time.time(), outcome=outcome))
-        with self._write() as conn:
+        with self.write_transaction() as conn:
             for k in range(0, len(keys), _CHUNK):
                 conn.execute(stmt, {"keys": list(keys[k:k + _CHUNK])})
 
     def release(self, owner: str) -> int:
         """Give back ``owner``'s unfinished leases at once (a worker stopping cleanly), so others need not wait."""
         stmt = wl.update().where(and_(wl.c.owner == owner, wl.c.done_at.is_(None))).values(expires_at=None)
-        with self._write() as conn:
+        with self.write_transaction() as conn:
             return conn.execute(stmt).rowcount
 
     def scope_progress(self, scope: str, owner: str) -> ScopeProgress:
@@ -122,27 +119,6 @@ class WorkLeases:
             q = q.where(wl.c.scope == scope)
         with self.engine.connect() as conn:
             return int(conn.execute(q).scalar_one())
-
-    @contextmanager
-    def _write(self):
-        """A write transaction: on SQLite it takes the write lock first (BEGIN IMMEDIATE), so the select inside a
-        claim and its update are one step for every process on the machine."""
-        try:
-            with self.engine.connect() as conn:
-                if self.dialect == "sqlite":
-                    conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-                    conn.exec_driver_sql("BEGIN IMMEDIATE")
-                    try:
-                        yield conn
-                    except BaseException:
-                        conn.exec_driver_sql("ROLLBACK")
-                        raise
-                    conn.exec_driver_sql("COMMIT")
-                else:
-                    with conn.begin():
-                        yield conn
-        except OperationalError as exc:
-            raise StoreError(f"{self.display_url}: cannot write work leases ({exc.orig}); is the store read-only?") from exc
 
 
 __all__ = ["Claim", "ScopeProgress", "WorkLeases"]
