@@ -200,7 +200,8 @@ class Judgment(Record):
     judge: str
     rubric: str
     rubric_hash: str
-    protocol: Literal["absolute", "pairwise", "reference"]
+    protocol: str = Field(description="reference, or the rubric's protocol: absolute, pairwise or one a package "
+                                      "registers (judging/protocols.py)")
     order: Literal["ab", "ba"] | None = None
     sample_index: int = 0
     score: float | None = None

@@ -18,12 +18,11 @@ from common import audio, get_study, prolific_link
 from evalkit.errors import EvalkitInputError
 from evalkit.records import utc_now
 from evalkit.study.headphone import TRIALS, participant_clips
-from evalkit.study.questions import QUESTIONS as STUDY_QUESTIONS
+from evalkit.study.questions import study_questions
 from evalkit.study.study_store import valid_participant_id, valid_token
 
 CHOICES = {"Advice A": "A", "Advice B": "B", "No difference": "tie"}
 CONFIDENCE = {1: "1 · guessing", 2: "2 · unsure", 3: "3 · fairly sure", 4: "4 · sure", 5: "5 · certain"}
-QUESTIONS = {q.criterion: q.text for q in STUDY_QUESTIONS}
 
 
 def _consent_text(study) -> str:
@@ -204,8 +203,8 @@ def trial_page(study, pid: str, trial, done: int, total: int) -> None:
         locked = _locked(study, pid, trial)
         shown = st.session_state.get("form_trial")  # the question this form was last drawn for
         with st.form("answer-form"):
-            picks = {c: st.radio(q, list(CHOICES), index=None, horizontal=True, disabled=locked, key=f"pick-{c}")
-                     for c, q in QUESTIONS.items()}
+            picks = {q.criterion: st.radio(q.text, list(CHOICES), index=None, horizontal=True, disabled=locked,
+                                           key=f"pick-{q.criterion}") for q in study_questions()}
             confidence = st.radio("How sure are you?", list(CONFIDENCE), format_func=CONFIDENCE.get, index=None, horizontal=True,
                                   disabled=locked, key="pick-confidence")
             comment = st.text_area("Comment (optional)", max_chars=500, disabled=locked, key="pick-comment")
@@ -219,7 +218,8 @@ def trial_page(study, pid: str, trial, done: int, total: int) -> None:
     leave_button(study, pid)
 
 
-FORM_KEYS = [f"pick-{c}" for c in QUESTIONS] + ["pick-confidence", "pick-comment"]
+def form_keys() -> list[str]:
+    return [f"pick-{q.criterion}" for q in study_questions()] + ["pick-confidence", "pick-comment"]
 
 
 def _submit(study, pid: str, answered: str, trial, done: int, picks: dict, confidence, comment: str, started: str) -> None:
@@ -227,7 +227,7 @@ def _submit(study, pid: str, answered: str, trial, done: int, picks: dict, confi
     this participant answered that question first), nothing is saved and the participant is told so: an answer is
     never dropped silently. A double submit of the same answer is just 'saved'."""
     if any(v is None for v in picks.values()) or confidence is None:
-        st.warning("Please answer both questions and say how sure you are.")
+        st.warning("Please answer every question and say how sure you are.")
         return
     choices = {c: CHOICES[v] for c, v in picks.items()}
     if answered == trial.trial_id and study.save_answer(pid, trial.trial_id, choices, confidence=confidence, comment=comment,
@@ -240,7 +240,7 @@ def _submit(study, pid: str, answered: str, trial, done: int, picks: dict, confi
         st.session_state["saved_note"] = (done + (answered == trial.trial_id), "This question was already answered in another "
                                           "window, so the answer from this window was not saved. Here is the next question.",
                                           "stale")
-    for key in FORM_KEYS:  # the next question starts with an empty form
+    for key in form_keys():  # the next question starts with an empty form
         st.session_state.pop(key, None)
     st.rerun()
 

@@ -1,7 +1,6 @@
-"""Model back ends, chosen by name. Importing this registers the factories; no optional dependency
-is imported until a back end is created."""
+"""Model back ends, chosen by name (``base.BUILT_IN``, or another package's entry points). A back end's module is
+imported when one of its kind is first created, and its optional dependencies only when an instance needs them."""
 
-from evalkit.backends import openai_compat, transformers_backend, vllm_backend  # noqa: F401
 from evalkit.backends.base import (
     Backend,
     GenerationRequest,

@@ -14,6 +14,7 @@ or through the ``evalkit.backends`` entry-point group (a separate package: ``nam
 from __future__ import annotations
 
 import asyncio
+import importlib
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -204,6 +205,10 @@ class Backend:
 
 _REGISTRY: dict[str, type[Backend]] = {}
 ENTRY_POINT_GROUP = "evalkit.backends"
+# The built-in back ends by name and module; importing a module registers its class (``@register_backend``). Named
+# here rather than imported, so that this module imports none of them (no import cycle) and none is loaded unused.
+BUILT_IN = {"openai_compat": "evalkit.backends.openai_compat", "transformers": "evalkit.backends.transformers_backend",
+            "vllm": "evalkit.backends.vllm_backend"}
 
 
 def register_backend(name: str) -> Callable[[type[Backend]], type[Backend]]:
@@ -225,8 +230,8 @@ def _entry_points() -> dict[str, Any]:
 
 def backend_class(name: str) -> type[Backend]:
     """The back end registered as ``name``: built in, or from another package's ``evalkit.backends`` entry point."""
-    import evalkit.backends  # noqa: F401  (registers the built-in back ends)
-
+    if name not in _REGISTRY and name in BUILT_IN:
+        importlib.import_module(BUILT_IN[name])  # registers the class
     if name in _REGISTRY:
         return _REGISTRY[name]
     eps = _entry_points()
@@ -250,9 +255,7 @@ def create_backend(name: str, **kwargs: Any) -> Backend:
 
 
 def backend_names() -> list[str]:
-    import evalkit.backends  # noqa: F401
-
-    return sorted(set(_REGISTRY) | set(_entry_points()))
+    return sorted(set(_REGISTRY) | set(BUILT_IN) | set(_entry_points()))
 
 
 def text_of(message: dict[str, Any]) -> str:

@@ -9,7 +9,8 @@
 - first_position_rate: share of decisive pairwise verdicts that went to the advice shown first;
 - length_score_spearman: Spearman ρ between absolute score and advice length (verbosity bias);
 - sample_agreement: share of multi-sample judgments whose samples all agree;
-- agreement between judges: Krippendorff's α (ordinal for scores, nominal for verdicts).
+- agreement between judges: Krippendorff's α on what each protocol says two judges can agree on (ordinal for
+  scores, nominal for verdicts; judging/protocols.py).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
+from evalkit.judging.protocols import judge_protocols
 from evalkit.judging.reference import REFERENCE_JUDGE
 from evalkit.records import Judgment
 from evalkit.stats.reliability import krippendorff_alpha
@@ -47,7 +49,7 @@ def _sample_agreement(js: list[Judgment]) -> float:
     groups: dict[tuple, list] = defaultdict(list)
     for j in js:
         if j.parsed and j.protocol != "reference":
-            groups[(j.advice_id, j.advice_id_b, j.rubric, j.order)].append(j.score if j.protocol == "absolute" else j.verdict)
+            groups[(j.advice_id, j.advice_id_b, j.rubric, j.order)].append(j.score if j.score is not None else j.verdict)
     multi = [v for v in groups.values() if len(v) > 1]
     return float(np.mean([len(set(v)) == 1 for v in multi])) if multi else np.nan
 
@@ -81,16 +83,18 @@ def judge_diagnostics(store: Store) -> pd.DataFrame:
 def judge_agreement(store: Store) -> pd.DataFrame:
     """Krippendorff's α between every two judges on what both judged (scores ordinal, verdicts nominal)."""
     units: dict[str, dict[tuple, float]] = defaultdict(dict)
+    levels: dict[str, str] = {}
+    protocols = judge_protocols()
     for j in store.judgments():
-        if not j.parsed or j.sample_index != 0:
+        if not j.parsed or j.sample_index != 0 or j.protocol not in protocols:  # the reference judge's own rows
             continue
-        if j.protocol == "absolute":
-            units[j.judge][("score", j.rubric, j.advice_id)] = j.score
-        elif j.protocol == "pairwise" and j.order == "ab":
-            units[j.judge][("verdict", j.advice_id, j.advice_id_b)] = {"a": 0.0, "tie": 1.0, "b": 2.0}[j.verdict]
+        unit = protocols[j.protocol].agreement(j)
+        if unit is not None:
+            units[j.judge][(unit.what, *unit.key)] = unit.value
+            levels[unit.what] = unit.level
     rows = []
     for a, b in itertools.combinations(sorted(units), 2):
-        for kind, level in (("score", "ordinal"), ("verdict", "nominal")):
+        for kind, level in sorted(levels.items(), key=lambda kv: (kv[0] != "score", kv[0])):
             keys = sorted(k for k in units[a].keys() & units[b].keys() if k[0] == kind)
             if len(keys) < 2:
                 continue

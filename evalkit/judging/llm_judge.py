@@ -1,4 +1,4 @@
-"""LLM-as-a-judge over any back end: absolute scores and pairwise verdicts with bias controls.
+"""LLM-as-a-judge over any back end: absolute scores and pairwise verdicts (judging/protocols.py) with bias controls.
 
 Pairwise runs in both orders by default; verdicts are stored in the pair's canonical frame (a, b)
 whatever order they were shown in, so swap consistency is a plain comparison. An answer that does
@@ -15,6 +15,7 @@ from functools import lru_cache
 from typing import Any
 
 from evalkit.backends.base import GenerationRequest
+from evalkit.judging.protocols import protocol_of
 from evalkit.judging.rubrics import JudgePreset, Rubric
 from evalkit.records import Advice, Item, Judgment, LLMJudgeMetrics
 
@@ -60,20 +61,6 @@ def parse_judge_output(text: str | None, rubric: Rubric) -> dict[str, Any]:
     return obj
 
 
-def _canonical_probs(logprobs: dict[str, float] | None, order: str | None) -> dict[str, float] | None:
-    """The verdict options' probabilities (softmax of the model's log-probabilities over A, B, tie), renamed to
-    the pair's canonical frame (a, b, tie) whichever order was shown."""
-    if not logprobs or not {"A", "B"} <= set(logprobs):
-        return None
-    import math
-
-    top = max(logprobs.values())
-    weights = {k: math.exp(v - top) for k, v in logprobs.items()}
-    total = sum(weights.values())
-    names = {"A": "a", "B": "b", "tie": "tie"} if order == "ab" else {"A": "b", "B": "a", "tie": "tie"}
-    return {names[k]: w / total for k, w in weights.items() if k in names}
-
-
 @dataclass
 class JudgeTask:
     """One call's worth of judging: which advice, which rubric, which order and sample."""
@@ -91,11 +78,7 @@ class JudgeTask:
         reference = None
         if preset.reference_guided:
             reference = ", ".join(f"{s} {v:+g}" for s, v in self.item.correction_db.items())
-        if self.rubric.protocol == "absolute":
-            text = self.rubric.render(advice=self.advice.text, reference=reference)
-        else:
-            first, second = (self.advice, self.advice_b) if self.order == "ab" else (self.advice_b, self.advice)
-            text = self.rubric.render(advice_a=first.text, advice_b=second.text, reference=reference)
+        text = protocol_of(self.rubric.protocol).render(self.rubric, self, reference)
         return f"{self.context}\n\n{text}" if self.context else text
 
     def request(self, preset: JudgePreset, attempt: int = 0) -> GenerationRequest:
@@ -119,13 +102,9 @@ class JudgeTask:
             obj = parse_judge_output(text, self.rubric)
         except JudgeParseError as exc:
             return Judgment(**base, parsed=False, error=f"unparsed: {exc}", failure="parse")
-        if self.rubric.protocol == "absolute":
-            return Judgment(**base, score=float(obj["score"]), rationale=str(obj.get("rationale", "")))
-        shown = obj["verdict"]
-        verdict = "tie" if shown == "tie" else ({"A": "a", "B": "b"} if self.order == "ab" else {"A": "b", "B": "a"})[shown]
-        probs = _canonical_probs((choice_logprobs or {}).get("verdict"), self.order)
-        base["metrics"] = LLMJudgeMetrics(**base["metrics"], shown_verdict=shown, verdict_probs=probs or None).model_dump(exclude_none=True)
-        return Judgment(**base, verdict=verdict, rationale=str(obj.get("rationale", "")))
+        fields = protocol_of(self.rubric.protocol).read(self, obj, choice_logprobs)
+        base["metrics"] = LLMJudgeMetrics(**base["metrics"], **fields.pop("metrics", {})).model_dump(exclude_none=True)
+        return Judgment(**base, **fields)
 
 
 __all__ = ["JudgeParseError", "JudgeTask", "parse_judge_output"]

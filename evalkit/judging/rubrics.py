@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import jinja2
 import jinja2.sandbox
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from evalkit.backends.config import BackendConfig
 from evalkit.config_io import load_yaml, validate
 from evalkit.errors import ConfigError
+from evalkit.judging.protocols import check_preset_protocol, check_rubric_protocol, preset_protocols
 from evalkit.judging.reference import ReferenceOptions
 from evalkit.paths import find_shipped, shipped_dir
 from evalkit.records import content_hash
@@ -58,8 +59,9 @@ class _BoundedSandbox(jinja2.sandbox.ImmutableSandboxedEnvironment):
 class Rubric(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     name: str = Field(description="the rubric's name in tables")
-    protocol: Literal["absolute", "pairwise"] = Field(description="absolute (a score per advice) or pairwise (a "
-                                                                  "verdict per pair)")
+    protocol: Annotated[str, AfterValidator(check_rubric_protocol)] = Field(
+        description="absolute (a score per advice), pairwise (a verdict per pair) or a protocol a package registers "
+                    "(judging/protocols.py)")
     criterion: str = Field(description="what is judged (e.g. specificity, helpfulness); matched to the study's "
                                        "question of that name")
     scale: dict[int, str] | None = Field(None, description="absolute: the meaning of each score")
@@ -123,7 +125,9 @@ class JudgePreset(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(description="the judge's name in tables; its judgments are stored under it")
     backend: BackendConfig | None = Field(None, description="the model that judges (none for protocol reference)")
-    protocol: Literal["reference", "absolute", "pairwise", "both"] = Field("pairwise", description="reference (checked against the true gains), absolute (1–5 per advice), pairwise (A/B per pair) or both")
+    protocol: Annotated[str, AfterValidator(check_preset_protocol)] = Field(
+        "pairwise", description="reference (checked against the true gains), absolute (1–5 per advice), pairwise (A/B "
+                                "per pair), both, or a protocol a package registers (judging/protocols.py)")
     rubrics: list[str] = Field(default_factory=list, description="the rubrics the judge applies (rubrics/*.yaml by "
                                                                  "name, or paths)")
     both_orders: bool = Field(True, description="show each pair in both orders and combine them, so the position "
@@ -180,10 +184,10 @@ def load_judge(path: str | Path) -> JudgePreset:
     preset = validate(JudgePreset, load_yaml(path), path)
     if preset.protocol != "reference" and preset.backend is None:
         raise ConfigError(f"{path}: protocol {preset.protocol} needs a backend (or use protocol: reference)")
-    allowed = {"absolute": {"absolute"}, "pairwise": {"pairwise"}, "both": {"absolute", "pairwise"}}.get(preset.protocol, set())
+    allowed = preset_protocols(preset.protocol)
     for r in preset.rubrics:
         rubric = load_rubric(r)
-        if preset.protocol == "reference" or rubric.protocol not in allowed:
+        if rubric.protocol not in allowed:
             raise ConfigError(f"{path}: rubric {rubric.name!r} is {rubric.protocol}, but the judge's protocol is "
                               f"{preset.protocol}; use a {'/'.join(sorted(allowed)) or 'no'} rubric or change the protocol")
     return preset

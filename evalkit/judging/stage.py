@@ -12,6 +12,7 @@ from evalkit.errors import EvalkitInputError
 from evalkit.judging.advice_parser import parse_advice
 from evalkit.judging.grounding import check_grounding, ground
 from evalkit.judging.llm_judge import JudgeTask
+from evalkit.judging.protocols import protocol_of
 from evalkit.judging.reference import DEFAULT, REFERENCE_JUDGE, judge_reference, reference_pair_judgment
 from evalkit.judging.rubrics import JudgePreset, load_rubric
 from evalkit.manifest import add_to_manifest
@@ -61,20 +62,21 @@ def items_to_score(advice: list[Advice], max_items: int | None) -> list[Advice]:
 
 
 def build_tasks(preset: JudgePreset, advice: list[Advice], items: dict, pairs: str) -> list[JudgeTask]:
-    rubrics = [load_rubric(r) for r in preset.rubrics]
+    """Every call the preset's rubrics ask for: one per advice (and sample) for a protocol that shows one advice, one
+    per pair, order and sample for one that shows two (judging/protocols.py). Per-advice rubrics come first."""
+    rubrics = sorted((load_rubric(r) for r in preset.rubrics), key=lambda r: protocol_of(r.protocol).pairwise)
     tasks: list[JudgeTask] = []
-    if preset.protocol in ("absolute", "both"):
-        for r in (r for r in rubrics if r.protocol == "absolute"):
+    chosen = None
+    for r in rubrics:
+        if not protocol_of(r.protocol).pairwise:
             for a in items_to_score(advice, preset.max_items):
                 tasks += [JudgeTask(r, a, items[a.item_id], sample_index=k) for k in range(preset.samples)]
-    if preset.protocol in ("pairwise", "both"):
-        chosen = select_pairs(advice, pairs)
-        if preset.max_pairs:
-            chosen = chosen[: preset.max_pairs]
+            continue
+        if chosen is None:
+            chosen = select_pairs(advice, pairs)[: preset.max_pairs or None]
         orders = ("ab", "ba") if preset.both_orders else ("ab",)
-        for r in (r for r in rubrics if r.protocol == "pairwise"):
-            for a, b in chosen:
-                tasks += [JudgeTask(r, a, items[a.item_id], b, o, k) for o in orders for k in range(preset.samples)]
+        for a, b in chosen:
+            tasks += [JudgeTask(r, a, items[a.item_id], b, o, k) for o in orders for k in range(preset.samples)]
     return tasks
 
 

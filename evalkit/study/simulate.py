@@ -17,6 +17,7 @@ from evalkit.secrets import with_known_password
 from evalkit.store import Store
 from evalkit.study.design import GOLD_TRUTH
 from evalkit.study.headphone import participant_clips
+from evalkit.study.questions import criteria
 from evalkit.study.study_store import StudyStore
 
 
@@ -78,7 +79,8 @@ def simulate(study_dir, participants: int = 20, seed: int = 0, noise_db: float =
             else:
                 a, b = _worth(trial, trial.left, util), _worth(trial, trial.right, util)
                 picks = [_choose(a[1] - b[1] + rng.normal(0, 0.7), 0.5), _choose(a[0] - b[0] + rng.normal(0, noise), tie_db)]
-            saved += study.save_answer(pid, trial.trial_id, {"specificity": picks[0], "helpfulness": picks[1]},
+            ruled = {"specificity": picks[0], "helpfulness": picks[1]}  # a question with no rule here: no opinion (tie)
+            saved += study.save_answer(pid, trial.trial_id, {c: ruled.get(c, "tie") for c in criteria()},
                                        confidence=int(rng.integers(1, 6)), simulated=True)
         study.complete(pid)
     return saved

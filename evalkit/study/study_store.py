@@ -29,7 +29,7 @@ from evalkit.store import Store
 from evalkit.store.study_rows import StudyRows
 from evalkit.study.config import StudyConfig
 from evalkit.study.headphone import PASS_AT, participant_clips, score
-from evalkit.study.questions import CRITERIA
+from evalkit.study.questions import criteria
 
 _PID_OK = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
 SHOWN = {"A": "a", "B": "b", "tie": "tie"}
@@ -214,14 +214,15 @@ class StudyStore:
         trial = next((t for t in self.trials(pid) if t.trial_id == trial_id), None)
         if trial is None:
             raise EvalkitInputError(f"trial {trial_id} is not one of participant {pid}'s trials")
-        if set(choices) != set(CRITERIA) or not set(choices.values()) <= set(SHOWN):
-            raise EvalkitInputError(f"answers {choices!r}: give A, B or tie for each of {', '.join(CRITERIA)}")
+        asked = criteria()
+        if set(choices) != set(asked) or not set(choices.values()) <= set(SHOWN):
+            raise EvalkitInputError(f"answers {choices!r}: give A, B or tie for each of {', '.join(asked)}")
         now = utc_now()
         rows = [Preference(participant_id=pid, trial_id=trial_id, item_id=trial.item_id, advice_id_a=trial.left["advice_id"],
                            advice_id_b=trial.right["advice_id"], system_a=trial.left["system"], system_b=trial.right["system"],
                            shown_left="a", choice=SHOWN[choices[c]], strength=confidence, comment=(comment or None) and comment[:2000],
                            started_at=started_at, answered_at=now, simulated=simulated, study_id=self.study_id, criterion=c)
-                for c in CRITERIA]
+                for c in asked]
         return self.rows.add_answers(rows) > 0
 
     def answer_matches(self, pid: str, trial_id: str, choices: dict[str, str], confidence: int | None) -> bool:
@@ -306,4 +307,4 @@ class StudyStore:
         return pd.DataFrame(rows, columns=list(Preference.model_fields))
 
 
-__all__ = ["CRITERIA", "StudyStore", "Trial", "valid_participant_id"]
+__all__ = ["StudyStore", "Trial", "valid_participant_id"]

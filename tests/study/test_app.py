@@ -98,7 +98,7 @@ def test_answers_are_required(app, study_dir):
     at.button[0].click().run()  # instructions -> first trial
     at.radio[0].set_value("Advice A")
     at.button[0].click().run()  # one question unanswered, no confidence
-    assert "Please answer both questions" in _texts(at) and not StudyStore(study_dir).answered("p3")
+    assert "Please answer every question" in _texts(at) and not StudyStore(study_dir).answered("p3")
     assert at.radio[2].value is None  # confidence has no default
 
 
@@ -196,3 +196,35 @@ def test_the_page_asks_exactly_the_declared_questions(app, study_dir):
     trial = study.next_trial("p-questions")[0]
     with pytest.raises(EvalkitInputError, match="give A, B or tie for each of"):
         study.save_answer("p-questions", trial.trial_id, {"loudness": "A", "helpfulness": "B"}, confidence=3)
+
+
+def test_a_question_from_another_package_is_asked_saved_and_exported(app, study_dir, monkeypatch):
+    """The study-question registry's recipe end to end with a toy question (listed under the evalkit.study_questions
+    entry points): the page asks it after the built-in ones, an answer must include it, and it is stored as its own
+    criterion row beside them."""
+    import importlib.metadata
+
+    from evalkit.study import questions
+
+    toy = questions.Question("loudness", "Which advice keeps the mix's loudness steadier?")
+    ep = importlib.metadata.EntryPoint(name="loudness", value="toy:QUESTION", group=questions.ENTRY_POINT_GROUP)
+    monkeypatch.setattr(ep.__class__, "load", lambda self: toy)
+    monkeypatch.setattr(importlib.metadata, "entry_points",
+                        lambda group=None, **kw: [ep] if group == questions.ENTRY_POINT_GROUP else [])
+    questions._plugins.cache_clear()
+    try:
+        at = _consent_and_screen(app, study_dir, "p-toy")
+        at.button[0].click().run()  # instructions -> first trial
+        assert [r.label for r in at.radio] == [q.text for q in questions.BUILT_IN] + [toy.text, "How sure are you?"]
+        trial = StudyStore(study_dir).next_trial("p-toy")[0]
+        at.radio[0].set_value("Advice A")
+        at.radio[1].set_value("Advice B")
+        at.radio[3].set_value(4)
+        at.button[0].click().run()  # the built-in questions only: refused on the page, nothing saved
+        assert "Please answer every question" in _texts(at) and not StudyStore(study_dir).answered("p-toy")
+        at.radio[2].set_value("No difference")
+        at.button[0].click().run()
+        rows = {p.criterion: p.choice for p in StudyStore(study_dir).rows.answers() if p.trial_id == trial.trial_id}
+        assert rows == {"specificity": "a", "helpfulness": "b", "loudness": "tie"}
+    finally:
+        questions._plugins.cache_clear()
