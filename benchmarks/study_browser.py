@@ -82,8 +82,11 @@ def serve_bare(root: Path):
 
     app = root / "bare_app.py"
     app.write_text(BARE_APP)
+    from evalkit.streamlit_server import SPEED_OPTIONS
+
+    # the floor runs with the same speed settings as `evalkit study serve`, so the ratio is what the page adds
     return running_server(lambda port: ["streamlit", "run", str(app), "--server.port", str(port), "--server.address", "127.0.0.1",
-                                        "--server.headless", "true", "--browser.gatherUsageStats", "false"])
+                                        "--server.headless", "true", "--browser.gatherUsageStats", "false", *SPEED_OPTIONS])
 
 
 async def _settle(page) -> None:
@@ -172,10 +175,10 @@ def main() -> None:
     a, b, ca, cb = r["evalkit_alone"], r["bare_alone"], r["evalkit_concurrent"], r["bare_concurrent"]
     rows = (f"| study page, Submit → next question shown, 1 participant in headless Chromium | bare Streamlit form p50 {b['p50_ms']:.0f} ms, "
             f"p95 {b['p95_ms']:.0f} ms | p50 {a['p50_ms']:.0f} ms, p95 {a['p95_ms']:.0f} ms (n = {a['n']}) | "
-            f"{a['p50_ms'] / b['p50_ms']:.2f}× the floor; target p50 ≤ 150 ms |\n"
+            f"{a['p50_ms'] / b['p50_ms']:.2f}× the floor; target ≤ 1.5× at p50 |\n"
             f"| the same with {r['concurrent']} participants at once (one server, 2 cores) | bare Streamlit p50 {cb['p50_ms']:.0f} ms, "
             f"p95 {cb['p95_ms']:.0f} ms | p50 {ca['p50_ms']:.0f} ms, p95 {ca['p95_ms']:.0f} ms (n = {ca['n']}) | "
-            f"{ca['p95_ms'] / cb['p95_ms']:.2f}× the floor at p95; target p95 ≤ 500 ms |")
+            f"{ca['p50_ms'] / cb['p50_ms']:.2f}× the floor at p50, {ca['p95_ms'] / cb['p95_ms']:.2f}× at p95 |")
     print(rows)
     if args.record:
         from benchmarks.record import record

@@ -27,6 +27,16 @@ LOCKED_OPTIONS = ("--server.headless", "true", "--browser.gatherUsageStats", "fa
                   "--client.showErrorDetails", "none", "--server.enableAgentApi", "false")
 
 
+# What a served study does not need, and what it costs the participant waiting for the next question:
+# - Streamlit forces a full garbage collection after every script run (``runner.postScriptGC``). With evalkit's
+#   modules loaded (pandas, SciPy, SQLAlchemy) that is ~60 ms per run, and a submit takes two runs: it was most of
+#   the gap between the study page and a bare Streamlit form (benchmarks/study_browser.py). Python's own
+#   generational collector still runs.
+# - The file watcher polls every source file of every imported module for edits, to rerun on save: CPU taken from
+#   the participants for a feature only a developer uses.
+SPEED_OPTIONS = ("--runner.postScriptGC", "false", "--server.fileWatcherType", "none", "--server.runOnSave", "false")
+
+
 def check_can_listen(address: str, port: int) -> None:
     """Refuse a busy port or an address this machine does not have before Streamlit prints its own traceback."""
     try:
@@ -41,7 +51,7 @@ def serve(script: Path, port: int, address: str, env: dict[str, str]) -> int:
     """Run ``script`` as a Streamlit page on ``address:port`` until stopped; returns Streamlit's exit status."""
     check_can_listen(address, port)
     cmd = [sys.executable, "-m", "evalkit.streamlit_server", "run", str(script), "--server.port", str(port),
-           "--server.address", address, *LOCKED_OPTIONS]
+           "--server.address", address, *LOCKED_OPTIONS, *SPEED_OPTIONS]
     return subprocess.call(cmd, env={**os.environ, **env})
 
 

@@ -86,3 +86,20 @@ def judged_run(testset, out, systems=None, **generate_kw):
     store = Store(out)
     judge_run(store, load_judge("judges/reference.yaml"), show_progress=False)
     return store
+
+
+BROWSER_MODULES = {"test_browser", "test_gate_browser", "test_hostile_advice", "test_server_surface", "test_viewer_browser"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark what the fast lane leaves out, from what a test uses rather than by hand: `browser` for the modules that
+    drive headless Chromium (also `slow`), `postgres` for every test that opens a PostgreSQL database (the
+    postgresql parameter of `store_target`, or the `pg_url` fixture). The fast lane:
+    `python -m pytest -m "not slow and not browser and not postgres"`; the README's command runs everything."""
+    for item in items:
+        if item.module.__name__.rsplit(".", 1)[-1] in BROWSER_MODULES:
+            item.add_marker(pytest.mark.browser)
+            item.add_marker(pytest.mark.slow)
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if "pg_url" in item.fixturenames or "postgresql" in params.values():
+            item.add_marker(pytest.mark.postgres)

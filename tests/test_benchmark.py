@@ -50,6 +50,7 @@ def test_the_same_test_set_released_twice_has_the_same_id(bench, tmp_path):
     assert not any("correction" in json.dumps(p) for p in prompts)  # what advisors see holds no answer
 
 
+@pytest.mark.slow
 def test_scores_and_leaderboard_equal_the_report(bench, tmp_path):
     d, report = bench
     for s in ("analytic", "generic"):

@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 
 from evalkit.generate import generate
@@ -63,6 +64,7 @@ def _start_slow_generate(testset, tmp_path, base_url: str, *, chunk: int, concur
     return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
 
 
+@pytest.mark.slow
 def test_generate_survives_kill_9(small_testset, tmp_path):
     """A `generate` subprocess killed with SIGKILL mid-run, then rerun: nothing lost, nothing duplicated."""
     with FakeOpenAI(lambda r, n: Reply(f"Lower the drums {1 + n % 5} dB.", delay_s=0.15)) as srv:

@@ -21,6 +21,7 @@ def _config(tmp_path, **over):
     return path
 
 
+@pytest.mark.slow
 def test_run_writes_the_report_and_resumes(tmp_path):
     out = run_cli("run", _config(tmp_path), "--out", tmp_path / "out", "--quiet", check=True)
     assert "report:" in out.stdout

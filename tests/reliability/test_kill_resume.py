@@ -9,11 +9,14 @@ import sys
 import time
 
 import pandas as pd
+import pytest
 
 from evalkit.store import Store
 from tests.conftest import run_cli
 from tests.fake_openai import FakeOpenAI
 from tests.reliability.conftest import deterministic_script, experiment
+
+pytestmark = pytest.mark.slow  # kills and restarts processes: the fast lane leaves it out
 
 TABLES = ["reference_scores", "rubric_scores", "judge_diagnostics", "advice_counts", "primary_contrasts"]
 

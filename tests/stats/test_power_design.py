@@ -31,6 +31,7 @@ def test_judge_score_power_matches_the_t_test_on_song_means(songs, expected):
     assert abs(got - expected) <= 3.5 * np.sqrt(expected * (1 - expected) / n_sim)
 
 
+@pytest.mark.slow
 def test_mixed_model_test_holds_its_size_and_gains_power_with_people():
     """No effect: the mixed model's Wald test rejects about alpha of the time (not the 20–30% a vote-level test
     gives with this much participant variance); with an effect, more participants give more power."""

@@ -19,6 +19,8 @@ from evalkit.training.examples import target_advice, training_examples  # noqa: 
 from evalkit.training.loop import TrainSettings, batch_rows, finetune  # noqa: E402
 from tests.conftest import run_cli  # noqa: E402
 
+pytestmark = pytest.mark.slow  # trains models: the fast lane leaves it out
+
 ALL = [Condition.mix, Condition.stems, Condition.stems_reference, Condition.stems_own_reference]
 
 
