@@ -76,12 +76,21 @@ def build_study(root: Path, participants: int, answers: int) -> Path:
     return root / "study"
 
 
-def serve_bare(root: Path):
-    """A bare Streamlit app on a free port (the floor)."""
+def bare_app_with_clips(clips: list[Path]) -> str:
+    """The bare form plus one player of a new clip per question (the study's own mixes), as a listening page must
+    have: the floor for a page that plays audio. Streamlit sends a clip's bytes through its media endpoint, and
+    the browser fetches each new clip when its player appears."""
+    player = (f"CLIPS = {[str(c) for c in clips]!r}\n"
+              "st.audio(open(CLIPS[n % len(CLIPS)], 'rb').read(), format='audio/wav')\nwith st.form(")
+    return BARE_APP.replace("with st.form(", player, 1)
+
+
+def serve_bare(root: Path, clips: list[Path] | None = None):
+    """A bare Streamlit app on a free port (the floor), with a clip player per question when ``clips`` are given."""
     from tests.study.browser import running_server
 
-    app = root / "bare_app.py"
-    app.write_text(BARE_APP)
+    app = root / ("bare_clip_app.py" if clips else "bare_app.py")
+    app.write_text(bare_app_with_clips(clips) if clips else BARE_APP)
     from evalkit.streamlit_server import SPEED_OPTIONS
 
     # the floor runs with the same speed settings as `evalkit study serve`, so the ratio is what the page adds
@@ -156,6 +165,9 @@ def run(answers: int = 8, concurrent: int = 20) -> dict:
             asyncio.run(_drive(bare, [None], 2))  # warm-up: first script run, imports
             out["bare_alone"] = _stats(asyncio.run(_drive(bare, [None], answers)))
             out["bare_concurrent"] = _stats(asyncio.run(_drive(bare, [None] * concurrent, answers)))
+        with serve_bare(root, sorted((study / "stimuli").glob("*/mix.wav"))) as bare_clip:
+            asyncio.run(_drive(bare_clip, [None], 2))
+            out["bare_clip_alone"] = _stats(asyncio.run(_drive(bare_clip, [None], answers)))
         with serve(study) as url:
             asyncio.run(_drive(url, ["warmup"], 2))
             out["evalkit_alone"] = _stats(asyncio.run(_drive(url, ["solo"], answers)))
@@ -173,9 +185,13 @@ def main() -> None:
     r = run(args.answers, args.concurrent)
     print(json.dumps(r, indent=2))
     a, b, ca, cb = r["evalkit_alone"], r["bare_alone"], r["evalkit_concurrent"], r["bare_concurrent"]
+    bc = r["bare_clip_alone"]
     rows = (f"| study page, Submit → next question shown, 1 participant in headless Chromium | bare Streamlit form p50 {b['p50_ms']:.0f} ms, "
             f"p95 {b['p95_ms']:.0f} ms | p50 {a['p50_ms']:.0f} ms, p95 {a['p95_ms']:.0f} ms (n = {a['n']}) | "
             f"{a['p50_ms'] / b['p50_ms']:.2f}× the floor; target ≤ 1.5× at p50 |\n"
+            f"| the same, against the bare form with one player of the question's clip (what a listening page must show) | "
+            f"bare form + clip p50 {bc['p50_ms']:.0f} ms, p95 {bc['p95_ms']:.0f} ms | p50 {a['p50_ms']:.0f} ms | "
+            f"{a['p50_ms'] / bc['p50_ms']:.2f}× the floor with a clip |\n"
             f"| the same with {r['concurrent']} participants at once (one server, 2 cores) | bare Streamlit p50 {cb['p50_ms']:.0f} ms, "
             f"p95 {cb['p95_ms']:.0f} ms | p50 {ca['p50_ms']:.0f} ms, p95 {ca['p95_ms']:.0f} ms (n = {ca['n']}) | "
             f"{ca['p50_ms'] / cb['p50_ms']:.2f}× the floor at p50, {ca['p95_ms'] / cb['p95_ms']:.2f}× at p95 |")

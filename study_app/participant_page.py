@@ -155,6 +155,13 @@ def _clip(study, trial, name: str, rel: str, label: str) -> None:
         audio(study, rel, label)
 
 
+def _missing_clips(study, pid: str, trial) -> set[str]:
+    """The required clips the server has not yet credited as heard for the study's minimum (none without one)."""
+    if not study.config.listen_min_s:
+        return set()
+    return set(trial.required_clips) - study.listened(pid, trial.trial_id)
+
+
 def _locked(study, pid: str, trial) -> bool:
     """Answers unlock once every required clip was played for the study's minimum; plays are logged."""
     min_s = study.config.listen_min_s
@@ -163,7 +170,7 @@ def _locked(study, pid: str, trial) -> bool:
     events = listening(trial.trial_id, f"clip-{trial.trial_id}", list(trial.required_clips), float(min_s))
     if events:
         study.log_plays(pid, trial.trial_id, events)
-    missing = set(trial.required_clips) - study.listened(pid, trial.trial_id)
+    missing = _missing_clips(study, pid, trial)
     if missing:
         names = " and ".join("the mix" if m == "mix" else f"the after clip of Advice {m[-1].upper()}" for m in sorted(missing))
         st.info(f"Play {names} (at least {float(min_s):g} s) to unlock the questions.")
@@ -180,13 +187,14 @@ def advice_text(text: str) -> None:
     st.html(f'<div class="evalkit-advice" style="{ADVICE_STYLE}">{html.escape(text)}</div>')
 
 
-def trial_page(study, pid: str, trial, done: int, total: int) -> None:
+def trial_page(study, pid: str, trial, done: int, total: int, submit_handled: bool = False) -> None:
+    """One question. ``submit_handled``: this run already took the form's answer (`answer_first`)."""
+    started = st.session_state.setdefault(f"started-{trial.trial_id}", utc_now())
     page_helper(_storage_key(study, pid), store_key=st.query_params.get("k"), top=trial.trial_id)  # one helper per page: it costs a mount
     note = st.session_state.get("saved_note")
     if note and note[0] == done:  # shown on every run of this question (components rerun the page), gone on the next
         (st.warning if len(note) > 2 and note[2] == "stale" else st.success)(note[1])
     st.progress(done / total, text=f"Question {done + 1} of {total}")
-    started = st.session_state.setdefault(f"started-{trial.trial_id}", utc_now())
     if study.config.listen_min_s:
         study.shown(pid, trial.trial_id)
     with st.container(key=f"trial-{trial.trial_id}"):
@@ -202,33 +210,51 @@ def trial_page(study, pid: str, trial, done: int, total: int) -> None:
                     _clip(study, trial, name, side["after_audio"], f"The mix after following {label}")
         locked = _locked(study, pid, trial)
         shown = st.session_state.get("form_trial")  # the question this form was last drawn for
-        with st.form("answer-form"):
+        tid = trial.trial_id  # each question's form and widgets are its own: the next one starts empty
+        with st.form(f"answer-form-{tid}"):
             picks = {q.criterion: st.radio(q.text, list(CHOICES), index=None, horizontal=True, disabled=locked,
-                                           key=f"pick-{q.criterion}") for q in study_questions()}
+                                           key=f"pick-{q.criterion}-{tid}") for q in study_questions()}
             confidence = st.radio("How sure are you?", list(CONFIDENCE), format_func=CONFIDENCE.get, index=None, horizontal=True,
-                                  disabled=locked, key="pick-confidence")
-            comment = st.text_area("Comment (optional)", max_chars=500, disabled=locked, key="pick-comment")
-            submitted = st.form_submit_button("Submit answer", disabled=locked)
-        st.session_state["form_trial"] = trial.trial_id
+                                  disabled=locked, key=f"pick-confidence-{tid}")
+            comment = st.text_area("Comment (optional)", max_chars=500, disabled=locked, key=f"pick-comment-{tid}")
+            submitted = st.form_submit_button("Submit answer", disabled=locked, key=f"submit-{tid}")
+        st.session_state["form_trial"] = tid
         if submitted and locked:  # a submit the disabled form cannot send: forged, and refused
-            study.log(pid, "ungated_submit", {"trial_id": trial.trial_id}, trial_id=trial.trial_id)
+            study.log(pid, "ungated_submit", {"trial_id": tid}, trial_id=tid)
             st.warning("Play the clips first: the questions unlock when you have listened.")
-        elif submitted:
-            _submit(study, pid, shown or trial.trial_id, trial, done, picks, confidence, comment, started)
+        elif submitted and not submit_handled:  # unlocked by this very run's listening events
+            if _submit(study, pid, shown or tid, trial, done, picks, confidence, comment, started):
+                st.rerun()
     leave_button(study, pid)
 
 
-def form_keys() -> list[str]:
-    return [f"pick-{q.criterion}" for q in study_questions()] + ["pick-confidence", "pick-comment"]
+def form_keys(trial_id: str) -> list[str]:
+    return [f"pick-{q.criterion}-{trial_id}" for q in study_questions()] + [f"pick-confidence-{trial_id}", f"pick-comment-{trial_id}"]
 
 
-def _submit(study, pid: str, answered: str, trial, done: int, picks: dict, confidence, comment: str, started: str) -> None:
+def answer_first(study, pid: str, trial, done: int) -> tuple[bool, bool]:
+    """A Submit on an unlocked question is saved before anything is drawn, and the next question is drawn in the
+    same run: drawing the answered question again, then rerunning to replace it, was most of the server's work of a
+    submit (benchmarks/study_browser.py). Returns (took the submit, moved on). A submit while the server still
+    counts a clip as unheard is left to the page, which refuses it."""
+    shown = st.session_state.get("form_trial")  # the question the submitted form was drawn for
+    if not shown or not st.session_state.get(f"submit-{shown}") or _missing_clips(study, pid, trial):
+        return False, False
+    state = st.session_state
+    picks = {q.criterion: state.get(f"pick-{q.criterion}-{shown}") for q in study_questions()}
+    started = state.setdefault(f"started-{trial.trial_id}", utc_now())
+    return True, _submit(study, pid, shown, trial, done, picks, state.get(f"pick-confidence-{shown}"),
+                         state.get(f"pick-comment-{shown}") or "", started)
+
+
+def _submit(study, pid: str, answered: str, trial, done: int, picks: dict, confidence, comment: str, started: str) -> bool:
     """Save the answer to the question the form was drawn for. When the page moved on under it (another window of
     this participant answered that question first), nothing is saved and the participant is told so: an answer is
-    never dropped silently. A double submit of the same answer is just 'saved'."""
+    never dropped silently. A double submit of the same answer is just 'saved'. Returns whether the page moves on
+    (False: an answer is missing, and the question stays with a warning)."""
     if any(v is None for v in picks.values()) or confidence is None:
         st.warning("Please answer every question and say how sure you are.")
-        return
+        return False
     choices = {c: CHOICES[v] for c, v in picks.items()}
     if answered == trial.trial_id and study.save_answer(pid, trial.trial_id, choices, confidence=confidence, comment=comment,
                                                         started_at=started):
@@ -240,9 +266,9 @@ def _submit(study, pid: str, answered: str, trial, done: int, picks: dict, confi
         st.session_state["saved_note"] = (done + (answered == trial.trial_id), "This question was already answered in another "
                                           "window, so the answer from this window was not saved. Here is the next question.",
                                           "stale")
-    for key in form_keys():  # the next question starts with an empty form
+    for key in form_keys(answered):  # its form is not drawn again
         st.session_state.pop(key, None)
-    st.rerun()
+    return True
 
 
 def leave_button(study, pid: str) -> None:
@@ -293,11 +319,16 @@ def render() -> None:
     if p["slot"] is None:
         study.claim_slot(pid)
     trial, done, total = study.next_trial(pid)
+    handled = False
+    if trial is not None and (done or st.session_state.get("started")):
+        handled, moved = answer_first(study, pid, trial, done)
+        if moved:
+            trial, done, total = study.next_trial(pid)
     if trial is None:
         return _kept(study, pid, done_page, study, pid)
     if done == 0 and not st.session_state.get("started"):
         return _kept(study, pid, instructions, study, pid)
-    trial_page(study, pid, trial, done, total)
+    trial_page(study, pid, trial, done, total, submit_handled=handled)
 
 
 def _kept(study, pid: str, page, *args) -> None:
