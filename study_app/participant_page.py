@@ -238,7 +238,9 @@ def answer_first(study, pid: str, trial, done: int) -> tuple[bool, bool]:
     submit (benchmarks/study_browser.py). Returns (took the submit, moved on). A submit while the server still
     counts a clip as unheard is left to the page, which refuses it."""
     shown = st.session_state.get("form_trial")  # the question the submitted form was drawn for
-    if not shown or not st.session_state.get(f"submit-{shown}") or _missing_clips(study, pid, trial):
+    if not shown or not st.session_state.get(f"submit-{shown}"):
+        return False, False
+    if shown == trial.trial_id and _missing_clips(study, pid, trial):  # (a stale tab's answer is never saved: no gate)
         return False, False
     state = st.session_state
     picks = {q.criterion: state.get(f"pick-{q.criterion}-{shown}") for q in study_questions()}
