@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from evalkit.errors import ConfigError
+from evalkit.plugins import entry_point_objects, look_up
 
 if TYPE_CHECKING:
     from evalkit.judging.llm_judge import JudgeTask
@@ -118,15 +119,7 @@ _REGISTERED: dict[str, JudgeProtocol] = {p.name: p for p in BUILT_IN}
 
 @functools.cache
 def _plugins() -> dict[str, JudgeProtocol]:
-    from importlib.metadata import entry_points
-
-    found = {}
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        protocol = ep.load()
-        if not isinstance(protocol, JudgeProtocol):
-            raise ConfigError(f"entry point {ep.name!r} ({ep.value}) in {ENTRY_POINT_GROUP!r} is not a JudgeProtocol")
-        found[protocol.name] = protocol
-    return found
+    return {p.name: p for p in entry_point_objects(ENTRY_POINT_GROUP, JudgeProtocol)}
 
 
 def register_protocol(protocol: JudgeProtocol) -> JudgeProtocol:
@@ -142,11 +135,7 @@ def judge_protocols() -> dict[str, JudgeProtocol]:
 
 
 def protocol_of(name: str) -> JudgeProtocol:
-    protocols = judge_protocols()
-    if name not in protocols:
-        raise ConfigError(f"unknown judge protocol {name!r}: choose one of {', '.join(sorted(protocols))} (or install a "
-                          f"package that adds one to the {ENTRY_POINT_GROUP!r} entry points)")
-    return protocols[name]
+    return look_up(judge_protocols(), name, "judge protocol", ENTRY_POINT_GROUP)
 
 
 def preset_protocols(name: str) -> set[str]:

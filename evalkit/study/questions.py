@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
-from evalkit.errors import ConfigError
+from evalkit.plugins import entry_point_objects
 
 ENTRY_POINT_GROUP = "evalkit.study_questions"
 
@@ -34,15 +34,7 @@ PRIMARY = "helpfulness"
 
 @functools.cache
 def _plugins() -> tuple[Question, ...]:
-    from importlib.metadata import entry_points
-
-    found = []
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        question = ep.load()
-        if not isinstance(question, Question):
-            raise ConfigError(f"entry point {ep.name!r} ({ep.value}) in {ENTRY_POINT_GROUP!r} is not a Question")
-        found.append(question)
-    return tuple(found)
+    return tuple(entry_point_objects(ENTRY_POINT_GROUP, Question))
 
 
 def study_questions() -> tuple[Question, ...]:

@@ -12,7 +12,7 @@ import functools
 import importlib
 from dataclasses import dataclass
 
-from evalkit.errors import ConfigError
+from evalkit.plugins import entry_point_objects, look_up
 
 ENTRY_POINT_GROUP = "evalkit.system_kinds"
 
@@ -41,15 +41,7 @@ BUILT_IN = (
 
 @functools.cache
 def _plugins() -> dict[str, SystemKind]:
-    from importlib.metadata import entry_points
-
-    found = {}
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        kind = ep.load()
-        if not isinstance(kind, SystemKind):
-            raise ConfigError(f"entry point {ep.name!r} ({ep.value}) in {ENTRY_POINT_GROUP!r} is not a SystemKind")
-        found[kind.name] = kind
-    return found
+    return {k.name: k for k in entry_point_objects(ENTRY_POINT_GROUP, SystemKind)}
 
 
 _REGISTERED: dict[str, SystemKind] = {k.name: k for k in BUILT_IN}
@@ -66,11 +58,7 @@ def system_kinds() -> dict[str, SystemKind]:
 
 
 def kind_of(name: str) -> SystemKind:
-    kinds = system_kinds()
-    if name not in kinds:
-        raise ConfigError(f"unknown system kind {name!r}: choose one of {', '.join(sorted(kinds))} (or install a package "
-                          f"that adds one to the {ENTRY_POINT_GROUP!r} entry points)")
-    return kinds[name]
+    return look_up(system_kinds(), name, "system kind", ENTRY_POINT_GROUP)
 
 
 def is_bound_kind(name: str) -> bool:
