@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 STEM_NAMES: tuple[str, ...] = ("drums", "bass", "other", "vocals")
 MAX_ADVICE_CHARS = 20_000  # longer "advice" is an input error, not something to judge or show people
@@ -259,11 +259,9 @@ class Preference(Record):
     system_a: str = Field(description="the arm (system/condition, e.g. analytic/mix) that wrote advice A; the column keeps its "
                                       "name because `evalkit stats preferences` files use it")
     system_b: str = Field(description="the arm that wrote advice B")
-    shown_left: Literal["a", "b"] = Field("a", description="always a: A is the left advice; which arm is A is balanced by the "
-                                                           "study design (evalkit/study/blocks.py)")
     choice: Literal["a", "b", "tie"]
-    strength: int | None = Field(default=None, ge=1, le=5, description="the participant's confidence, 1–5 (the page asks 'How "
-                                                                       "sure are you?')")
+    confidence: int | None = Field(default=None, ge=1, le=5, description="how sure the participant was, 1–5 (the page asks 'How "
+                                                                         "sure are you?')")
     comment: str | None = None
     started_at: str | None = None
     answered_at: str = Field(default_factory=utc_now)
@@ -271,6 +269,16 @@ class Preference(Record):
     study_id: str | None = None
     criterion: str = Field("helpfulness", pattern=r"^[a-z_]+$", description="which question the answer is to (the study's "
                            "questions: evalkit/study/questions.py; the names match the LLM judges' rubrics)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_old_names(cls, data: Any) -> Any:
+        """Answers stored before the vocabulary was settled (docs/glossary.md) called the confidence ``strength`` and
+        carried ``shown_left``, which was always "a" (A is the left advice): read them under today's names."""
+        if isinstance(data, dict) and ("strength" in data or data.get("shown_left") == "a"):
+            data = {k: v for k, v in data.items() if k != "strength" and (k, v) != ("shown_left", "a")} | (
+                {"confidence": data["strength"]} if "strength" in data and "confidence" not in data else {})
+        return data
 
     @property
     def key(self) -> str:

@@ -1,3 +1,4 @@
+import json
 import sqlite3
 
 import pytest
@@ -47,6 +48,26 @@ def test_judgments_and_preferences_are_written_once(store_target):
     assert s.put_preference(p) is True
     assert s.put_preference(p.model_copy(update={"choice": "b"})) is False
     assert [x.choice for x in s.preferences()] == ["a"]
+
+
+def test_answers_stored_under_the_old_names_are_read_under_the_new(store_target):
+    """A body written before the vocabulary was settled (docs/glossary.md): ``strength`` is read as ``confidence``, the
+    always-"a" ``shown_left`` is dropped; a ``shown_left`` of "b" (never written by evalkit) is refused, not guessed."""
+    from pydantic import ValidationError
+    from sqlalchemy import update
+
+    from evalkit.store.schema import preferences
+
+    s = Store(store_target)
+    p = Preference(participant_id="p1", trial_id="t1", item_id="i", advice_id_a="a", advice_id_b="b", system_a="x", system_b="y",
+                   choice="tie", confidence=2)
+    s.put_preference(p)
+    old = {k: v for k, v in p.model_dump().items() if k != "confidence"} | {"strength": 2, "shown_left": "a"}
+    with s.engine.begin() as conn:
+        conn.execute(update(preferences).values(body=json.dumps(old)))
+    assert s.preferences() == [p]
+    with pytest.raises(ValidationError):
+        Preference.model_validate(old | {"shown_left": "b"})
 
 
 def test_every_call_is_logged(store_target):

@@ -18,7 +18,7 @@ from evalkit.study.questions import PRIMARY
 from evalkit.study.study_store import StudyStore
 
 FLOW_STEPS = ("opened the link", "consented", "passed screening", "completed", "passed gold trials", "included")
-EXPORT_COLUMNS = ["participant_id", "item_id", "system_a", "system_b", "choice", "criterion", "strength", "comment", "trial_id",
+EXPORT_COLUMNS = ["participant_id", "item_id", "system_a", "system_b", "choice", "criterion", "confidence", "comment", "trial_id",
                   "gold", "started_at", "answered_at", "duration_s", "plays", "listened_s", "simulated", "gold_passed",
                   "excluded", "exclusion_reason"]
 

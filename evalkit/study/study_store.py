@@ -220,7 +220,7 @@ class StudyStore:
         now = utc_now()
         rows = [Preference(participant_id=pid, trial_id=trial_id, item_id=trial.item_id, advice_id_a=trial.left["advice_id"],
                            advice_id_b=trial.right["advice_id"], system_a=trial.left["system"], system_b=trial.right["system"],
-                           shown_left="a", choice=SHOWN[choices[c]], strength=confidence, comment=(comment or None) and comment[:2000],
+                           choice=SHOWN[choices[c]], confidence=confidence, comment=(comment or None) and comment[:2000],
                            started_at=started_at, answered_at=now, simulated=simulated, study_id=self.study_id, criterion=c)
                 for c in asked]
         return self.rows.add_answers(rows) > 0
@@ -229,7 +229,7 @@ class StudyStore:
         """Whether the stored answer to a trial is this one (a double submit) rather than another tab's (a conflict)."""
         stored = {p.criterion: p for p in self.rows.answers()
                   if p.participant_id == pid and p.trial_id == trial_id}
-        return bool(stored) and all(c in stored and stored[c].choice == SHOWN[v] and stored[c].strength == confidence
+        return bool(stored) and all(c in stored and stored[c].choice == SHOWN[v] and stored[c].confidence == confidence
                                     for c, v in choices.items())
 
     def log_plays(self, pid: str, trial_id: str, events: list[dict]) -> int:

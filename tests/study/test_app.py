@@ -78,7 +78,7 @@ def test_full_flow_with_headphone_check_resume_and_code(app, study_dir):
     assert "C0DE1234" in _texts(at)
     answers = study.answers_frame()
     assert len(study.answered("p1")) == total and len(answers) == 2 * total  # two questions per trial
-    assert set(answers.criterion) == {"specificity", "helpfulness"} and set(answers.strength) == {4}
+    assert set(answers.criterion) == {"specificity", "helpfulness"} and set(answers.confidence) == {4}
 
 
 def test_headphone_failure_screens_out_with_a_code_never_a_dead_end(app, study_dir):

@@ -135,6 +135,6 @@ def test_a_stale_tab_is_told_its_answer_lost_and_moves_on(study_dir):
     study = StudyStore(study_dir)
     rows = study.answers_frame()
     mine = rows[rows.participant_id == "e2e-two-tabs"]
-    assert len(mine) == 2 and set(mine.strength) == {4}  # one trial, both questions, the first tab's answer
+    assert len(mine) == 2 and set(mine.confidence) == {4}  # one trial, both questions, the first tab's answer
     events = study.events_frame()
     assert (events.kind == "stale_tab_answer").sum() == 1
