@@ -125,6 +125,8 @@ def test_admin_page_in_the_browser_needs_the_token(study_dir):
         page.get_by_text("Wrong token").wait_for()
         assert page.get_by_role("button", name="Download answers (CSV)").count() == 0
         page.goto(f"{url}/admin?token=s3cret")
+        page.get_by_role("button", name="Download answers (CSV)").wait_for()
+        settle(page)  # the page reruns once the token leaves the address bar: a click during that rerun is lost
         with page.expect_download() as got:
             page.get_by_role("button", name="Download answers (CSV)").click()
         download = got.value

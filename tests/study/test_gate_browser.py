@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 
 from evalkit.study.design import create_study
 from evalkit.study.study_store import StudyStore
-from tests.study.browser import at_first_question, browser, play_to_unlock, serve, settle
+from tests.study.browser import answer, at_first_question, browser, play_to_unlock, serve, settle
 
 pytestmark = pytest.mark.slow
 
@@ -103,3 +103,36 @@ def test_two_participants_fetch_their_sound_check_clips_from_different_addresses
     with serve(study_dir) as url, browser() as b:
         one, two = addresses(b, url, "e2e-poster"), addresses(b, url, "e2e-reader")
     assert len(set(one)) == 6 and len(set(two)) == 6 and not set(one) & set(two)
+
+
+def test_a_stale_tab_on_a_gated_study_is_told_its_answer_lost_and_the_next_question_is_locked(analytic_run, tmp_path):
+    """Two tabs of one participant on question 1 of a study with a listening minimum; both listen until it unlocks. The
+    first answers. The second's different answer is checked against question 1's clips (the ones it heard), not
+    question 2's: it is not saved, the tab says so, and question 2 comes up locked until its own clips are heard."""
+    create_study(analytic_run, tmp_path / "study", ratings=1, trials_per_participant=2, gold_per_participant=0, max_items=2,
+                 headphone_check=False, listen_min_s=1.0, show_progress=False)
+    study = StudyStore(tmp_path / "study")
+    pid = "e2e-gated-two-tabs"
+    with serve(tmp_path / "study") as url, browser() as b:
+        first = at_first_question(b, url, pid, None)
+        second = first.context.new_page()
+        second.set_default_timeout(20000)
+        second.goto(first.url)
+        second.get_by_role("button", name="Start").click()
+        second.get_by_text("Question 1 of").wait_for()
+        play_to_unlock(first)
+        play_to_unlock(second)
+        answer(first, follow="Advice A", specific="Advice A", confidence="4 · sure")
+        first.get_by_text("Answer 1 saved.").wait_for()
+        answer(second, follow="Advice B", specific="Advice B", confidence="2 · unsure")
+        second.get_by_text("already answered in another window").wait_for()
+        second.get_by_text("Question 2 of").wait_for()
+        settle(second)
+        expect(second.get_by_role("button", name="Submit answer")).to_be_disabled()
+        expect(second.get_by_text("to unlock the questions")).to_be_visible()
+    rows = study.answers_frame()
+    mine = rows[rows.participant_id == pid]
+    assert len(mine) == 2 and set(mine.confidence) == {4} and mine.trial_id.nunique() == 1  # the first tab's answer only
+    events = study.events_frame()
+    assert (events[events.participant_id == pid].kind == "stale_tab_answer").sum() == 1
+    assert (events[events.participant_id == pid].kind == "ungated_submit").sum() == 0  # the stale submit was not taken as forged
