@@ -71,11 +71,15 @@ export default function (component) {
   }
   if (data.top && window.__evalkitTop !== data.top) {
     window.__evalkitTop = data.top;
-    document.querySelectorAll("audio").forEach((a) => a.pause());
-    const scrollers = [document.scrollingElement, ...document.querySelectorAll(
-      '[data-testid="stAppViewContainer"], [data-testid="stMain"], [data-testid="stMainBlockContainer"], section.main')];
-    for (const el of scrollers) if (el) el.scrollTop = 0;
-    window.scrollTo(0, 0);
+    // In the frame that shows the new question, not while the page is still being built: scrolling then made the
+    // browser lay the whole page out once more (benchmarks/study_browser.py).
+    requestAnimationFrame(() => {
+      document.querySelectorAll("audio").forEach((a) => a.pause());
+      const scrollers = [document.scrollingElement, ...document.querySelectorAll(
+        '[data-testid="stAppViewContainer"], [data-testid="stMain"], [data-testid="stMainBlockContainer"], section.main')];
+      for (const el of scrollers) if (el) el.scrollTop = 0;
+      window.scrollTo(0, 0);
+    });
   }
 }
 """

@@ -19,7 +19,7 @@ def get_study(study_dir: str | None = None) -> StudyStore:
     return StudyStore(Path(study_dir), url=os.environ.get("EVALKIT_STUDY_STORE_URL"))
 
 
-@st.cache_data(max_entries=512)
+@st.cache_resource(max_entries=512)  # bytes cannot change: shared, not copied per call as st.cache_data would
 def _clip_bytes(path: str) -> bytes:
     return Path(path).read_bytes()
 

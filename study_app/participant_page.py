@@ -179,12 +179,30 @@ def _locked(study, pid: str, trial) -> bool:
 
 ADVICE_STYLE = ("white-space: pre-wrap; overflow-wrap: anywhere; font: 1rem/1.5 'Source Sans Pro', sans-serif; "
                 "padding: 0.5rem 0.75rem; border-left: 3px solid #bbb; background: #fafafa")
+# Two columns side by side, one under the other on a narrow screen; inline styles only (a <style> element would
+# make the browser restyle the whole page on every question).
+PAIR_STYLE = "display: grid; grid-template-columns: repeat(auto-fit, minmax(16rem, 1fr)); gap: 1rem"
+HEADING_STYLE = "font: 600 1.5rem/1.2 'Source Sans Pro', sans-serif; margin: 0 0 0.5rem; padding: 0"
 
 
-def advice_text(text: str) -> None:
-    """Advice exactly as written, as plain text in one fixed style: no Markdown, no HTML, nothing that can load a
+def advice_cell(label: str, text: str) -> str:
+    """One advice exactly as written, as plain text in one fixed style: no Markdown, no HTML, nothing that can load a
     resource (an image is a tracking pixel; a heading or an emoji makes one advice look different from the other)."""
-    st.html(f'<div class="evalkit-advice" style="{ADVICE_STYLE}">{html.escape(text)}</div>')
+    return f'<div><h3 style="{HEADING_STYLE}">{label}</h3><div class="evalkit-advice" style="{ADVICE_STYLE}">{html.escape(text)}</div></div>'
+
+
+def advice_pair(study, trial) -> None:
+    """Both pieces of advice in one element (two subheaders, two texts and their columns were seven for the browser
+    to draw on every question: benchmarks/study_browser.py), then each advice's after clip under it when the study
+    plays them."""
+    cells = "".join(advice_cell(label, side["text"]) for label, side in (("Advice A", trial.left), ("Advice B", trial.right)))
+    st.html(f'<div class="evalkit-pair" style="{PAIR_STYLE}">{cells}</div>')
+    if trial.left.get("after_audio") or trial.right.get("after_audio"):
+        for col, label, side, name in zip(st.columns(2), ("Advice A", "Advice B"), (trial.left, trial.right), ("after_a", "after_b"),
+                                          strict=True):
+            with col:
+                if side.get("after_audio"):
+                    _clip(study, trial, name, side["after_audio"], f"The mix after following {label}")
 
 
 def trial_page(study, pid: str, trial, done: int, total: int, submit_handled: bool = False) -> None:
@@ -192,22 +210,16 @@ def trial_page(study, pid: str, trial, done: int, total: int, submit_handled: bo
     started = st.session_state.setdefault(f"started-{trial.trial_id}", utc_now())
     page_helper(_storage_key(study, pid), store_key=st.query_params.get("k"), top=trial.trial_id)  # one helper per page: it costs a mount
     note = st.session_state.get("saved_note")
-    if note and note[0] == done:  # shown on every run of this question (components rerun the page), gone on the next
-        (st.warning if len(note) > 2 and note[2] == "stale" else st.success)(note[1])
-    st.progress(done / total, text=f"Question {done + 1} of {total}")
+    note = note if note and note[0] == done else None  # shown on every run of this question, gone on the next
+    if note and len(note) > 2 and note[2] == "stale":
+        st.warning(note[1])
+    # "Answer N saved." rides on the progress line: one element fewer for the browser to draw on every question
+    st.progress(done / total, text=f"Question {done + 1} of {total}" + (f" · {note[1]}" if note and len(note) == 2 else ""))
     if study.config.listen_min_s:
         study.shown(pid, trial.trial_id)
-    with st.container(key=f"trial-{trial.trial_id}"):
-        _clip(study, trial, "mix", trial.mix_audio, "The mix")
-        for stem, rel in trial.stems_audio.items():
-            audio(study, rel, f"Stem: {stem}")
-        for col, label, side, name in zip(st.columns(2), ("Advice A", "Advice B"), (trial.left, trial.right), ("after_a", "after_b"),
-                                          strict=True):
-            with col:
-                st.subheader(label)
-                advice_text(side["text"])
-                if side.get("after_audio"):
-                    _clip(study, trial, name, side["after_audio"], f"The mix after following {label}")
+    with st.container():  # unkeyed: the browser updates one question's elements into the next (a key per question remounted them all)
+        players = st.container()  # drawn here, filled last (below)
+        advice_pair(study, trial)
         locked = _locked(study, pid, trial)
         shown = st.session_state.get("form_trial")  # the question this form was last drawn for
         tid = trial.trial_id  # each question's form and widgets are its own: the next one starts empty
@@ -219,13 +231,16 @@ def trial_page(study, pid: str, trial, done: int, total: int, submit_handled: bo
             comment = st.text_area("Comment (optional)", max_chars=500, disabled=locked, key=f"pick-comment-{tid}")
             submitted = st.form_submit_button("Submit answer", disabled=locked, key=f"submit-{tid}")
         st.session_state["form_trial"] = tid
+        with players:  # sent last: the browser draws the question at once, and each player as its audio arrives
+            _clip(study, trial, "mix", trial.mix_audio, "The mix")
+            for stem, rel in trial.stems_audio.items():
+                audio(study, rel, f"Stem: {stem}")
         if submitted and locked:  # a submit the disabled form cannot send: forged, and refused
             study.log(pid, "ungated_submit", {"trial_id": tid}, trial_id=tid)
             st.warning("Play the clips first: the questions unlock when you have listened.")
         elif submitted and not submit_handled:  # unlocked by this very run's listening events
             if _submit(study, pid, shown or tid, trial, done, picks, confidence, comment, started):
-                st.rerun()
-    leave_button(study, pid)
+                st.rerun(scope="app")
 
 
 def form_keys(trial_id: str) -> list[str]:
@@ -312,7 +327,7 @@ def render() -> None:
         return left_study(study)
     if not p["consented_at"]:
         return consent(study, pid)
-    if not study.browser_ok(pid, qp.get("k")):
+    if not study.browser_ok(pid, qp.get("k"), p):
         return other_browser(study, pid)
     if study.config.headphone_check and p["headphone_passed"] is None:
         return _kept(study, pid, headphone_check, study, pid)
@@ -320,16 +335,31 @@ def render() -> None:
         return screened_out(study)
     if p["slot"] is None:
         study.claim_slot(pid)
-    trial, done, total = study.next_trial(pid)
-    handled = False
-    if trial is not None and (done or st.session_state.get("started")):
-        handled, moved = answer_first(study, pid, trial, done)
-        if moved:
-            trial, done, total = study.next_trial(pid)
+    trial, done, _ = study.next_trial(pid)
     if trial is None:
         return _kept(study, pid, done_page, study, pid)
     if done == 0 and not st.session_state.get("started"):
         return _kept(study, pid, instructions, study, pid)
+    question(study, pid)
+    leave_button(study, pid)
+
+
+@st.fragment
+def question(study, pid: str) -> None:
+    """The current question. A Submit, and a play the browser reports, rerun only this part of the page, so the
+    browser redraws the question and nothing around it (benchmarks/study_browser.py). What a question cannot show
+    (the end page after the last answer; a participant who left, or who is in the wrong browser) reruns the page."""
+    p = study.participant(pid)  # a run of this part alone skips the page's own checks: make them again
+    if p is None or p["withdrawn_at"] or not study.browser_ok(pid, st.query_params.get("k"), p):
+        st.rerun(scope="app")
+    trial, done, total = study.next_trial(pid)
+    handled = False
+    if trial is not None:
+        handled, moved = answer_first(study, pid, trial, done)
+        if moved:
+            trial, done, total = study.next_trial(pid)
+    if trial is None:
+        st.rerun(scope="app")
     trial_page(study, pid, trial, done, total, submit_handled=handled)
 
 

@@ -83,7 +83,9 @@ class StoreBase:
             except OSError as exc:
                 raise StoreError(f"{path.parent}: cannot create the run directory ({exc.strerror}); pick a writable --out") from exc
         try:
-            self.engine: Engine = create_engine(self.url, future=True, pool_pre_ping=True)
+            # A server can drop an idle connection, so PostgreSQL connections are pinged before use; a SQLite file
+            # cannot, and the ping was a query in every checkout (the study page checks out several per answer).
+            self.engine: Engine = create_engine(self.url, future=True, pool_pre_ping=not self.url.startswith("sqlite"))
         except (SQLAlchemyError, ImportError) as exc:
             raise StoreError(f"{self.display_url}: cannot open the store ({mask_url(str(exc))}); check the URL and driver") from exc
         if self.engine.dialect.name == "sqlite":

@@ -128,9 +128,10 @@ class StudyStore:
         won = self.rows.update_participant(pid, only_if_unset="browser_key", consented_at=utc_now(), browser_key=key)
         return key if won else None
 
-    def browser_ok(self, pid: str, key: str | None) -> bool:
-        """Is this the browser the participant consented in (or are they not bound yet)?"""
-        p = self.participant(pid)
+    def browser_ok(self, pid: str, key: str | None, participant: dict[str, Any] | None = None) -> bool:
+        """Is this the browser the participant consented in (or are they not bound yet)? ``participant``: their row,
+        when the caller has just read it."""
+        p = participant if participant is not None else self.participant(pid)
         if p is None or not p["browser_key"]:
             return True
         key = valid_token(key)

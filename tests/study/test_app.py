@@ -30,7 +30,8 @@ def app(study_dir, monkeypatch):
 
 
 def _texts(at):
-    return " ".join(str(e.value) for e in [*at.markdown, *at.error, *at.warning, *at.success, *at.info, *at.title])
+    shown = [str(e.value) for e in [*at.markdown, *at.error, *at.warning, *at.success, *at.info, *at.title]]
+    return " ".join(shown + [e.proto.text for e in at.get("progress")])  # "Answer N saved." rides on the progress line
 
 
 def test_missing_or_bad_participant_id(app):
