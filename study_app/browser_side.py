@@ -69,17 +69,26 @@ export default function (component) {
     if (k && url.searchParams.get("k") !== k) { url.searchParams.set("k", k); window.location.replace(url.toString()); return; }
     setStateValue("missing", true);
   }
-  if (data.top && window.__evalkitTop !== data.top) {
-    window.__evalkitTop = data.top;
-    // In the frame that shows the new question, not while the page is still being built: scrolling then made the
-    // browser lay the whole page out once more (benchmarks/study_browser.py).
-    requestAnimationFrame(() => {
+  if (data.watch && !window.__evalkitWatch) {
+    // Mounted once, outside the question: when a new question is shown (its mix player's container names the
+    // trial), pause every player and scroll to the top, in the frame that shows it. Being outside the question,
+    // the helper is not redrawn with every question (benchmarks/study_browser.py).
+    window.__evalkitWatch = true;
+    let shown = null;
+    const toTop = () => {
       document.querySelectorAll("audio").forEach((a) => a.pause());
       const scrollers = [document.scrollingElement, ...document.querySelectorAll(
         '[data-testid="stAppViewContainer"], [data-testid="stMain"], [data-testid="stMainBlockContainer"], section.main')];
       for (const el of scrollers) if (el) el.scrollTop = 0;
       window.scrollTo(0, 0);
-    });
+    };
+    const check = () => {
+      const mix = document.querySelector('[class*="st-key-clip-"][class*="-mix"]');
+      const trial = mix && [...mix.classList].find((c) => c.startsWith("st-key-clip-"));
+      if (trial && trial !== shown) { shown = trial; requestAnimationFrame(toTop); }
+    };
+    new MutationObserver(check).observe(document.body, { subtree: true, childList: true });
+    check();
   }
 }
 """
@@ -96,8 +105,9 @@ def listening(trial_id: str, prefix: str, clips: list[str], min_s: float) -> lis
     return list(log.get("events", [])) if isinstance(log, dict) else []
 
 
-def page_helper(slot: str, *, store_key: str | None = None, restore: bool = False, top: str | None = None, key: str = "helper") -> bool:
-    """Keep/restore the browser key and scroll to the top on a new question; True if the browser has no key."""
-    result = _helper(key=key, data={"slot": slot, "store_key": store_key, "restore": restore, "top": top},
+def page_helper(slot: str, *, store_key: str | None = None, restore: bool = False, watch: bool = False, key: str = "helper") -> bool:
+    """Keep/restore the browser key, and (``watch``) scroll to the top whenever a new question is shown; True if the
+    browser has no key."""
+    result = _helper(key=key, data={"slot": slot, "store_key": store_key, "restore": restore, "watch": watch},
                      on_missing_change=lambda: None)
     return bool(getattr(result, "missing", False))

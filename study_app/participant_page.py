@@ -208,7 +208,6 @@ def advice_pair(study, trial) -> None:
 def trial_page(study, pid: str, trial, done: int, total: int, submit_handled: bool = False) -> None:
     """One question. ``submit_handled``: this run already took the form's answer (`answer_first`)."""
     started = st.session_state.setdefault(f"started-{trial.trial_id}", utc_now())
-    page_helper(_storage_key(study, pid), store_key=st.query_params.get("k"), top=trial.trial_id)  # one helper per page: it costs a mount
     note = st.session_state.get("saved_note")
     note = note if note and note[0] == done else None  # shown on every run of this question, gone on the next
     if note and len(note) > 2 and note[2] == "stale":
@@ -340,6 +339,7 @@ def render() -> None:
         return _kept(study, pid, done_page, study, pid)
     if done == 0 and not st.session_state.get("started"):
         return _kept(study, pid, instructions, study, pid)
+    page_helper(_storage_key(study, pid), store_key=qp.get("k"), watch=True)  # outside the question: not redrawn with it
     question(study, pid)
     leave_button(study, pid)
 

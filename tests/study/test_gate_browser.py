@@ -122,6 +122,12 @@ def test_a_stale_tab_on_a_gated_study_is_told_its_answer_lost_and_the_next_quest
         second.get_by_text("Question 1 of").wait_for()
         play_to_unlock(first)
         play_to_unlock(second)
+        # the second tab goes quiet (its clips played out, their last events in): any later rerun of it would show
+        # the next question, and there would be no stale answer to give
+        second.wait_for_function("() => [...document.querySelectorAll('audio')].every((a) => a.ended)", timeout=30000)
+        settle(second)
+        second.wait_for_timeout(500)
+        settle(second)
         answer(first, follow="Advice A", specific="Advice A", confidence="4 · sure")
         first.get_by_text("Answer 1 saved.").wait_for()
         answer(second, follow="Advice B", specific="Advice B", confidence="2 · unsure")
