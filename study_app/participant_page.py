@@ -177,12 +177,12 @@ def _locked(study, pid: str, trial) -> bool:
     return bool(missing)
 
 
-ADVICE_STYLE = ("white-space: pre-wrap; overflow-wrap: anywhere; font: 1rem/1.5 'Source Sans Pro', sans-serif; "
+ADVICE_STYLE = ("white-space: pre-wrap; overflow-wrap: anywhere; font: 1rem/1.5 'Source Sans', 'Source Sans Pro', sans-serif; "
                 "padding: 0.5rem 0.75rem; border-left: 3px solid #bbb; background: #fafafa")
 # Two columns side by side, one under the other on a narrow screen; inline styles only (a <style> element would
 # make the browser restyle the whole page on every question).
 PAIR_STYLE = "display: grid; grid-template-columns: repeat(auto-fit, minmax(16rem, 1fr)); gap: 1rem"
-HEADING_STYLE = "font: 600 1.5rem/1.2 'Source Sans Pro', sans-serif; margin: 0 0 0.5rem; padding: 0"
+HEADING_STYLE = "font: 600 1.5rem/1.2 'Source Sans', 'Source Sans Pro', sans-serif; margin: 0 0 0.5rem; padding: 0"
 
 
 def advice_cell(label: str, text: str) -> str:
