@@ -12,8 +12,8 @@ cores the browsers' own rendering dominates (the bare floor rises with them); th
 the same concurrency is what says what evalkit adds. In a real study each participant brings their own
 machine, and only the server is shared.
 
-Alone, one participant on each of the three pages (the bare form, the bare form with a clip, evalkit's page)
-takes turns, one answer on each page in turn, so whatever else the machine does falls on all of them alike.
+Alone, one participant on each of the four pages (the bare form, the bare form with a clip, the replica,
+evalkit's page) takes turns, one answer on each page in turn, so whatever else the machine does falls on all of them alike.
 
 Latency is taken inside the page: one script clicks Submit and resolves once the next question's text is
 in the document (a MutationObserver reading textContent) and the frame that shows it has been painted

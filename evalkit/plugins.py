@@ -1,6 +1,6 @@
 """What every extension point shares: reading the objects installed packages list under an entry-point group, and
 looking one up by name with an error that lists the choices. System kinds, judge protocols and study questions each
-keep their own built-ins and ``register_*`` (docs/architecture.md, "Extension points")."""
+keep their own built-ins and ``register_*`` (docs/architecture.md names the recipe for adding each)."""
 
 from __future__ import annotations
 

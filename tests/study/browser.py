@@ -147,6 +147,16 @@ def at_first_question(b, url: str, pid: str, config: dict | None):
     return page
 
 
+def second_tab(first):
+    """The same participant's link opened in another tab of the same browser, at question 1 as well."""
+    second = first.context.new_page()
+    second.set_default_timeout(20000)
+    second.goto(first.url)
+    second.get_by_role("button", name="Start").click()
+    second.get_by_text("Question 1 of").wait_for()
+    return second
+
+
 @contextlib.contextmanager
 def browser():
     if not os.path.exists(CHROMIUM):

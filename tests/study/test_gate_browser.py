@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 
 from evalkit.study.design import create_study
 from evalkit.study.study_store import StudyStore
-from tests.study.browser import answer, at_first_question, browser, play_to_unlock, serve, settle
+from tests.study.browser import answer, at_first_question, browser, play_to_unlock, second_tab, serve, settle
 
 pytestmark = pytest.mark.slow
 
@@ -39,10 +39,15 @@ def _wait_for_event(study: StudyStore, pid: str, test, timeout_s: float = 15.0) 
     raise AssertionError("the browser's event never reached the server")
 
 
-def test_seek_to_end_and_a_console_forgery_leave_the_questions_locked(analytic_run, tmp_path):
+def _two_question_study(analytic_run, tmp_path, listen_min_s: float) -> StudyStore:
+    """One participant's two questions, no sound check, answers locked until each clip was heard for ``listen_min_s``."""
     create_study(analytic_run, tmp_path / "study", ratings=1, trials_per_participant=2, gold_per_participant=0, max_items=2,
-                 headphone_check=False, listen_min_s=10.0, show_progress=False)
-    study = StudyStore(tmp_path / "study")
+                 headphone_check=False, listen_min_s=listen_min_s, show_progress=False)
+    return StudyStore(tmp_path / "study")
+
+
+def test_seek_to_end_and_a_console_forgery_leave_the_questions_locked(analytic_run, tmp_path):
+    study = _two_question_study(analytic_run, tmp_path, 10.0)
     pid = "e2e-skipper"
     with serve(tmp_path / "study") as url, browser() as b:
         page = at_first_question(b, url, pid, None)
@@ -109,17 +114,11 @@ def test_a_stale_tab_on_a_gated_study_is_told_its_answer_lost_and_the_next_quest
     """Two tabs of one participant on question 1 of a study with a listening minimum; both listen until it unlocks. The
     first answers. The second's different answer is checked against question 1's clips (the ones it heard), not
     question 2's: it is not saved, the tab says so, and question 2 comes up locked until its own clips are heard."""
-    create_study(analytic_run, tmp_path / "study", ratings=1, trials_per_participant=2, gold_per_participant=0, max_items=2,
-                 headphone_check=False, listen_min_s=1.0, show_progress=False)
-    study = StudyStore(tmp_path / "study")
+    study = _two_question_study(analytic_run, tmp_path, 1.0)
     pid = "e2e-gated-two-tabs"
     with serve(tmp_path / "study") as url, browser() as b:
         first = at_first_question(b, url, pid, None)
-        second = first.context.new_page()
-        second.set_default_timeout(20000)
-        second.goto(first.url)
-        second.get_by_role("button", name="Start").click()
-        second.get_by_text("Question 1 of").wait_for()
+        second = second_tab(first)
         play_to_unlock(first)
         play_to_unlock(second)
         # the second tab goes quiet (its clips played out, their last events in): any later rerun of it would show

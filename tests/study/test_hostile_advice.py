@@ -18,7 +18,15 @@ from evalkit.study.design import create_study
 from evalkit.study.study_store import StudyStore
 from evalkit.systems.base import parse_systems
 from tests.conftest import run_cli
-from tests.study.browser import answer, at_first_question, browser, consent_and_screen, serve, settle
+from tests.study.browser import (
+    answer,
+    at_first_question,
+    browser,
+    consent_and_screen,
+    second_tab,
+    serve,
+    settle,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -122,11 +130,7 @@ def test_a_stale_tab_is_told_its_answer_lost_and_moves_on(study_dir):
     cfg = StudyConfig.load(study_dir)
     with serve(study_dir) as url, browser() as b:
         first = at_first_question(b, url, "e2e-two-tabs", cfg)
-        second = first.context.new_page()
-        second.set_default_timeout(20000)
-        second.goto(first.url)
-        second.get_by_role("button", name="Start").click()
-        second.get_by_text("Question 1 of").wait_for()
+        second = second_tab(first)
         answer(first, follow="Advice A", specific="Advice A", confidence="4 · sure")
         first.get_by_text("Answer 1 saved.").wait_for()
         answer(second, follow="Advice B", specific="Advice B", confidence="2 · unsure")
